@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Print a Markdown side-by-side table: halt vs std::stop_token vs raw Asio
+vs tokio-util CancellationToken.
+
+Usage:
+    python3 benchmarks/compare.py build/bench/token_bench.json build/bench/tokio.jsonl
+
+Inputs
+  * token_bench.json: Google Benchmark JSON output of the C++ program
+    (`--benchmark_format=json`, ideally with `--benchmark_repetitions=N
+    --benchmark_report_aggregates_only=true`). Benchmark names are
+    `<op>/<impl>[/...suffixes]`, impl in {halt, std, asio}. The `_median`
+    aggregate is used; without aggregates, the median of the iteration runs.
+    If an entry carries a user counter `ns_per_child` or `p999_ns`, that
+    counter is the value, else `real_time` (converted to ns).
+  * tokio.jsonl: one `{"op": "<name>", "ns": <float>}` object per line, as
+    printed by benchmarks/tokio (halt-tokio-bench).
+
+A missing or unreadable input file only leaves its columns empty ("–").
+Only the Python 3 standard library is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from typing import Dict, List, Optional, Tuple
+
+MISSING = "–"
+
+# Implementation columns of the C++ side.
+IMPLS = ("halt", "std", "asio")
+
+# tokio op name -> row (C++ op) name.
+TOKIO_ALIASES = {"cancelled_register": "on_cancel"}
+
+# Preferred row order; other ops follow alphabetically.
+ROW_ORDER = [
+    "is_cancelled",
+    "child_token",
+    "clone_drop",
+    "on_cancel",
+    "cancel_fanout_per_child",
+    "cancel_one_waiter",
+    "is_cancelled_p999_under_cancel",
+]
+
+ROW_LABELS = {
+    "on_cancel": "on_cancel (tokio: cancelled_register)",
+    "cancel_fanout_per_child": "cancel_fanout_per_child (ns/child, 10^6 children)",
+    "is_cancelled_p999_under_cancel": "is_cancelled_p999_under_cancel (p99.9 ns)",
+}
+
+VALUE_COUNTERS = ("ns_per_child", "p999_ns")
+
+TIME_UNIT_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+# --------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------
+
+def _split_op_impl(run_name: str) -> Optional[Tuple[str, str]]:
+    """'on_cancel/halt/iterations:1/real_time' -> ('on_cancel', 'halt')."""
+    parts = run_name.split("/")
+    if len(parts) < 2:
+        return None
+    return parts[0], parts[1]
+
+
+def _entry_value_ns(entry: dict) -> Optional[float]:
+    for counter in VALUE_COUNTERS:
+        if counter in entry:
+            try:
+                return float(entry[counter])
+            except (TypeError, ValueError):
+                return None
+    if "real_time" not in entry:
+        return None
+    factor = TIME_UNIT_TO_NS.get(entry.get("time_unit", "ns"), 1.0)
+    return float(entry["real_time"]) * factor
+
+
+def _run_name(entry: dict) -> str:
+    name = entry.get("run_name")
+    if name:
+        return name
+    name = entry.get("name", "")
+    if entry.get("run_type") == "aggregate":
+        agg = entry.get("aggregate_name", "")
+        if agg and name.endswith("_" + agg):
+            name = name[: -(len(agg) + 1)]
+    return name
+
+
+def load_cpp(path: str) -> Tuple[Dict[Tuple[str, str], float], dict]:
+    """Returns ({(op, impl): ns}, context)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"compare.py: cannot read C++ results {path!r}: {e}", file=sys.stderr)
+        return {}, {}
+
+    medians: Dict[Tuple[str, str], float] = {}
+    iterations: Dict[Tuple[str, str], List[float]] = {}
+    for entry in data.get("benchmarks", []):
+        if entry.get("error_occurred"):
+            continue
+        key = _split_op_impl(_run_name(entry))
+        if key is None:
+            continue
+        value = _entry_value_ns(entry)
+        if value is None:
+            continue
+        run_type = entry.get("run_type", "iteration")
+        if run_type == "aggregate":
+            if entry.get("aggregate_name") == "median":
+                medians[key] = value
+        else:
+            iterations.setdefault(key, []).append(value)
+
+    results = dict(medians)
+    for key, values in iterations.items():
+        if key not in results:  # no aggregate for it: median of the runs
+            results[key] = statistics.median(values)
+    return results, data.get("context", {}) or {}
+
+
+def load_tokio(path: str) -> Dict[str, float]:
+    results: Dict[str, float] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except OSError as e:
+        print(f"compare.py: cannot read tokio results {path!r}: {e}", file=sys.stderr)
+        return results
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+            op = str(obj["op"])
+            ns = float(obj["ns"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        results[TOKIO_ALIASES.get(op, op)] = ns
+    return results
+
+
+# --------------------------------------------------------------------------
+# environment / versions
+# --------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _nproc() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 0
+
+
+def _first_line_of(cmd: List[str]) -> Optional[str]:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def _cmake_cache(json_path: str) -> Dict[str, str]:
+    cache: Dict[str, str] = {}
+    path = os.path.join(os.path.dirname(os.path.abspath(json_path)), "CMakeCache.txt")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.match(r"^([A-Za-z0-9_.\-]+):[A-Z]+=(.*)$", line.rstrip("\n"))
+                if m:
+                    cache[m.group(1)] = m.group(2)
+    except OSError:
+        pass
+    return cache
+
+
+def _asio_version(cache: Dict[str, str]) -> Optional[str]:
+    candidates = []
+    for key, value in cache.items():
+        if "asio" in key.lower() and value and os.path.isdir(value):
+            candidates.append(os.path.join(value, "asio", "version.hpp"))
+            candidates.append(os.path.join(value, "version.hpp"))
+    candidates.append("/usr/include/asio/version.hpp")
+    candidates.append("/usr/local/include/asio/version.hpp")
+    for path in candidates:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                m = re.search(r"#\s*define\s+ASIO_VERSION\s+(\d+)", f.read())
+        except OSError:
+            continue
+        if m:
+            v = int(m.group(1))  # XXYYZZ
+            return f"{v // 100000}.{v // 100 % 1000}.{v % 100}"
+    return None
+
+
+def _cargo_lock_versions() -> Dict[str, str]:
+    lock = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tokio", "Cargo.lock")
+    versions: Dict[str, str] = {}
+    try:
+        with open(lock, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return versions
+    for m in re.finditer(r'\[\[package\]\]\s*name\s*=\s*"([^"]+)"\s*version\s*=\s*"([^"]+)"', text):
+        versions[m.group(1)] = m.group(2)
+    return versions
+
+
+def environment_lines(cpp_json: str, context: dict) -> List[str]:
+    lines = [
+        f"- CPU: {_cpu_model()}",
+        f"- nproc: {_nproc()}",
+    ]
+    if context:
+        extras = []
+        if "num_cpus" in context:
+            extras.append(f"num_cpus={context['num_cpus']}")
+        if "mhz_per_cpu" in context:
+            extras.append(f"mhz_per_cpu={context['mhz_per_cpu']}")
+        if "cpu_scaling_enabled" in context:
+            extras.append(f"cpu_scaling_enabled={context['cpu_scaling_enabled']}")
+        if extras:
+            lines.append("- Google Benchmark context: " + ", ".join(extras))
+    kernel = _first_line_of(["uname", "-srm"])
+    if kernel:
+        lines.append(f"- Kernel: {kernel}")
+
+    cache = _cmake_cache(cpp_json)
+    if cache.get("CMAKE_PROJECT_NAME"):
+        ver = cache.get("CMAKE_PROJECT_VERSION", "")
+        lines.append(f"- {cache['CMAKE_PROJECT_NAME']}: {ver or 'unknown version'}"
+                     f" (CMAKE_BUILD_TYPE={cache.get('CMAKE_BUILD_TYPE', '?')})")
+    cxx = cache.get("CMAKE_CXX_COMPILER")
+    cxx_version = _first_line_of([cxx, "--version"]) if cxx else None
+    if cxx_version:
+        lines.append(f"- C++ compiler: {cxx_version}")
+    asio = _asio_version(cache)
+    if asio:
+        lines.append(f"- Asio: {asio}")
+    if context.get("library_version"):
+        lines.append(f"- Google Benchmark: {context['library_version']}"
+                     f" (library build: {context.get('library_build_type', '?')})")
+    elif context.get("library_build_type"):
+        lines.append(f"- Google Benchmark library build: {context['library_build_type']}")
+
+    rustc = _first_line_of(["rustc", "--version"])
+    if rustc:
+        lines.append(f"- Rust: {rustc}")
+    crates = _cargo_lock_versions()
+    if crates:
+        parts = [f"{n} {crates[n]}" for n in ("tokio", "tokio-util") if n in crates]
+        if parts:
+            lines.append("- Crates: " + ", ".join(parts))
+    if context.get("date"):
+        lines.append(f"- C++ run date: {context['date']}")
+    return lines
+
+
+# --------------------------------------------------------------------------
+# table
+# --------------------------------------------------------------------------
+
+def fmt_ns(v: Optional[float]) -> str:
+    if v is None:
+        return MISSING
+    if v < 10:
+        return f"{v:.2f}"
+    if v < 1000:
+        return f"{v:.1f}"
+    return f"{v:,.0f}"
+
+
+def fmt_ratio(num: Optional[float], den: Optional[float]) -> str:
+    if num is None or den is None or den <= 0:
+        return MISSING
+    r = num / den
+    return f"{r:.2f}×" if r < 100 else f"{r:.0f}×"
+
+
+def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
+    ops = {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
+    ordered = [op for op in ROW_ORDER if op in ops] + sorted(ops - set(ROW_ORDER))
+
+    header = ["operation", "halt ns", "std::stop_token ns", "raw Asio ns",
+              "tokio-util ns", "tokio/halt", "std/halt"]
+    align = ["---", "---:", "---:", "---:", "---:", "---:", "---:"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for op in ordered:
+        halt = cpp.get((op, "halt"))
+        std = cpp.get((op, "std"))
+        asio = cpp.get((op, "asio"))
+        tok = tokio.get(op)
+        cells = [ROW_LABELS.get(op, op), fmt_ns(halt), fmt_ns(std), fmt_ns(asio),
+                 fmt_ns(tok), fmt_ratio(tok, halt), fmt_ratio(std, halt)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 3 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    cpp_json, tokio_jsonl = argv[1], argv[2]
+    cpp, context = load_cpp(cpp_json)
+    tokio = load_tokio(tokio_jsonl)
+    unknown = sorted({impl for (_op, impl) in cpp} - set(IMPLS))
+    if unknown:
+        print(f"compare.py: ignoring unknown C++ implementations: {', '.join(unknown)}",
+              file=sys.stderr)
+
+    out = ["## Machine", ""]
+    out += environment_lines(cpp_json, context)
+    out += ["", "## Results (median; ns per operation unless noted)", ""]
+    if not cpp and not tokio:
+        out.append("_no results found_")
+    else:
+        out += build_table(cpp, tokio)
+    out += ["",
+            "tokio/halt = tokio-util ns / halt ns and std/halt = std::stop_token ns / halt ns "
+            "(> 1 means halt is faster). Missing cells: " + MISSING + "."]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build and run the C++ (halt / std::stop_token / raw Asio) and the Rust
+# (tokio-util CancellationToken) benchmarks, then print a Markdown table.
+#
+# Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio]
+#   --no-cpp    skip building/running the C++ token_bench (table keeps the
+#               previous build/bench/token_bench.json if there is one)
+#   --no-tokio  skip building/running the Rust program (likewise for
+#               build/bench/tokio.jsonl)
+#
+# Outputs: build/bench/token_bench.json, build/bench/tokio.jsonl, and the
+# table on stdout (also saved to build/bench/compare.md).
+# The two programs run one after the other, never concurrently.
+set -euo pipefail
+
+run_cpp=1
+run_tokio=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-cpp) run_cpp=0 ;;
+        --no-tokio) run_tokio=0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+out=build/bench
+mkdir -p "$out"
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+if [ "$run_tokio" = 1 ]; then
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    # tokio and tokio-util come from Debian's librust-*-dev packages, used as a
+    # cargo directory source (see benchmarks/tokio/.cargo/config.toml).
+    if [ ! -d /usr/share/cargo/registry/tokio-util-0.7.3 ] || [ ! -d /usr/share/cargo/registry/tokio-1.24.2 ]; then
+        if [ "$(id -u)" = 0 ]; then
+            echo "== installing librust-tokio-dev librust-tokio-util-dev" >&2
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y --no-install-recommends librust-tokio-dev librust-tokio-util-dev \
+                || { apt-get update && apt-get install -y --no-install-recommends librust-tokio-dev librust-tokio-util-dev; }
+        else
+            echo "run.sh: missing Debian crates; run: sudo apt-get install librust-tokio-dev librust-tokio-util-dev" >&2
+            exit 1
+        fi
+    fi
+
+    echo "== building benchmarks/tokio (release, offline)" >&2
+    # cargo only reads .cargo/config.toml from the working directory upwards,
+    # so pass the project's config explicitly when building from the root.
+    cargo build --release --offline \
+        --manifest-path benchmarks/tokio/Cargo.toml \
+        --config benchmarks/tokio/.cargo/config.toml
+fi
+
+if [ "$run_cpp" = 1 ]; then
+    echo "== configuring + building C++ token_bench (Release)" >&2
+    cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=Release \
+        -DHALT_BUILD_BENCHMARKS=ON -DHALT_BUILD_TESTS=OFF -DHALT_BUILD_EXAMPLES=OFF
+    cmake --build "$out" --target token_bench -j "$jobs"
+
+    echo "== running C++ token_bench" >&2
+    "$out/benchmarks/token_bench" \
+        --benchmark_format=json \
+        --benchmark_repetitions=5 \
+        --benchmark_report_aggregates_only=true \
+        > "$out/token_bench.json.tmp"
+    mv "$out/token_bench.json.tmp" "$out/token_bench.json"
+fi
+
+if [ "$run_tokio" = 1 ]; then
+    echo "== running halt-tokio-bench" >&2
+    target_dir="${CARGO_TARGET_DIR:-benchmarks/tokio/target}"
+    "$target_dir/release/halt-tokio-bench" > "$out/tokio.jsonl.tmp"
+    mv "$out/tokio.jsonl.tmp" "$out/tokio.jsonl"
+fi
+
+echo "== comparison" >&2
+python3 benchmarks/compare.py "$out/token_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::bind_cancellation: make any Asio operation cancellable by a halt::cancellation_token.
+//
+//   template <class CompletionToken>
+//   auto bind_cancellation(cancellation_token t, CompletionToken&& token,
+//                          asio::cancellation_type type = asio::cancellation_type::terminal);
+//
+//   co_await sock.async_read_some(buf, halt::bind_cancellation(t, asio::use_awaitable));
+//
+// The operation receives a cancellation slot of its own. When `t` is cancelled (from any thread),
+// halt posts an emit of `type` to the operation's executor, so the emit never runs on the
+// cancelling thread and never during the initiating function. If `t` is already cancelled when the
+// operation starts, the emit is posted at once and the operation completes promptly with
+// asio::error::operation_aborted (provided the operation supports `type`; see docs/01-tokens.md).
+// A cancellation slot already associated with the inner token's handler (a coroutine's, say)
+// keeps working: it is forwarded to the operation as well.
+//
+// "The operation's executor" is the handler's associated executor, falling back to the I/O
+// object's executor. On a multi-threaded executor use a strand, as Asio requires for any
+// cancellation. The binding keeps `t`'s node in the tree until the operation completes.
+
+#include <halt/detail/config.hpp>
+#include <halt/cancellation_token.hpp>
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/post.hpp>
+#include <asio/system_executor.hpp>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace halt {
+
+/// The completion token made by bind_cancellation.
+template <class CompletionToken>
+struct cancellation_bound_token {
+  cancellation_token token;
+  asio::cancellation_type type;
+  CompletionToken inner;
+};
+
+/// Wraps `token` so that the operation it is given to is cancelled (with `type`) when `t` is.
+/// \throws std::system_error (halt::errc::no_state) if `t` is empty.
+template <class CompletionToken>
+cancellation_bound_token<std::decay_t<CompletionToken>> bind_cancellation(
+    cancellation_token t, CompletionToken&& token,
+    asio::cancellation_type type = asio::cancellation_type::terminal) {
+  if (!t.valid())
+    throw std::system_error(make_error_code(errc::no_state), "halt::bind_cancellation");
+  return {std::move(t), type, std::forward<CompletionToken>(token)};
+}
+
+namespace detail {
+
+template <class Executor>
+struct bound_state : std::enable_shared_from_this<bound_state<Executor>> {
+  bound_state(const Executor& e, asio::cancellation_type t) : ex(e), type(t) {}
+  asio::cancellation_signal sig; // outlives the operation: every emit holds a shared_ptr
+  Executor ex;
+  asio::cancellation_type type;
+  bool done = false; // touched only on ex
+  cancellation_registration reg;
+
+  void post_emit() {
+    asio::post(ex, [s = this->shared_from_this()] {
+      if (!s->done) s->sig.emit(s->type);
+    });
+  }
+};
+
+template <class Handler, class Executor>
+struct bound_handler {
+  Handler inner;
+  std::shared_ptr<bound_state<Executor>> st;
+
+  using cancellation_slot_type = asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept { return st->sig.slot(); }
+
+  template <class... Args>
+  void operator()(Args&&... args) {
+    st->done = true;
+    st->reg.reset();
+    auto outer = asio::get_associated_cancellation_slot(inner);
+    if (outer.is_connected()) outer.clear();
+    std::move(inner)(std::forward<Args>(args)...);
+  }
+};
+
+template <class Initiation>
+struct bound_initiation {
+  Initiation init;
+  cancellation_token tok;
+  asio::cancellation_type type;
+
+  template <class Handler, class... Args>
+  void operator()(Handler&& handler, Args&&... args) && {
+    auto ex = asio::get_associated_executor(handler, io_executor());
+    using state_t = bound_state<decltype(ex)>;
+    auto st = std::make_shared<state_t>(ex, type);
+    auto outer = asio::get_associated_cancellation_slot(handler);
+    if (outer.is_connected())
+      outer.assign([s = st](asio::cancellation_type t) { s->sig.emit(t); });
+    bound_handler<std::decay_t<Handler>, decltype(ex)> bh{std::forward<Handler>(handler), st};
+    state_t* raw = st.get();
+    st->reg = tok.on_cancel([raw]() noexcept { raw->post_emit(); });
+    std::move(init)(std::move(bh), std::forward<Args>(args)...);
+  }
+
+private:
+  auto io_executor() const {
+    if constexpr (requires { init.get_executor(); })
+      return init.get_executor();
+    else
+      return asio::system_executor();
+  }
+};
+
+} // namespace detail
+} // namespace halt
+
+template <class CompletionToken, class Signature>
+struct asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signature> {
+  using return_type = typename asio::async_result<CompletionToken, Signature>::return_type;
+
+  template <class Initiation, class RawToken, class... Args>
+  static auto initiate(Initiation&& init, RawToken&& token, Args&&... args) {
+    return asio::async_initiate<CompletionToken, Signature>(
+        halt::detail::bound_initiation<std::decay_t<Initiation>>{
+            std::forward<Initiation>(init), std::move(token.token), token.type},
+        token.inner, std::forward<Args>(args)...);
+  }
+};
+
+template <class Handler, class E, class Executor>
+struct asio::associated_executor<halt::detail::bound_handler<Handler, E>, Executor> {
+  using type = typename asio::associated_executor<Handler, Executor>::type;
+  static type get(const halt::detail::bound_handler<Handler, E>& h,
+                  const Executor& ex = Executor()) noexcept {
+    return asio::associated_executor<Handler, Executor>::get(h.inner, ex);
+  }
+};
+
+template <class Handler, class E, class Allocator>
+struct asio::associated_allocator<halt::detail::bound_handler<Handler, E>, Allocator> {
+  using type = typename asio::associated_allocator<Handler, Allocator>::type;
+  static type get(const halt::detail::bound_handler<Handler, E>& h,
+                  const Allocator& a = Allocator()) noexcept {
+    return asio::associated_allocator<Handler, Allocator>::get(h.inner, a);
+  }
+};

@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::cancellation_token: a tree of cancellation tokens with reasons, callbacks, Asio waits and
+// deadlines (Tokio's CancellationToken, done for Asio).
+//
+//   class cancellation_token {
+//    public:
+//     cancellation_token();                                  // a new root, not cancelled
+//     bool is_cancelled() const noexcept;                    // one atomic load
+//     std::error_code reason() const noexcept;               // empty until cancelled
+//     void cancel(std::error_code reason = errc::cancelled); // idempotent, first reason wins
+//     cancellation_token child_token() const;
+//     cancellation_token child_token_at(ExOrCtx&&, steady_clock::time_point) const;
+//     cancellation_token child_token_after(ExOrCtx&&, duration) const;
+//     std::optional<steady_clock::time_point> deadline() const noexcept;
+//     cancellation_registration on_cancel(F&& f) const;      // RAII, no allocation
+//     auto async_wait(CompletionToken&&) const;              // void(std::error_code)
+//     asio::awaitable<void> cancelled() const;               // co_await token.cancelled()
+//     halt::drop_guard drop_guard() const;
+//     bool valid() const noexcept;                           // false when moved-from
+//   };
+//   class cancellation_registration;  // move-only; deregisters on destruction
+//   class drop_guard;                 // cancels on destruction unless disarm()ed
+//   cancellation_token linked_token(const cancellation_token&...);
+//
+// Thread safety: every member function of cancellation_token, and of cancellation_registration
+// except assignment, may be called from any thread on the same or on different handles. One
+// handle object (like any C++ object) must not be assigned or destroyed while another thread uses
+// it; copy it instead, copies are cheap.
+//
+// Empty tokens: a moved-from token is empty (`valid() == false`). It is never cancelled and
+// reports no reason and no deadline; cancel(), child_token*(), on_cancel(), drop_guard() and
+// async_wait() on it throw std::system_error with halt::errc::no_state.
+
+#include <halt/detail/config.hpp>
+#include <halt/detail/token_node.hpp>
+#include <halt/detail/wait_op.hpp>
+#include <halt/error.hpp>
+
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace halt {
+
+class cancellation_token;
+
+/// A callback registered with `cancellation_token::on_cancel`. Move-only RAII handle.
+///
+/// The callback runs exactly once if the token is cancelled while the registration exists:
+/// inline in the thread that calls cancel(), or inline inside on_cancel() when the token is
+/// already cancelled. It runs with no lock held. The callback is invoked as if from a `noexcept`
+/// function: if it throws, std::terminate is called (as with std::stop_callback).
+///
+/// Destroying (or reset()ting) a registration deregisters the callback. If the callback is
+/// running on another thread at that moment, the destructor waits for it to return. Destroying a
+/// registration from inside its own callback is allowed and does not wait.
+///
+/// A registration keeps its token's node in the tree (it counts as a handle). Callables of up to
+/// three pointers that are nothrow-move-constructible are stored inline with no allocation;
+/// larger ones are stored on the heap.
+class cancellation_registration : private detail::reg_entry {
+public:
+  /// An empty registration.
+  cancellation_registration() noexcept = default;
+
+  /// Takes over `other`'s registration; `other` becomes empty. If other's callback is running on
+  /// another thread, waits for it to finish first.
+  cancellation_registration(cancellation_registration&& other) noexcept { take(other); }
+
+  cancellation_registration& operator=(cancellation_registration&& other) noexcept {
+    if (this != &other) {
+      reset();
+      take(other);
+    }
+    return *this;
+  }
+
+  cancellation_registration(const cancellation_registration&) = delete;
+  cancellation_registration& operator=(const cancellation_registration&) = delete;
+
+  ~cancellation_registration() { reset(); }
+
+  /// Deregisters now (see the class comment) and destroys the callable.
+  void reset() noexcept {
+    if (node_) {
+      detail::unlink_entry(node_, this);
+      detail::release_handle(std::exchange(node_, nullptr));
+    }
+    if (ops_) std::exchange(ops_, nullptr)->destroy(buf_);
+  }
+
+  /// True while the callback is registered and has not started running.
+  bool is_registered() const noexcept {
+    return node_ && rstate_.load(std::memory_order_acquire) == detail::reg_linked;
+  }
+
+private:
+  friend class cancellation_token;
+  template <class, class, class>
+  friend struct detail::wait_op;
+
+  struct ops_t {
+    void (*call)(void*) noexcept;
+    void (*move)(void* dst, void* src) noexcept; // move-constructs into dst, destroys src
+    void (*destroy)(void*) noexcept;
+  };
+
+  static constexpr std::size_t buffer_size = 3 * sizeof(void*);
+
+  template <class F>
+  static constexpr bool fits_inline = sizeof(F) <= buffer_size &&
+                                      alignof(F) <= alignof(std::max_align_t) &&
+                                      std::is_nothrow_move_constructible_v<F>;
+
+  template <class F>
+  static constexpr ops_t inline_ops{
+      [](void* p) noexcept { (*std::launder(static_cast<F*>(p)))(); },
+      [](void* dst, void* src) noexcept {
+        F* s = std::launder(static_cast<F*>(src));
+        ::new (dst) F(std::move(*s));
+        s->~F();
+      },
+      [](void* p) noexcept { std::launder(static_cast<F*>(p))->~F(); }};
+
+  template <class F>
+  static constexpr ops_t heap_ops{
+      [](void* p) noexcept { (**static_cast<F**>(p))(); },
+      [](void* dst, void* src) noexcept { *static_cast<F**>(dst) = *static_cast<F**>(src); },
+      [](void* p) noexcept { delete *static_cast<F**>(p); }};
+
+  template <class F>
+  void store(F&& f) {
+    using D = std::decay_t<F>;
+    if constexpr (fits_inline<D>) {
+      ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+      ops_ = &inline_ops<D>;
+    } else {
+      *reinterpret_cast<D**>(buf_) = new D(std::forward<F>(f));
+      ops_ = &heap_ops<D>;
+    }
+    invoke_ = &invoke_thunk;
+  }
+
+  static void invoke_thunk(detail::reg_entry* e) noexcept {
+    auto* self = static_cast<cancellation_registration*>(e);
+    self->ops_->call(self->buf_);
+  }
+
+  // Registers the stored callable on `n`. Returns false, without running it, if `n` is already
+  // cancelled. Once it returns true, `this` may already be running on another thread.
+  bool attach(detail::node* n) noexcept {
+    node_ = n;
+    detail::add_handle(n);
+    if (detail::link_entry(n, this)) return true;
+    node_ = nullptr;
+    detail::release_handle(n);
+    return false;
+  }
+
+  void run_now() noexcept {
+    rstate_.store(detail::reg_done, std::memory_order_relaxed);
+    ops_->call(buf_);
+  }
+
+  void take(cancellation_registration& o) noexcept {
+    detail::node* n = o.node_;
+    if (!n) {
+      if (o.ops_) move_callable(o);
+      return;
+    }
+    std::uintptr_t s = detail::lock(n);
+    const std::uint8_t rs = o.rstate_.load(std::memory_order_acquire);
+    if (rs == detail::reg_linked) {
+      prev_ = o.prev_;
+      next_ = o.next_;
+      if (prev_)
+        prev_->next_ = this;
+      else
+        s = detail::with_head(s, this);
+      if (next_) next_->prev_ = this;
+      o.prev_ = o.next_ = nullptr;
+      o.rstate_.store(detail::reg_idle, std::memory_order_relaxed);
+      invoke_ = o.invoke_;
+      move_callable(o);
+      rstate_.store(detail::reg_linked, std::memory_order_relaxed);
+      node_ = std::exchange(o.node_, nullptr);
+      detail::unlock(n, s);
+      return;
+    }
+    detail::unlock(n, s);
+    if ((rs == detail::reg_running || rs == detail::reg_running_waited) &&
+        o.runner_ == std::this_thread::get_id())
+      return; // moved from inside its own running callback: leave `o` as it is
+    o.reset_keep_callable();
+    if (o.ops_) move_callable(o);
+    rstate_.store(detail::reg_done, std::memory_order_relaxed);
+  }
+
+  void reset_keep_callable() noexcept {
+    if (node_) {
+      detail::unlink_entry(node_, this);
+      detail::release_handle(std::exchange(node_, nullptr));
+    }
+  }
+
+  void move_callable(cancellation_registration& o) noexcept {
+    ops_ = std::exchange(o.ops_, nullptr);
+    ops_->move(buf_, o.buf_);
+  }
+
+  detail::node* node_ = nullptr; // holds a handle while non-null
+  const ops_t* ops_ = nullptr;
+  alignas(std::max_align_t) unsigned char buf_[buffer_size];
+};
+
+class drop_guard;
+
+/// A handle to a node of a cancellation tree. Copies are cheap handles to the same node, and
+/// `==` compares nodes. See the synopsis at the top of this header for thread safety.
+class cancellation_token {
+public:
+  using clock = std::chrono::steady_clock;
+
+  /// Creates a new root token that is not cancelled.
+  cancellation_token() : n_(detail::new_root()) {}
+
+  cancellation_token(const cancellation_token& o) noexcept : n_(o.n_) { detail::add_handle(n_); }
+
+  /// Leaves `o` empty.
+  cancellation_token(cancellation_token&& o) noexcept
+      : n_(std::exchange(o.n_, &detail::empty_node)) {}
+
+  cancellation_token& operator=(const cancellation_token& o) noexcept {
+    cancellation_token(o).swap(*this);
+    return *this;
+  }
+
+  cancellation_token& operator=(cancellation_token&& o) noexcept {
+    cancellation_token(std::move(o)).swap(*this);
+    return *this;
+  }
+
+  ~cancellation_token() { detail::release_handle(n_); }
+
+  void swap(cancellation_token& o) noexcept { std::swap(n_, o.n_); }
+
+  /// False for a moved-from token.
+  bool valid() const noexcept { return n_ != &detail::empty_node; }
+  explicit operator bool() const noexcept { return valid(); }
+
+  /// True once this token or an ancestor has been cancelled. One atomic load; never blocks.
+  bool is_cancelled() const noexcept {
+    return (n_->state_.load(std::memory_order_acquire) & detail::st_cancelled) != 0;
+  }
+
+  /// The reason given to the cancel that reached this token; empty until then. Every descendant
+  /// cancelled by the same call reports the same reason.
+  std::error_code reason() const noexcept {
+    if (!is_cancelled()) return {};
+    return n_->reason_;
+  }
+
+  /// Cancels this token and all its descendants. Idempotent: the first reason wins.
+  ///
+  /// When it returns, this token and every descendant report is_cancelled(), and every callback
+  /// registered before the call has run (callbacks run in this thread, with no lock held; if
+  /// another thread is cancelling the same subtree, this call waits for it). Waits made by
+  /// async_wait() are completed through their handlers' executors, never inline.
+  /// The tree is not cancelled atomically: an observer on another thread can see a parent
+  /// cancelled before its child during the call.
+  ///
+  /// \throws std::system_error (halt::errc::no_state) on an empty token.
+  /// \throws std::invalid_argument if `reason` is not an error (a zero value).
+  void cancel(std::error_code reason = errc::cancelled) const {
+    require_state();
+    if (!reason) throw std::invalid_argument("halt::cancellation_token::cancel: reason must be non-zero");
+    detail::cancel_node(n_, reason);
+  }
+
+  /// A new token that is cancelled whenever this one (or an ancestor) is. Cancelling the child
+  /// never affects its parent or siblings. A child of a cancelled token is born cancelled with
+  /// the parent's reason. The child inherits this token's deadline.
+  cancellation_token child_token() const {
+    require_state();
+    return cancellation_token(adopt_tag{}, detail::new_child(n_));
+  }
+
+  /// A child token that also cancels itself with halt::errc::timed_out at `deadline`, driven by
+  /// an Asio steady_timer on `ex` (an executor or an execution context). A deadline already in
+  /// the past gives a token born cancelled with timed_out. The child's deadline() is the earlier
+  /// of `deadline` and this token's deadline. The timer keeps the node in the tree until the
+  /// deadline passes or the token is cancelled, so that the deadline still reaches children.
+  template <class ExOrCtx>
+  cancellation_token child_token_at(ExOrCtx&& ex, clock::time_point deadline) const;
+
+  /// child_token_at(ex, now + d). \throws std::invalid_argument if `d` is negative.
+  template <class ExOrCtx, class Rep, class Period>
+  cancellation_token child_token_after(ExOrCtx&& ex, std::chrono::duration<Rep, Period> d) const {
+    if (d < d.zero())
+      throw std::invalid_argument("halt::cancellation_token::child_token_after: negative duration");
+    const auto now = clock::now();
+    const auto room = std::chrono::duration_cast<std::chrono::duration<double>>(
+        clock::time_point::max() - now);
+    if (std::chrono::duration<double>(d) >= room)
+      return child_token_at(std::forward<ExOrCtx>(ex), clock::time_point::max() - clock::duration(1));
+    return child_token_at(std::forward<ExOrCtx>(ex),
+                          now + std::chrono::ceil<clock::duration>(d));
+  }
+
+  /// The earliest deadline of this token and its ancestors (at the time it was created), if any.
+  std::optional<clock::time_point> deadline() const noexcept {
+    if (!(n_->state_.load(std::memory_order_relaxed) & detail::st_ext)) return std::nullopt;
+    auto d = detail::ext_deadline(n_);
+    if (d == clock::time_point::max()) return std::nullopt;
+    return d;
+  }
+
+  /// Registers `f` to run once when this token is cancelled; see cancellation_registration.
+  /// If the token is already cancelled, `f` runs inline before on_cancel returns.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  [[nodiscard]] cancellation_registration on_cancel(F&& f) const {
+    require_state();
+    cancellation_registration r;
+    r.store(std::forward<F>(f));
+    if (!r.attach(n_)) r.run_now();
+    return r;
+  }
+
+  /// An Asio asynchronous operation, signature void(std::error_code), that completes when this
+  /// token is cancelled: with a default error_code when the token is cancelled, or with
+  /// asio::error::operation_aborted if the wait itself is cancelled through the handler's
+  /// cancellation slot (terminal, partial or total). It always completes through the handler's
+  /// associated executor (asio::system_executor if it has none), never inline inside cancel().
+  /// A pending wait counts as outstanding work on that executor, and it is destroyed without
+  /// completing when that executor's execution context shuts down.
+  /// \throws std::system_error (halt::errc::no_state) on an empty token.
+  template <class CompletionToken>
+  auto async_wait(CompletionToken&& token) const {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        initiate_wait{}, token, cancellation_token(*this));
+  }
+
+  /// `co_await token.cancelled();` waits until the token is cancelled. Throws
+  /// std::system_error(operation_aborted) if the awaiting coroutine is cancelled first.
+  asio::awaitable<void> cancelled() const { return async_wait(asio::use_awaitable); }
+
+  /// A guard that cancels this token when destroyed, unless disarm()ed.
+  halt::drop_guard drop_guard() const;
+
+  friend bool operator==(const cancellation_token& a, const cancellation_token& b) noexcept {
+    return a.n_ == b.n_;
+  }
+
+  /// For hashing and logging: the identity of the node.
+  const void* id() const noexcept { return n_; }
+
+private:
+  struct adopt_tag {};
+  cancellation_token(adopt_tag, detail::node* n) noexcept : n_(n) {}
+
+  void require_state() const {
+    if (!valid()) throw std::system_error(make_error_code(errc::no_state), "halt::cancellation_token");
+  }
+
+  struct initiate_wait {
+    template <class Handler>
+    void operator()(Handler&& handler, cancellation_token t) const {
+      t.require_state();
+      using H = std::decay_t<Handler>;
+      auto ex = asio::get_associated_executor(handler);
+      using Ex = decltype(ex);
+      auto& svc = asio::use_service<detail::wait_service>(detail::context_of(ex));
+      using op_t = detail::wait_op<H, Ex, cancellation_registration>;
+      auto* op = new op_t(std::forward<Handler>(handler), ex, svc);
+      if (!svc.add(op)) { // the context is shutting down: drop the wait, as Asio drops handlers
+        delete op;
+        return;
+      }
+      if (op->slot_.is_connected()) {
+        op->slot_.assign([op](asio::cancellation_type type) {
+          if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                       asio::cancellation_type::total)) != asio::cancellation_type::none)
+            op->claim(asio::error::operation_aborted);
+        });
+      }
+      op->reg_.store([op]() noexcept { op->claim({}); });
+      if (!op->reg_.attach(t.n_)) op->claim({});
+    }
+  };
+
+  friend class drop_guard;
+  friend detail::node* detail_node_of(const cancellation_token&) noexcept;
+  friend cancellation_token detail_adopt_token(detail::node*) noexcept;
+
+  detail::node* n_;
+};
+
+/// Cancels a token when destroyed, unless disarm() was called. Move-only. Tokio's DropGuard.
+class drop_guard {
+public:
+  /// A guard that guards nothing.
+  drop_guard() noexcept : t_(empty()) {}
+  explicit drop_guard(cancellation_token t) noexcept : t_(std::move(t)) {}
+  drop_guard(drop_guard&&) noexcept = default;
+  drop_guard& operator=(drop_guard&& o) noexcept {
+    if (this != &o) {
+      fire();
+      t_ = std::move(o.t_);
+    }
+    return *this;
+  }
+  drop_guard(const drop_guard&) = delete;
+  drop_guard& operator=(const drop_guard&) = delete;
+  ~drop_guard() { fire(); }
+
+  /// Stops guarding and hands the token back (empty if already disarmed).
+  [[nodiscard]] cancellation_token disarm() noexcept { return std::move(t_); }
+
+  /// The guarded token (empty once disarmed).
+  const cancellation_token& token() const noexcept { return t_; }
+
+private:
+  static cancellation_token empty() noexcept {
+    cancellation_token t(cancellation_token::adopt_tag{}, &detail::empty_node);
+    return t;
+  }
+  void fire() noexcept {
+    if (t_.valid()) detail::cancel_node(t_.n_, make_error_code(errc::cancelled));
+  }
+  cancellation_token t_;
+};
+
+inline drop_guard cancellation_token::drop_guard() const {
+  require_state();
+  return halt::drop_guard(*this);
+}
+
+// Internal access for halt's own headers. Not part of the API.
+inline detail::node* detail_node_of(const cancellation_token& t) noexcept { return t.n_; }
+inline cancellation_token detail_adopt_token(detail::node* n) noexcept {
+  return cancellation_token(cancellation_token::adopt_tag{}, n);
+}
+
+namespace detail {
+
+struct timer_node final : ext_node {
+  cancellation_registration reg_; // cancels the timer when the node is cancelled
+};
+
+struct deadline_timer {
+  asio::steady_timer timer;
+  template <class ExOrCtx>
+  explicit deadline_timer(ExOrCtx&& ex) : timer(std::forward<ExOrCtx>(ex)) {}
+};
+
+// The timer's handler. It holds a handle to the node and, whether it is invoked or destroyed
+// unrun (context shutdown), releases the node's registration so the node can leave the tree.
+struct deadline_handler {
+  cancellation_token tok;
+  std::shared_ptr<deadline_timer> st;
+
+  deadline_handler(cancellation_token t, std::shared_ptr<deadline_timer> s) noexcept
+      : tok(std::move(t)), st(std::move(s)) {}
+  deadline_handler(deadline_handler&&) noexcept = default;
+  deadline_handler& operator=(deadline_handler&&) = delete;
+  ~deadline_handler() { finish(); }
+
+  void operator()(std::error_code ec) {
+    if (!ec) cancel_node(detail_node_of(tok), make_error_code(errc::timed_out));
+    finish();
+  }
+
+  void finish() noexcept {
+    if (!tok.valid()) return;
+    static_cast<timer_node*>(detail_node_of(tok))->reg_.reset();
+    cancellation_token gone(std::move(tok));
+  }
+};
+
+} // namespace detail
+
+template <class ExOrCtx>
+cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_point deadline) const {
+  require_state();
+  const auto inherited = this->deadline().value_or(clock::time_point::max());
+  if (inherited <= deadline) return child_token(); // the ancestor's deadline comes first
+  auto* n = new detail::timer_node();
+  detail::count_node(1);
+  n->deadline_ = deadline;
+  n->delete_ = [](detail::ext_node* e) noexcept { delete static_cast<detail::timer_node*>(e); };
+  cancellation_token child(adopt_tag{}, n);
+  if (!detail::adopt(n_, n)) return child; // born cancelled with the parent's reason
+  if (deadline <= clock::now()) {
+    detail::cancel_node(n, make_error_code(errc::timed_out));
+    return child;
+  }
+  auto st = std::make_shared<detail::deadline_timer>(std::forward<ExOrCtx>(ex));
+  st->timer.expires_at(deadline);
+  n->reg_.store([st]() noexcept {
+    asio::post(st->timer.get_executor(), [st] { st->timer.cancel(); });
+  });
+  if (!n->reg_.attach(n)) n->reg_.reset(); // cancelled meanwhile: no timer needed
+  else st->timer.async_wait(detail::deadline_handler(child, st));
+  return child;
+}
+
+namespace detail {
+struct linked_node final : ext_node {
+  std::vector<cancellation_registration> upstream_;
+};
+
+inline cancellation_token make_linked(const cancellation_token* const* ins, std::size_t count) {
+  auto* n = new linked_node();
+  count_node(1);
+  n->delete_ = [](ext_node* e) noexcept { delete static_cast<linked_node*>(e); };
+  n->last_handle_ = [](ext_node* e) noexcept { static_cast<linked_node*>(e)->upstream_.clear(); };
+  cancellation_token out = detail_adopt_token(n);
+  for (std::size_t i = 0; i < count; ++i) {
+    node* in = detail_node_of(*ins[i]);
+    if (in == &empty_node)
+      throw std::system_error(make_error_code(errc::no_state), "halt::linked_token");
+    if (auto d = ins[i]->deadline()) n->deadline_ = std::min(n->deadline_, *d);
+  }
+  n->upstream_.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    node* in = detail_node_of(*ins[i]);
+    if (in->state_.load(std::memory_order_acquire) & st_cancelled) {
+      cancel_node(n, in->reason_);
+      break;
+    }
+    n->upstream_.push_back(ins[i]->on_cancel([n, in]() noexcept { cancel_node(n, in->reason_); }));
+  }
+  return out;
+}
+} // namespace detail
+
+/// A new root token that is cancelled as soon as any of its inputs is, with that input's reason
+/// (the first one wins). Its deadline is the earliest of the inputs' deadlines. The inputs stay
+/// in their trees while the linked token lives.
+/// \throws std::system_error (halt::errc::no_state) if an input is empty.
+template <class... Ts>
+cancellation_token linked_token(const cancellation_token& first, const Ts&... rest) {
+  static_assert((std::is_same_v<Ts, cancellation_token> && ...),
+                "halt::linked_token takes cancellation_tokens");
+  const cancellation_token* ins[] = {&first, &rest...};
+  return detail::make_linked(ins, 1 + sizeof...(rest));
+}
+
+/// linked_token over a runtime list. An empty list gives a root that is never cancelled by input.
+inline cancellation_token linked_token(const std::vector<cancellation_token>& tokens) {
+  std::vector<const cancellation_token*> ins;
+  ins.reserve(tokens.size());
+  for (const auto& t : tokens) ins.push_back(&t);
+  return detail::make_linked(ins.data(), ins.size());
+}
+
+} // namespace halt
+
+template <>
+struct std::hash<halt::cancellation_token> {
+  std::size_t operator()(const halt::cancellation_token& t) const noexcept {
+    return std::hash<const void*>{}(t.id());
+  }
+};

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// Configuration that must be seen before any Asio header.
+//
+// Every halt header includes this file first. It makes Asio's coroutine support visible to clang
+// on Asio releases older than 1.26, which detect clang's coroutines only through
+// <experimental/coroutine>. Include a halt header before any Asio header (or pass
+// -DASIO_HAS_CO_AWAIT=1 yourself) so that the definition takes effect.
+
+#include <asio/version.hpp>
+
+#if ASIO_VERSION < 102200
+#error "halt requires Asio 1.22 or newer"
+#endif
+
+#if defined(__clang__) && ASIO_VERSION < 102600 && !defined(ASIO_HAS_CO_AWAIT) && \
+    defined(__cpp_impl_coroutine)
+#define ASIO_HAS_CO_AWAIT 1
+#endif
+
+/// HALT_ASSERT(cond): internal invariant check. Defaults to assert(); define it before including
+/// halt to route invariant failures elsewhere.
+#ifndef HALT_ASSERT
+#include <cassert>
+#define HALT_ASSERT(cond) assert(cond)
+#endif

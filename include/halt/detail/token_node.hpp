@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+
+// The cancellation tree behind halt::cancellation_token. Unstable internals.
+//
+// Layout and protocol
+// -------------------
+// A node is 64 bytes. Its first word `state_` packs the head of its callback list (registration
+// entries are 32-byte aligned) with five flags: LOCKED (a tiny spin lock that guards the node's
+// lists), CANCELLED, DONE (the cancel that reached this node has finished its subtree), WAITERS
+// (a thread sleeps until DONE) and EXT (the node is an ext_node).
+//
+// * is_cancelled() is one acquire load of state_ and never waits for anything.
+// * Children form an intrusive doubly-linked list (first_child_, prev_, next_). A child's
+//   prev_/next_ are guarded by its parent's lock; its parent_ pointer changes only while both
+//   the child and its current parent are locked. Locks are taken parent before child; the only
+//   child-to-parent acquisition is a try_lock.
+// * Holding a child's lock pins its parent: a parent cannot finish leaving the tree (which locks
+//   every child to re-parent it) or finish cancelling (which locks every child to mark it).
+// * `handles_` counts the owners that keep the node in the tree: tokens, registrations and
+//   internal owners such as a deadline timer. When it reaches zero the node leaves the tree and
+//   its children move to its parent. `refs_` keeps the memory alive: 1 for membership in the
+//   tree plus short-lived references taken by cancel and by the slow path of leaving.
+// * cancel() marks and processes the subtree depth-first without recursion: a node that has
+//   children or callbacks is descended into (its prev_ field is reused as the way back up),
+//   while a leaf is finished while its parent stays locked. Callbacks run with no lock held.
+//   A cancelled node stays linked in its parent until it leaves the tree (lazy unlink) unless
+//   its parent is cancelled as well.
+
+#include <halt/detail/config.hpp>
+#include <halt/error.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <thread>
+#include <vector>
+
+namespace halt::detail {
+
+inline constexpr std::uintptr_t st_locked = 1;
+inline constexpr std::uintptr_t st_cancelled = 2;
+inline constexpr std::uintptr_t st_done = 4;
+inline constexpr std::uintptr_t st_waiters = 8;
+inline constexpr std::uintptr_t st_ext = 16;
+inline constexpr std::uintptr_t st_flags = 31;
+
+// Registration states.
+inline constexpr std::uint8_t reg_idle = 0;
+inline constexpr std::uint8_t reg_linked = 1;
+inline constexpr std::uint8_t reg_running = 2;
+inline constexpr std::uint8_t reg_done = 3;
+inline constexpr std::uint8_t reg_running_waited = 4; // running, and a thread waits for it
+
+// Threads that wait for a callback running elsewhere sleep on this process-wide counter rather
+// than on the registration, because the canceller must not touch a registration once it has
+// marked it done: the waiter may free it at once.
+inline std::atomic<unsigned> reg_epoch{0};
+
+struct alignas(32) reg_entry {
+  reg_entry* prev_ = nullptr;
+  reg_entry* next_ = nullptr;
+  void (*invoke_)(reg_entry*) noexcept = nullptr;
+  bool* destroyed_ = nullptr; // set by the canceller while invoke_ runs
+  std::thread::id runner_{};  // the thread running invoke_
+  std::atomic<std::uint8_t> rstate_{reg_idle};
+};
+
+struct node {
+  std::atomic<std::uintptr_t> state_{0};
+  std::atomic<std::uint32_t> handles_{1};
+  std::atomic<std::uint32_t> refs_{1};
+  node* parent_ = nullptr;
+  node* first_child_ = nullptr;
+  node* prev_ = nullptr;
+  node* next_ = nullptr;
+  std::error_code reason_{};
+
+  node() noexcept = default;
+  explicit node(std::uintptr_t flags) noexcept : state_(flags) {}
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+};
+static_assert(sizeof(node) <= 64, "a token node must fit in 64 bytes");
+
+using clock = std::chrono::steady_clock;
+
+// A node with extra behaviour: an inherited or own deadline, and hooks.
+struct ext_node : node {
+  clock::time_point deadline_ = clock::time_point::max();
+  // Runs when the last handle goes, before the node leaves the tree. May block.
+  void (*last_handle_)(ext_node*) noexcept = nullptr;
+  // Frees the most-derived object.
+  void (*delete_)(ext_node*) noexcept = [](ext_node* n) noexcept { delete n; };
+
+  ext_node() noexcept : node(st_ext) {}
+  virtual ~ext_node() = default;
+};
+
+// Ext-node accessors are kept out of line: inlined into code that just allocated a plain node,
+// GCC 12 reports a false -Warray-bounds on the flag-guarded downcast.
+[[gnu::noinline]] inline clock::time_point ext_deadline(const node* n) noexcept {
+  return static_cast<const ext_node*>(n)->deadline_;
+}
+[[gnu::noinline]] inline void delete_ext(node* n) noexcept {
+  auto* x = static_cast<ext_node*>(n);
+  x->delete_(x);
+}
+[[gnu::noinline]] inline void last_handle_hook(node* n) noexcept {
+  auto* x = static_cast<ext_node*>(n);
+  if (x->last_handle_) x->last_handle_(x);
+}
+
+// The node behind an empty (moved-from) token: never cancelled, never freed.
+inline node empty_node{};
+
+#ifdef HALT_COUNT_NODES
+inline std::atomic<long> live_node_count{0};
+inline long live_nodes() noexcept { return live_node_count.load(); }
+inline void count_node(long d) noexcept { live_node_count.fetch_add(d, std::memory_order_relaxed); }
+#else
+inline void count_node(long) noexcept {}
+#endif
+
+// Depth of cancellation callbacks running on this thread. A cancel() issued from inside a
+// callback does not wait for other cancels to finish, so that it can never wait for itself.
+inline thread_local int callback_depth = 0;
+
+inline void spin_pause(int& spins) noexcept {
+  if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+inline std::uintptr_t lock(node* n) noexcept {
+  std::uintptr_t s = n->state_.load(std::memory_order_relaxed);
+  int spins = 0;
+  for (;;) {
+    if (!(s & st_locked)) {
+      if (n->state_.compare_exchange_weak(s, s | st_locked, std::memory_order_acquire,
+                                          std::memory_order_relaxed))
+        return s | st_locked;
+    } else {
+      spin_pause(spins);
+      s = n->state_.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+inline bool try_lock(node* n, std::uintptr_t& out) noexcept {
+  std::uintptr_t s = n->state_.load(std::memory_order_relaxed);
+  while (!(s & st_locked)) {
+    if (n->state_.compare_exchange_weak(s, s | st_locked, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      out = s | st_locked;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Only the lock holder writes state_, so unlocking is a plain release store.
+inline void unlock(node* n, std::uintptr_t s) noexcept {
+  n->state_.store(s & ~st_locked, std::memory_order_release);
+}
+
+inline reg_entry* head(std::uintptr_t s) noexcept {
+  return reinterpret_cast<reg_entry*>(s & ~st_flags);
+}
+inline std::uintptr_t with_head(std::uintptr_t s, reg_entry* e) noexcept {
+  return (s & st_flags) | reinterpret_cast<std::uintptr_t>(e);
+}
+
+inline void free_node(node* n) noexcept {
+  count_node(-1);
+  if (n->state_.load(std::memory_order_relaxed) & st_ext) {
+    delete_ext(n);
+  } else {
+    delete n;
+  }
+}
+
+inline void add_ref(node* n) noexcept { n->refs_.fetch_add(1, std::memory_order_relaxed); }
+
+inline void release_ref(node* n) noexcept {
+  if (n->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) free_node(n);
+}
+
+inline node* new_root() {
+  auto* n = new node();
+  count_node(1);
+  return n;
+}
+
+// Unlink `c` from the child list of `p`. Both are locked.
+inline void unlink_child(node* p, node* c) noexcept {
+  if (c->prev_)
+    c->prev_->next_ = c->next_;
+  else
+    p->first_child_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  c->prev_ = c->next_ = nullptr;
+}
+
+// Link a fresh (unpublished) child under a locked, uncancelled parent.
+inline void link_child(node* p, node* c) noexcept {
+  c->parent_ = p;
+  c->prev_ = nullptr;
+  c->next_ = p->first_child_;
+  if (c->next_) c->next_->prev_ = c;
+  p->first_child_ = c;
+}
+
+// Blocks until the cancel that reached `n` has finished n's subtree. The caller keeps `n` alive.
+inline void wait_done(node* n) noexcept {
+  if (callback_depth > 0) return; // never wait from inside a callback: it could be our own cancel
+  int spins = 0;
+  for (;;) {
+    std::uintptr_t s = n->state_.load(std::memory_order_acquire);
+    if (s & st_done) return;
+    if (s & st_locked) {
+      spin_pause(spins);
+      continue;
+    }
+    if (!(s & st_waiters)) {
+      std::uintptr_t ls = lock(n);
+      if (!(ls & st_done)) ls |= st_waiters;
+      unlock(n, ls);
+      continue;
+    }
+    n->state_.wait(s, std::memory_order_acquire);
+  }
+}
+
+struct callback_scope {
+  callback_scope() noexcept { ++callback_depth; }
+  ~callback_scope() { --callback_depth; }
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+};
+
+// Cancels `root` and its whole subtree with `reason`. Returns when every callback registered on
+// the subtree before the call has run (unless called from inside a callback, see callback_depth).
+inline void cancel_node(node* root, std::error_code reason) noexcept {
+  std::uintptr_t s = lock(root);
+  if (s & st_cancelled) {
+    unlock(root, s);
+    add_ref(root);
+    wait_done(root);
+    release_ref(root);
+    return;
+  }
+  add_ref(root);
+  root->reason_ = reason;
+  s |= st_cancelled;
+  std::vector<node*> foreign; // subtrees whose own cancel is still running on another thread
+  node* cur = root;
+  int batch = 0;
+  const auto self = std::this_thread::get_id();
+  for (;;) {
+    // Invariant: cur is locked, cancelled, and s is its state.
+    if (reg_entry* e = head(s)) {
+      reg_entry* next = e->next_;
+      if (next) next->prev_ = nullptr;
+      s = with_head(s, next);
+      bool destroyed = false;
+      e->prev_ = e->next_ = nullptr;
+      e->destroyed_ = &destroyed;
+      e->runner_ = self;
+      e->rstate_.store(reg_running, std::memory_order_relaxed);
+      unlock(cur, s);
+      {
+        callback_scope scope;
+        e->invoke_(e);
+      }
+      if (!destroyed &&
+          e->rstate_.exchange(reg_done, std::memory_order_acq_rel) == reg_running_waited) {
+        reg_epoch.fetch_add(1, std::memory_order_seq_cst);
+        reg_epoch.notify_all();
+      }
+      s = lock(cur);
+      continue;
+    }
+    if (node* c = cur->first_child_) {
+      if (++batch == 256) { // let threads that wait for cur's lock in
+        batch = 0;
+        unlock(cur, s);
+        s = lock(cur);
+        continue;
+      }
+      unlink_child(cur, c);
+      std::uintptr_t cs = lock(c);
+      c->parent_ = nullptr;
+      if (cs & st_cancelled) {
+        // c was the root of an earlier cancel and was still linked here.
+        if (!(cs & st_done)) {
+          add_ref(c);
+          try {
+            foreign.push_back(c);
+          } catch (...) {
+            release_ref(c); // out of memory: give up waiting for that subtree
+          }
+        }
+        unlock(c, cs);
+        continue;
+      }
+      c->reason_ = reason;
+      cs |= st_cancelled;
+      if (!head(cs) && !c->first_child_) {
+        unlock(c, cs | st_done); // a leaf: finished while cur stays locked
+        continue;
+      }
+      add_ref(c);
+      c->prev_ = cur; // the way back up
+      unlock(cur, s);
+      cur = c;
+      s = cs;
+      continue;
+    }
+    // cur's subtree is finished.
+    const bool wake = (s & st_waiters) != 0;
+    s = (s | st_done) & ~st_waiters;
+    node* up = nullptr;
+    if (cur != root) {
+      up = cur->prev_;
+      cur->prev_ = nullptr;
+    }
+    unlock(cur, s);
+    if (wake) cur->state_.notify_all();
+    release_ref(cur);
+    if (!up) break;
+    cur = up;
+    s = lock(cur);
+  }
+  for (node* f : foreign) {
+    wait_done(f);
+    release_ref(f);
+  }
+}
+
+// Called when the last handle of `x` goes: x leaves the tree and its children move to x's parent
+// (or become roots), then x's memory goes once no one else references it.
+inline void leave_tree(node* x) noexcept {
+  std::uintptr_t s0 = x->state_.load(std::memory_order_relaxed);
+  if (s0 & st_ext) last_handle_hook(x);
+  std::uintptr_t s = lock(x);
+  // A cancelled node's children belong to its canceller; only an uncancelled one hands them on.
+  auto move_children = [&](node* to) noexcept {
+    node* last = nullptr;
+    for (node* c = x->first_child_; c; c = c->next_) {
+      std::uintptr_t cs = lock(c);
+      c->parent_ = to;
+      unlock(c, cs);
+      last = c;
+    }
+    if (!last) return;
+    if (to) {
+      last->next_ = to->first_child_;
+      if (to->first_child_) to->first_child_->prev_ = last;
+      to->first_child_ = x->first_child_;
+    } else {
+      for (node* c = x->first_child_; c;) {
+        node* n = c->next_;
+        c->prev_ = c->next_ = nullptr;
+        c = n;
+      }
+    }
+    x->first_child_ = nullptr;
+  };
+  for (;;) {
+    node* p = x->parent_;
+    if (!p) {
+      if (!(s & st_cancelled)) move_children(nullptr);
+      break;
+    }
+    std::uintptr_t ps;
+    if (try_lock(p, ps)) {
+      unlink_child(p, x);
+      if (!(s & st_cancelled)) move_children(p);
+      x->parent_ = nullptr;
+      unlock(p, ps);
+      break;
+    }
+    // Slow path: take the locks in order. p stays alive through a temporary reference.
+    add_ref(p);
+    unlock(x, s);
+    ps = lock(p);
+    s = lock(x);
+    const bool same = x->parent_ == p;
+    if (same) {
+      unlink_child(p, x);
+      if (!(s & st_cancelled)) move_children(p);
+      x->parent_ = nullptr;
+    }
+    unlock(p, ps);
+    release_ref(p);
+    if (same) break;
+  }
+  unlock(x, s);
+  // x is now unreachable: no handles, no parent, no children. Only references taken earlier can
+  // remain, so refs_ can no longer grow.
+  if (x->refs_.load(std::memory_order_acquire) == 1)
+    free_node(x);
+  else
+    release_ref(x);
+}
+
+inline void add_handle(node* n) noexcept {
+  if (n != &empty_node) n->handles_.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void release_handle(node* n) noexcept {
+  if (n == &empty_node) return;
+  if (n->handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) leave_tree(n);
+}
+
+// Makes a child of `p`. A child of a cancelled node is born cancelled with p's reason. A child
+// inherits p's deadline (then it is an ext_node).
+inline node* new_child(node* p) {
+  node* c;
+  if (p->state_.load(std::memory_order_relaxed) & st_ext &&
+      ext_deadline(p) != clock::time_point::max()) {
+    auto* e = new ext_node();
+    e->deadline_ = ext_deadline(p);
+    c = e;
+  } else {
+    c = new node();
+  }
+  count_node(1);
+  std::uintptr_t s = lock(p);
+  if (s & st_cancelled) {
+    unlock(p, s);
+    c->reason_ = p->reason_;
+    c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
+                    std::memory_order_relaxed);
+    return c;
+  }
+  link_child(p, c);
+  unlock(p, s);
+  return c;
+}
+
+// Links an unpublished ext_node under p (or marks it born-cancelled). Returns false if p was
+// cancelled.
+inline bool adopt(node* p, node* c) noexcept {
+  std::uintptr_t s = lock(p);
+  if (s & st_cancelled) {
+    unlock(p, s);
+    c->reason_ = p->reason_;
+    c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
+                    std::memory_order_relaxed);
+    return false;
+  }
+  link_child(p, c);
+  unlock(p, s);
+  return true;
+}
+
+// Links `e` into n's callback list. Returns false (without linking) if n is already cancelled.
+inline bool link_entry(node* n, reg_entry* e) noexcept {
+  std::uintptr_t s = lock(n);
+  if (s & st_cancelled) {
+    unlock(n, s);
+    return false;
+  }
+  reg_entry* h = head(s);
+  e->prev_ = nullptr;
+  e->next_ = h;
+  if (h) h->prev_ = e;
+  e->rstate_.store(reg_linked, std::memory_order_relaxed);
+  unlock(n, with_head(s, e));
+  return true;
+}
+
+// Removes `e` from n's list, or waits until its callback has finished running (unless it runs
+// on this thread, inside the callback itself).
+inline void unlink_entry(node* n, reg_entry* e) noexcept {
+  if (e->rstate_.load(std::memory_order_acquire) == reg_done) return;
+  std::uintptr_t s = lock(n);
+  // Acquire: reg_done is stored by the canceller after it unlocked n, so n's lock alone does not
+  // order the callback's last accesses before ours.
+  const std::uint8_t rs = e->rstate_.load(std::memory_order_acquire);
+  if (rs == reg_linked) {
+    if (e->prev_)
+      e->prev_->next_ = e->next_;
+    else
+      s = with_head(s, e->next_);
+    if (e->next_) e->next_->prev_ = e->prev_;
+    e->prev_ = e->next_ = nullptr;
+    e->rstate_.store(reg_idle, std::memory_order_relaxed);
+    unlock(n, s);
+    return;
+  }
+  unlock(n, s);
+  if (rs != reg_running && rs != reg_running_waited) return;
+  if (e->runner_ == std::this_thread::get_id()) {
+    *e->destroyed_ = true; // destroyed inside its own callback: the canceller must not touch e
+    return;
+  }
+  std::uint8_t expected = reg_running;
+  if (!e->rstate_.compare_exchange_strong(expected, reg_running_waited,
+                                          std::memory_order_acq_rel) &&
+      expected == reg_done)
+    return; // it finished meanwhile
+  for (;;) {
+    const unsigned epoch = reg_epoch.load(std::memory_order_seq_cst);
+    if (e->rstate_.load(std::memory_order_seq_cst) == reg_done) return;
+    reg_epoch.wait(epoch, std::memory_order_seq_cst);
+  }
+}
+
+} // namespace halt::detail

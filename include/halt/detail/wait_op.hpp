@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+
+// The asynchronous wait behind cancellation_token::async_wait. Unstable internals.
+//
+// An outstanding wait is owned by a per-execution-context service until it is claimed. Exactly
+// one of three parties claims it: the token's callback (success), the handler's cancellation slot
+// (operation_aborted) or the service's shutdown (destroyed without completing, as Asio does with
+// pending operations when a context is destroyed). A claim by the first two posts the completion
+// to the handler's executor, so a wait never completes inline inside cancel().
+
+#include <halt/detail/config.hpp>
+
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/execution.hpp>
+#include <asio/is_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/query.hpp>
+#include <asio/system_context.hpp>
+#include <asio/system_executor.hpp>
+
+#include <optional>
+
+#include <atomic>
+#include <mutex>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace halt::detail {
+
+struct wait_op_base {
+  wait_op_base* svc_prev_ = nullptr;
+  wait_op_base* svc_next_ = nullptr;
+  bool in_service_ = false; // guarded by the service mutex
+  std::atomic<bool> claimed_{false};
+  void (*complete_)(wait_op_base*, std::error_code) = nullptr; // runs the handler, frees the op
+  void (*destroy_)(wait_op_base*) noexcept = nullptr;          // frees the op, no handler call
+};
+
+class wait_service final : public asio::execution_context::service {
+public:
+  static inline asio::execution_context::id id;
+
+  explicit wait_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  // Returns false once the context is shutting down.
+  bool add(wait_op_base* op) {
+    std::lock_guard<std::mutex> g(m_);
+    if (shut_) return false;
+    op->svc_prev_ = nullptr;
+    op->svc_next_ = head_;
+    if (head_) head_->svc_prev_ = op;
+    head_ = op;
+    op->in_service_ = true;
+    return true;
+  }
+
+  void remove(wait_op_base* op) noexcept {
+    std::lock_guard<std::mutex> g(m_);
+    unlink(op);
+  }
+
+private:
+  void unlink(wait_op_base* op) noexcept {
+    if (!op->in_service_) return;
+    if (op->svc_prev_)
+      op->svc_prev_->svc_next_ = op->svc_next_;
+    else
+      head_ = op->svc_next_;
+    if (op->svc_next_) op->svc_next_->svc_prev_ = op->svc_prev_;
+    op->svc_prev_ = op->svc_next_ = nullptr;
+    op->in_service_ = false;
+  }
+
+  void shutdown() override {
+    std::vector<wait_op_base*> ops;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      shut_ = true;
+      while (head_) {
+        wait_op_base* op = head_;
+        unlink(op);
+        ops.push_back(op);
+      }
+    }
+    for (wait_op_base* op : ops)
+      if (!op->claimed_.exchange(true, std::memory_order_acq_rel)) op->destroy_(op);
+  }
+
+  std::mutex m_;
+  wait_op_base* head_ = nullptr;
+  bool shut_ = false;
+};
+
+// The execution context whose shutdown destroys a pending wait.
+template <class Ex>
+asio::execution_context& context_of(const Ex& ex) {
+  if constexpr (asio::can_query<const Ex&, asio::execution::context_t>::value)
+    return asio::query(ex, asio::execution::context);
+  else if constexpr (requires { ex.context(); })
+    return ex.context();
+  else
+    return asio::query(asio::system_executor(), asio::execution::context);
+}
+
+// Outstanding work on the handler's executor while a wait is pending.
+template <class Ex>
+class work_holder {
+public:
+  explicit work_holder(const Ex& ex) : ex_(track(ex)) {
+    if constexpr (legacy) guard_.emplace(ex);
+  }
+  const auto& executor() const noexcept { return ex_; }
+
+private:
+  static constexpr bool standard = asio::execution::is_executor<Ex>::value;
+  static constexpr bool legacy = !standard && asio::is_executor<Ex>::value;
+  static auto track(const Ex& ex) {
+    if constexpr (standard)
+      return asio::prefer(ex, asio::execution::outstanding_work.tracked);
+    else
+      return ex;
+  }
+  decltype(track(std::declval<const Ex&>())) ex_;
+  struct none {
+    explicit none(const Ex&) {}
+  };
+  std::optional<std::conditional_t<legacy, asio::executor_work_guard<Ex>, none>> guard_;
+};
+
+// Owns a claimed op until it runs on the handler's executor.
+struct wait_completion {
+  wait_op_base* op;
+  std::error_code ec;
+
+  wait_completion(wait_op_base* o, std::error_code e) noexcept : op(o), ec(e) {}
+  wait_completion(wait_completion&& o) noexcept : op(std::exchange(o.op, nullptr)), ec(o.ec) {}
+  wait_completion& operator=(wait_completion&&) = delete;
+  ~wait_completion() {
+    if (op) op->destroy_(op);
+  }
+  void operator()() {
+    wait_op_base* o = std::exchange(op, nullptr);
+    o->complete_(o, ec);
+  }
+};
+
+template <class Handler, class Executor, class Registration>
+struct wait_op final : wait_op_base {
+  Handler handler_;
+  work_holder<Executor> work_;
+  wait_service* service_;
+  asio::cancellation_slot slot_;
+  Registration reg_;
+
+  wait_op(Handler&& h, const Executor& ex, wait_service& svc)
+      : handler_(std::move(h)), work_(ex), service_(&svc),
+        slot_(asio::get_associated_cancellation_slot(handler_)) {
+    complete_ = &do_complete;
+    destroy_ = &do_destroy;
+  }
+
+  void claim(std::error_code ec) {
+    if (claimed_.exchange(true, std::memory_order_acq_rel)) return;
+    service_->remove(this);
+    asio::post(work_.executor(), wait_completion(this, ec));
+  }
+
+  void release_hooks() noexcept {
+    if (slot_.is_connected()) slot_.clear();
+    reg_.reset(); // waits for a callback that is still returning on another thread
+  }
+
+  static void do_complete(wait_op_base* b, std::error_code ec) {
+    auto* op = static_cast<wait_op*>(b);
+    op->release_hooks();
+    Handler h(std::move(op->handler_));
+    [[maybe_unused]] auto work = std::move(op->work_); // released after the handler ran
+    delete op;
+    std::move(h)(ec);
+  }
+
+  static void do_destroy(wait_op_base* b) noexcept {
+    auto* op = static_cast<wait_op*>(b);
+    op->release_hooks();
+    delete op;
+  }
+};
+
+} // namespace halt::detail

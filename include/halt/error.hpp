@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt's error codes.
+//
+//   enum class halt::errc { cancelled = 1, timed_out, shutdown, no_state, closed };
+//   const std::error_category& halt::error_category() noexcept;   // name() == "halt"
+//   std::error_code halt::make_error_code(halt::errc) noexcept;
+//
+// `halt::errc` values are std::error_code enums, so `ec == halt::errc::timed_out` works. They map
+// to portable conditions: cancelled and shutdown compare equal to std::errc::operation_canceled,
+// timed_out to std::errc::timed_out. Cancellation of an Asio operation itself is still reported
+// with asio::error::operation_aborted, as Asio does; halt's codes describe *why* a token was
+// cancelled (its reason).
+
+#include <string>
+#include <system_error>
+
+namespace halt {
+
+/// Reasons and failures reported by halt.
+enum class errc {
+  cancelled = 1,  ///< A token was cancelled without a more specific reason (the default reason).
+  timed_out,      ///< A deadline passed.
+  shutdown,       ///< The program is shutting down.
+  no_state,       ///< The object is empty (moved-from): it has no token or task behind it.
+  closed,         ///< The container is closed and accepts no new work.
+};
+
+namespace detail {
+class error_category_impl final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "halt"; }
+
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+    case errc::cancelled: return "cancelled";
+    case errc::timed_out: return "timed out";
+    case errc::shutdown: return "shutting down";
+    case errc::no_state: return "no state (empty or moved-from object)";
+    case errc::closed: return "closed";
+    }
+    return "unknown halt error";
+  }
+
+  std::error_condition default_error_condition(int ev) const noexcept override {
+    switch (static_cast<errc>(ev)) {
+    case errc::cancelled:
+    case errc::shutdown: return std::make_error_condition(std::errc::operation_canceled);
+    case errc::timed_out: return std::make_error_condition(std::errc::timed_out);
+    default: return {ev, *this};
+    }
+  }
+};
+} // namespace detail
+
+/// The category of every `halt::errc` code. Its name() is "halt".
+inline const std::error_category& error_category() noexcept {
+  static const detail::error_category_impl cat;
+  return cat;
+}
+
+/// Makes a `std::error_code` in halt's category.
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+} // namespace halt
+
+template <>
+struct std::is_error_code_enum<halt::errc> : std::true_type {};

@@ -1,0 +1,707 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#define HALT_COUNT_NODES 1
+#include <halt/cancellation_token.hpp>
+
+#include "support/catch.hpp"
+#include "support/async.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/strand.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_future.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <new>
+#include <random>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using halt::cancellation_token;
+using halt::errc;
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC sees the replaced operator new inline and misreads free() in operator delete as a mismatch.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+// Counts heap allocations made by the current thread, to check that registrations allocate nothing.
+namespace {
+thread_local long allocations = 0;
+}
+void* operator new(std::size_t n) {
+  ++allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+
+TEST_CASE("a new token is a root that is not cancelled", "[cancellation_token]") {
+  cancellation_token t;
+  CHECK(t.valid());
+  CHECK_FALSE(t.is_cancelled());
+  CHECK_FALSE(t.reason());
+  CHECK_FALSE(t.deadline());
+  cancellation_token copy = t;
+  CHECK(copy == t);
+  CHECK_FALSE(t.child_token() == t);
+  CHECK_FALSE(cancellation_token() == t);
+  copy.cancel();
+  CHECK(t.is_cancelled()); // copies are handles to the same node
+}
+
+TEST_CASE("a moved-from token is empty and misuse throws no_state", "[cancellation_token]") {
+  cancellation_token t;
+  cancellation_token u = std::move(t);
+  CHECK_FALSE(t.valid());
+  CHECK_FALSE(static_cast<bool>(t));
+  CHECK_FALSE(t.is_cancelled());
+  CHECK_FALSE(t.reason());
+  CHECK_FALSE(t.deadline());
+  cancellation_token empty_copy = t;
+  CHECK(empty_copy == t);
+  auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
+  CHECK_THROWS_MATCHES(t.cancel(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.child_token(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.on_cancel([] {}), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.drop_guard(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::linked_token(u, t), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  asio::io_context io;
+  CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.async_wait([](std::error_code) {}), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  t = u; // an empty token can be assigned again
+  CHECK(t.valid());
+  CHECK(t == u);
+}
+
+TEST_CASE("cancel reaches every descendant and never the parent or siblings", "[cancellation_token]") {
+  cancellation_token root;
+  auto a = root.child_token();
+  auto b = root.child_token();
+  auto a1 = a.child_token();
+  auto a2 = a.child_token();
+  auto a11 = a1.child_token();
+  a.cancel(errc::shutdown);
+  CHECK(a.is_cancelled());
+  CHECK(a1.is_cancelled());
+  CHECK(a2.is_cancelled());
+  CHECK(a11.is_cancelled());
+  CHECK(a11.reason() == errc::shutdown);
+  CHECK_FALSE(root.is_cancelled());
+  CHECK_FALSE(b.is_cancelled());
+  root.cancel();
+  CHECK(b.is_cancelled());
+  CHECK(b.reason() == errc::cancelled);
+  CHECK(a1.reason() == errc::shutdown); // first reason wins
+}
+
+TEST_CASE("cancel is idempotent, the first reason wins, and the default is errc::cancelled", "[cancellation_token]") {
+  cancellation_token t;
+  auto c = t.child_token();
+  t.cancel();
+  t.cancel(errc::timed_out);
+  CHECK(t.reason() == errc::cancelled);
+  CHECK(c.reason() == errc::cancelled);
+  CHECK(t.reason().category() == halt::error_category());
+  cancellation_token u;
+  u.cancel(asio::error::operation_aborted);
+  CHECK(u.reason() == asio::error::operation_aborted);
+  CHECK_THROWS_AS(u.cancel(std::error_code{}), std::invalid_argument);
+}
+
+TEST_CASE("a child of a cancelled token is born cancelled with the parent's reason", "[cancellation_token]") {
+  cancellation_token t;
+  t.cancel(errc::shutdown);
+  auto c = t.child_token();
+  CHECK(c.is_cancelled());
+  CHECK(c.reason() == errc::shutdown);
+  auto cc = c.child_token();
+  CHECK(cc.reason() == errc::shutdown);
+}
+
+TEST_CASE("dropping a middle node moves its children to the grandparent", "[cancellation_token]") {
+  const long base = halt::detail::live_nodes();
+  cancellation_token root;
+  cancellation_token grandchild;
+  {
+    auto middle = root.child_token();
+    grandchild = middle.child_token();
+    CHECK(halt::detail::live_nodes() == base + 3);
+  }
+  CHECK(halt::detail::live_nodes() == base + 2); // the middle node is gone
+  root.cancel();
+  CHECK(grandchild.is_cancelled());
+}
+
+TEST_CASE("children of a dropped root are disconnected, not cancelled", "[cancellation_token]") {
+  cancellation_token child;
+  {
+    cancellation_token root;
+    child = root.child_token();
+  }
+  CHECK_FALSE(child.is_cancelled());
+  child.cancel();
+  CHECK(child.is_cancelled());
+}
+
+TEST_CASE("live nodes stay flat with 10^6 short-lived children", "[cancellation_token]") {
+  const long base = halt::detail::live_nodes();
+  cancellation_token parent;
+  long peak = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    auto c = parent.child_token();
+    auto g = c.child_token(); // with a grandchild, so leaving re-parents
+    peak = std::max(peak, halt::detail::live_nodes() - base);
+  }
+  CHECK(peak == 3);
+  CHECK(halt::detail::live_nodes() == base + 1);
+}
+
+TEST_CASE("a 10^6-deep chain cancels and is destroyed without recursion", "[cancellation_token]") {
+  const long base = halt::detail::live_nodes();
+  {
+    std::vector<cancellation_token> chain;
+    chain.reserve(1'000'000);
+    chain.emplace_back();
+    for (int i = 1; i < 1'000'000; ++i) chain.push_back(chain.back().child_token());
+    int fired = 0;
+    auto reg = chain.back().on_cancel([&] { ++fired; });
+    chain.front().cancel(errc::shutdown);
+    CHECK(chain.back().is_cancelled());
+    CHECK(chain.back().reason() == errc::shutdown);
+    CHECK(chain[500'000].is_cancelled());
+    CHECK(fired == 1);
+  }
+  {
+    // Dropped from the root down, uncancelled: each drop re-parents one child.
+    std::vector<cancellation_token> chain;
+    chain.reserve(1'000'000);
+    chain.emplace_back();
+    for (int i = 1; i < 1'000'000; ++i) chain.push_back(chain.back().child_token());
+    chain.erase(chain.begin(), chain.begin() + 10); // drop some from the top first
+    cancellation_token deepest = chain.back();
+    chain.front().cancel();
+    CHECK(deepest.is_cancelled());
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("a 10^6-wide fan-out cancels every child", "[cancellation_token]") {
+  cancellation_token parent;
+  std::vector<cancellation_token> kids;
+  kids.reserve(1'000'000);
+  for (int i = 0; i < 1'000'000; ++i) kids.push_back(parent.child_token());
+  parent.cancel(errc::timed_out);
+  std::size_t cancelled = 0;
+  for (auto& k : kids) cancelled += k.is_cancelled() && k.reason() == errc::timed_out;
+  CHECK(cancelled == kids.size());
+}
+
+TEST_CASE("on_cancel runs the callback exactly once, inline, when cancelled", "[cancellation_token]") {
+  cancellation_token t;
+  int n = 0;
+  std::thread::id where;
+  auto reg = t.child_token().on_cancel([&] {
+    ++n;
+    where = std::this_thread::get_id();
+  });
+  CHECK(reg.is_registered());
+  CHECK(n == 0);
+  std::thread([&] { t.cancel(); }).join();
+  CHECK(n == 1);
+  CHECK(where != std::this_thread::get_id());
+  CHECK_FALSE(reg.is_registered());
+  t.cancel();
+  CHECK(n == 1);
+}
+
+TEST_CASE("on_cancel on a cancelled token runs at once", "[cancellation_token]") {
+  cancellation_token t;
+  t.cancel();
+  int n = 0;
+  auto reg = t.on_cancel([&] { ++n; });
+  CHECK(n == 1);
+  CHECK_FALSE(reg.is_registered());
+}
+
+TEST_CASE("a destroyed registration never runs", "[cancellation_token]") {
+  cancellation_token t;
+  int n = 0;
+  {
+    auto reg = t.on_cancel([&] { ++n; });
+  }
+  auto reg2 = t.on_cancel([&] { ++n; });
+  reg2.reset();
+  t.cancel();
+  CHECK(n == 0);
+}
+
+TEST_CASE("every callback registered before cancel has run when cancel returns", "[cancellation_token]") {
+  cancellation_token root;
+  std::vector<cancellation_token> kids;
+  std::vector<halt::cancellation_registration> regs;
+  std::atomic<int> n{0};
+  for (int i = 0; i < 100; ++i) {
+    kids.push_back(root.child_token());
+    regs.push_back(kids.back().on_cancel([&] { ++n; }));
+    regs.push_back(root.on_cancel([&] { ++n; }));
+  }
+  root.cancel();
+  CHECK(n == 200);
+}
+
+TEST_CASE("a registration destroyed inside its own callback", "[cancellation_token]") {
+  cancellation_token t;
+  std::optional<halt::cancellation_registration> reg;
+  int n = 0;
+  reg.emplace(t.on_cancel([&] {
+    ++n;
+    reg.reset(); // must neither deadlock nor touch freed memory
+  }));
+  auto other = t.on_cancel([&] { ++n; });
+  t.cancel();
+  CHECK(n == 2);
+  CHECK_FALSE(reg.has_value());
+}
+
+TEST_CASE("a callback may use its token and cancel others without deadlock", "[cancellation_token]") {
+  cancellation_token root;
+  auto child = root.child_token();
+  cancellation_token other;
+  bool saw = false;
+  auto reg = child.on_cancel([&] {
+    saw = child.is_cancelled() && root.is_cancelled();
+    root.cancel();                       // already cancelled: returns at once
+    auto inner = child.on_cancel([] {}); // runs inline
+    auto grand = child.child_token();    // born cancelled
+    saw = saw && grand.is_cancelled();
+    other.cancel();
+  });
+  root.cancel();
+  CHECK(saw);
+  CHECK(other.is_cancelled());
+}
+
+TEST_CASE("registrations move, stay registered, and do not allocate", "[cancellation_token]") {
+  cancellation_token t;
+  int n = 0;
+  int* p = &n;
+  const long before = allocations;
+  {
+    auto reg = t.on_cancel([p] { ++*p; });
+    halt::cancellation_registration moved = std::move(reg);
+    CHECK_FALSE(reg.is_registered());
+    CHECK(moved.is_registered());
+    halt::cancellation_registration assigned;
+    assigned = std::move(moved);
+    CHECK(assigned.is_registered());
+    CHECK(allocations == before);
+    t.cancel();
+    CHECK(n == 1);
+  }
+  CHECK(allocations == before);
+}
+
+TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellation_token]") {
+  for (int round = 0; round < 200; ++round) {
+    cancellation_token root;
+    std::vector<cancellation_token> kids;
+    for (int i = 0; i < 64; ++i) kids.push_back(root.child_token());
+    std::atomic<int> calls{0};
+    std::vector<halt::cancellation_registration> regs;
+    for (auto& k : kids) regs.push_back(k.on_cancel([&] { ++calls; }));
+    std::atomic<bool> go{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 8; ++i) {
+      ts.emplace_back([&, i] {
+        while (!go.load()) {
+        }
+        root.cancel(std::error_code(100 + i, halt::error_category()));
+        // After *any* cancel returns, the whole subtree is cancelled and every callback ran.
+        for (auto& k : kids)
+          if (!k.is_cancelled()) ++bad;
+        if (calls.load() != 64) ++bad;
+      });
+    }
+    go = true;
+    for (auto& th : ts) th.join();
+    REQUIRE(bad == 0);
+    REQUIRE(calls == 64);
+    const auto r = root.reason();
+    REQUIRE(r.value() >= 100);
+    REQUIRE(r.value() < 108);
+    for (auto& k : kids) REQUIRE(k.reason() == r);
+  }
+}
+
+TEST_CASE("callbacks run exactly once under 8-thread races of cancel, register, deregister and drop", "[cancellation_token][race]") {
+  constexpr int rounds = 300;
+  constexpr int per_thread = 40;
+  for (int round = 0; round < rounds; ++round) {
+    cancellation_token root;
+    auto mid = root.child_token();
+    struct slot {
+      std::atomic<int> calls{0};
+      bool kept = false; // registration still alive when the threads finish
+    };
+    std::vector<slot> slots(7 * per_thread);
+    std::vector<std::vector<halt::cancellation_registration>> kept(7);
+    std::atomic<bool> go{false};
+    std::vector<std::thread> ts;
+    ts.emplace_back([&] {
+      while (!go.load()) {
+      }
+      std::this_thread::yield();
+      root.cancel();
+    });
+    for (int t = 0; t < 7; ++t) {
+      ts.emplace_back([&, t] {
+        std::minstd_rand rng(static_cast<unsigned>(round * 7 + t));
+        while (!go.load()) {
+        }
+        for (int i = 0; i < per_thread; ++i) {
+          slot& s = slots[static_cast<std::size_t>(t * per_thread + i)];
+          cancellation_token base = (rng() % 2) ? mid : root;
+          cancellation_token tok = (rng() % 2) ? base.child_token() : base;
+          auto reg = tok.on_cancel([&s] { s.calls.fetch_add(1); });
+          switch (rng() % 3) {
+          case 0: break; // deregister at once
+          case 1:
+            s.kept = true;
+            kept[static_cast<std::size_t>(t)].push_back(std::move(reg));
+            break;
+          default:
+            if (rng() % 2) {
+              cancellation_token churn = mid; // churn the handle count of a shared node
+              churn = root;
+            }
+            s.kept = true;
+            kept[static_cast<std::size_t>(t)].push_back(std::move(reg));
+            tok = cancellation_token(); // drop this thread's handle while registered
+          }
+        }
+      });
+    }
+    go = true;
+    for (auto& th : ts) th.join();
+    for (auto& s : slots) {
+      REQUIRE(s.calls.load() <= 1);
+      if (s.kept) REQUIRE(s.calls.load() == 1);
+    }
+  }
+}
+
+TEST_CASE("drop_guard cancels on destruction unless disarmed", "[cancellation_token]") {
+  cancellation_token t;
+  {
+    auto g = t.drop_guard();
+    CHECK(g.token() == t);
+  }
+  CHECK(t.is_cancelled());
+  CHECK(t.reason() == errc::cancelled);
+
+  cancellation_token u;
+  cancellation_token back;
+  {
+    auto g = u.drop_guard();
+    back = g.disarm();
+    CHECK_FALSE(g.token().valid());
+  }
+  CHECK_FALSE(u.is_cancelled());
+  CHECK(back == u);
+
+  cancellation_token v, w;
+  {
+    halt::drop_guard g1 = v.drop_guard();
+    halt::drop_guard g2 = w.drop_guard();
+    g1 = std::move(g2); // assigning over a guard fires it
+    CHECK(v.is_cancelled());
+    CHECK_FALSE(w.is_cancelled());
+  }
+  CHECK(w.is_cancelled());
+}
+
+TEST_CASE("async_wait completes through the executor, never inside cancel", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  std::error_code got = asio::error::would_block;
+  int calls = 0;
+  t.async_wait(asio::bind_executor(io, [&](std::error_code ec) {
+    got = ec;
+    ++calls;
+  }));
+  t.cancel();
+  CHECK(calls == 0); // not inline
+  io.run();
+  CHECK(calls == 1);
+  CHECK_FALSE(got);
+}
+
+TEST_CASE("co_await token.cancelled() resumes when the token is cancelled", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  bool resumed = false;
+  auto waiter = [&]() -> asio::awaitable<void> {
+    co_await t.cancelled();
+    resumed = true;
+  };
+  asio::co_spawn(io, waiter, asio::detached);
+  asio::steady_timer timer(io, 5ms);
+  timer.async_wait([&](std::error_code) { t.cancel(errc::shutdown); });
+  io.run();
+  CHECK(resumed);
+  CHECK(t.reason() == errc::shutdown);
+}
+
+TEST_CASE("a pending async_wait keeps io_context::run busy like any operation", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  bool done = false;
+  t.async_wait(asio::bind_executor(io, [&](std::error_code) { done = true; }));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(20ms);
+    t.cancel();
+  });
+  io.run(); // returns only after the wait completed
+  canceller.join();
+  CHECK(done);
+}
+
+TEST_CASE("async_wait cancelled through its slot completes with operation_aborted", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  asio::cancellation_signal sig;
+  std::error_code got;
+  t.async_wait(asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(io, [&](std::error_code ec) { got = ec; })));
+  asio::post(io, [&] { sig.emit(asio::cancellation_type::total); });
+  io.run();
+  CHECK(got == asio::error::operation_aborted);
+  CHECK_FALSE(t.is_cancelled());
+  // The token is untouched and can be waited on again.
+  std::error_code again = asio::error::would_block;
+  t.async_wait(asio::bind_executor(io, [&](std::error_code ec) { again = ec; }));
+  t.cancel();
+  io.restart();
+  io.run();
+  CHECK_FALSE(again);
+}
+
+TEST_CASE("token.cancelled() can be raced and timed out", "[cancellation_token][asio]") {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  cancellation_token t;
+  int winner = -1;
+  auto race = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 10ms);
+    auto r = co_await (t.cancelled() || timer.async_wait(asio::use_awaitable));
+    winner = static_cast<int>(r.index());
+  };
+  asio::co_spawn(io, race, asio::detached);
+  io.run();
+  CHECK(winner == 1);
+  CHECK_FALSE(t.is_cancelled());
+}
+
+TEST_CASE("async_wait works with plain callbacks and use_future", "[cancellation_token][asio]") {
+  cancellation_token t;
+  std::promise<std::error_code> p;
+  t.async_wait([&p](std::error_code ec) { p.set_value(ec); }); // completes on the system executor
+  std::future<void> f = t.async_wait(asio::use_future);
+  CHECK(f.wait_for(20ms) == std::future_status::timeout);
+  t.cancel();
+  CHECK_FALSE(p.get_future().get());
+  f.get(); // does not throw
+}
+
+TEST_CASE("async_wait on a cancelled token completes promptly", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  t.cancel();
+  bool done = false;
+  auto w = [&]() -> asio::awaitable<void> {
+    co_await t.cancelled();
+    done = true;
+  };
+  asio::co_spawn(io, w, asio::detached);
+  io.run();
+  CHECK(done);
+}
+
+TEST_CASE("destroying the io_context destroys pending waits and their frames", "[cancellation_token][asio]") {
+  cancellation_token t;
+  auto alive = std::make_shared<int>(0);
+  {
+    asio::io_context io;
+    auto w = [&t, guard = alive]() -> asio::awaitable<void> { co_await t.cancelled(); };
+    asio::co_spawn(io, w, asio::detached);
+    io.run_for(5ms);
+    CHECK(alive.use_count() == 3); // ours, the lambda's and the suspended frame's
+  }
+  CHECK(alive.use_count() == 1); // the suspended frame was destroyed with the context
+  t.cancel();                    // and nothing is left to complete
+}
+
+TEST_CASE("waits on one token from many threads of a pool", "[cancellation_token][asio][race]") {
+  asio::thread_pool pool(4);
+  for (int round = 0; round < 50; ++round) {
+    cancellation_token t;
+    std::atomic<int> done{0};
+    for (int i = 0; i < 64; ++i) {
+      auto strand = asio::make_strand(pool);
+      t.async_wait(asio::bind_executor(strand, [&](std::error_code ec) {
+        if (!ec) ++done;
+      }));
+    }
+    t.cancel();
+    halt_test::wait_until([&] { return done.load() == 64; });
+    REQUIRE(done == 64);
+  }
+  pool.join();
+}
+
+TEST_CASE("a deadline child cancels itself with timed_out", "[cancellation_token][deadline]") {
+  asio::io_context io;
+  cancellation_token root;
+  auto before = std::chrono::steady_clock::now();
+  auto d = root.child_token_after(io, 20ms);
+  REQUIRE(d.deadline());
+  CHECK(*d.deadline() >= before + 20ms);
+  CHECK_FALSE(root.deadline());
+  auto inherits = d.child_token();
+  CHECK(inherits.deadline() == d.deadline());
+  auto later = d.child_token_after(io, 1h); // the earlier ancestor deadline wins
+  CHECK(later.deadline() == d.deadline());
+  auto sooner = d.child_token_after(io, 1ms);
+  CHECK(*sooner.deadline() < *d.deadline());
+  io.run();
+  CHECK(std::chrono::steady_clock::now() - before >= 20ms);
+  CHECK(d.reason() == errc::timed_out);
+  CHECK(inherits.reason() == errc::timed_out);
+  CHECK(later.reason() == errc::timed_out);
+  CHECK(sooner.reason() == errc::timed_out);
+  CHECK_FALSE(root.is_cancelled());
+}
+
+TEST_CASE("cancelling a deadline token releases its timer at once", "[cancellation_token][deadline]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    cancellation_token root;
+    auto d = root.child_token_after(io, 1h);
+    root.cancel(errc::shutdown);
+    auto start = std::chrono::steady_clock::now();
+    io.run(); // would take an hour if the timer were still armed
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+    CHECK(d.reason() == errc::shutdown);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("deadline edge cases: past, negative, on a cancelled parent, context destroyed", "[cancellation_token][deadline]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    cancellation_token root;
+    auto past = root.child_token_at(io, std::chrono::steady_clock::now() - 1s);
+    CHECK(past.reason() == errc::timed_out);
+    CHECK_THROWS_AS(root.child_token_after(io, -1ms), std::invalid_argument);
+    auto zero = root.child_token_after(io, 0ms);
+    CHECK(zero.reason() == errc::timed_out);
+    auto huge = root.child_token_after(io, std::chrono::hours::max());
+    CHECK(huge.deadline());
+    CHECK_FALSE(huge.is_cancelled());
+    cancellation_token dead;
+    dead.cancel(errc::shutdown);
+    auto born = dead.child_token_after(io, 1h);
+    CHECK(born.reason() == errc::shutdown);
+    {
+      asio::io_context short_lived;
+      auto pending = root.child_token_after(short_lived, 1h);
+      short_lived.run_for(1ms);
+    } // the timer goes with its context; its node leaves the tree
+    root.cancel();
+    io.run();
+    CHECK(huge.reason() == errc::cancelled);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("linked_token is cancelled by any input with that input's reason", "[cancellation_token]") {
+  asio::io_context io;
+  cancellation_token a, b;
+  auto l = halt::linked_token(a, b);
+  CHECK_FALSE(l.is_cancelled());
+  auto lc = l.child_token();
+  b.cancel(errc::shutdown);
+  CHECK(l.is_cancelled());
+  CHECK(lc.is_cancelled());
+  CHECK(l.reason() == errc::shutdown);
+  CHECK_FALSE(a.is_cancelled());
+  a.cancel(errc::timed_out);
+  CHECK(l.reason() == errc::shutdown);
+
+  cancellation_token c, d;
+  auto dl = d.child_token_after(io, 1h);
+  auto l2 = halt::linked_token(std::vector<cancellation_token>{c, dl});
+  CHECK(l2.deadline() == dl.deadline());
+  l2.cancel();
+  CHECK_FALSE(c.is_cancelled()); // cancelling the linked token leaves its inputs alone
+  d.cancel();
+  io.run();
+
+  cancellation_token done;
+  done.cancel(errc::timed_out);
+  auto l3 = halt::linked_token(cancellation_token(), done);
+  CHECK(l3.reason() == errc::timed_out);
+}
+
+TEST_CASE("linked tokens release their inputs when dropped", "[cancellation_token]") {
+  const long base = halt::detail::live_nodes();
+  {
+    cancellation_token a;
+    for (int i = 0; i < 1000; ++i) {
+      auto child = a.child_token();
+      auto l = halt::linked_token(a, child);
+    }
+    CHECK(halt::detail::live_nodes() == base + 1);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("a linked token dropped while an input cancels", "[cancellation_token][race]") {
+  const long base = halt::detail::live_nodes();
+  for (int i = 0; i < 2000; ++i) {
+    cancellation_token a;
+    auto l = halt::linked_token(a);
+    auto lc = l.child_token();
+    std::thread th([&] { a.cancel(); });
+    l = cancellation_token(a); // drops the linked node while the cancel may be running
+    th.join();
+    REQUIRE(a.is_cancelled());
+    REQUIRE(l.is_cancelled());
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
