@@ -325,7 +325,7 @@ TEST_CASE("registrations move, stay registered, and do not allocate", "[cancella
 }
 
 TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellation_token]") {
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 100; ++round) {
     cancellation_token root;
     std::vector<cancellation_token> kids;
     for (int i = 0; i < 64; ++i) kids.push_back(root.child_token());
@@ -337,8 +337,7 @@ TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellat
     std::vector<std::thread> ts;
     for (int i = 0; i < 8; ++i) {
       ts.emplace_back([&, i] {
-        while (!go.load()) {
-        }
+        while (!go.load()) std::this_thread::yield();
         root.cancel(std::error_code(100 + i, halt::error_category()));
         // After *any* cancel returns, the whole subtree is cancelled and every callback ran.
         for (auto& k : kids)
@@ -358,7 +357,7 @@ TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellat
 }
 
 TEST_CASE("callbacks run exactly once under 8-thread races of cancel, register, deregister and drop", "[cancellation_token][race]") {
-  constexpr int rounds = 300;
+  constexpr int rounds = 100;
   constexpr int per_thread = 40;
   for (int round = 0; round < rounds; ++round) {
     cancellation_token root;
@@ -372,16 +371,14 @@ TEST_CASE("callbacks run exactly once under 8-thread races of cancel, register, 
     std::atomic<bool> go{false};
     std::vector<std::thread> ts;
     ts.emplace_back([&] {
-      while (!go.load()) {
-      }
+      while (!go.load()) std::this_thread::yield();
       std::this_thread::yield();
       root.cancel();
     });
     for (int t = 0; t < 7; ++t) {
       ts.emplace_back([&, t] {
         std::minstd_rand rng(static_cast<unsigned>(round * 7 + t));
-        while (!go.load()) {
-        }
+        while (!go.load()) std::this_thread::yield();
         for (int i = 0; i < per_thread; ++i) {
           slot& s = slots[static_cast<std::size_t>(t * per_thread + i)];
           cancellation_token base = (rng() % 2) ? mid : root;
@@ -586,9 +583,9 @@ TEST_CASE("a deadline child cancels itself with timed_out", "[cancellation_token
   asio::io_context io;
   cancellation_token root;
   auto before = std::chrono::steady_clock::now();
-  auto d = root.child_token_after(io, 20ms);
+  auto d = root.child_token_after(io, 200ms);
   REQUIRE(d.deadline());
-  CHECK(*d.deadline() >= before + 20ms);
+  CHECK(*d.deadline() >= before + 200ms);
   CHECK_FALSE(root.deadline());
   auto inherits = d.child_token();
   CHECK(inherits.deadline() == d.deadline());
@@ -597,7 +594,7 @@ TEST_CASE("a deadline child cancels itself with timed_out", "[cancellation_token
   auto sooner = d.child_token_after(io, 1ms);
   CHECK(*sooner.deadline() < *d.deadline());
   io.run();
-  CHECK(std::chrono::steady_clock::now() - before >= 20ms);
+  CHECK(std::chrono::steady_clock::now() - before >= 200ms);
   CHECK(d.reason() == errc::timed_out);
   CHECK(inherits.reason() == errc::timed_out);
   CHECK(later.reason() == errc::timed_out);

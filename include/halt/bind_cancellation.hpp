@@ -135,7 +135,7 @@ struct asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signa
   static auto initiate(Initiation&& init, RawToken&& token, Args&&... args) {
     return asio::async_initiate<CompletionToken, Signature>(
         halt::detail::bound_initiation<std::decay_t<Initiation>>{
-            std::forward<Initiation>(init), std::move(token.token), token.type},
+            std::forward<Initiation>(init), static_cast<RawToken&&>(token).token, token.type},
         token.inner, std::forward<Args>(args)...);
   }
 };

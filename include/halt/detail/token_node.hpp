@@ -296,6 +296,7 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
         continue;
       }
       unlink_child(cur, c);
+      if (node* n = cur->first_child_) __builtin_prefetch(n, 1); // overlap the next miss
       std::uintptr_t cs = lock(c);
       c->parent_ = nullptr;
       if (cs & st_cancelled) {
