@@ -16,6 +16,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
@@ -699,6 +700,83 @@ TEST_CASE("a linked token dropped while an input cancels", "[cancellation_token]
     th.join();
     REQUIRE(a.is_cancelled());
     REQUIRE(l.is_cancelled());
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("cancel waits for a subtree that another thread is still cancelling", "[cancellation_token][race]") {
+  cancellation_token parent;
+  cancellation_token child = parent.child_token();
+  std::atomic<bool> started{false}, finished{false};
+  auto reg = child.on_cancel([&]() noexcept {
+    started = true;
+    std::this_thread::sleep_for(100ms);
+    finished = true;
+  });
+  std::thread t2([&] { child.cancel(); }); // child becomes the root of its own cancel
+  while (!started) std::this_thread::yield();
+  std::thread t1([&] { parent.cancel(); }); // finds the child mid-cancel
+  while (!parent.is_cancelled()) std::this_thread::yield();
+  parent.cancel(); // a third canceller: must also wait for the child's callback
+  CHECK(finished.load());
+  t1.join();
+  t2.join();
+}
+
+TEST_CASE("children of a dropped linked token still follow its inputs", "[cancellation_token]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    cancellation_token a, b;
+    cancellation_token child = halt::linked_token(a).child_token(); // the linked root is a temporary
+    cancellation_token timed = halt::linked_token(b).child_token_after(io, 1h);
+    CHECK(halt::detail::live_nodes() == base + 6);
+    a.cancel(errc::shutdown);
+    CHECK(child.reason() == errc::shutdown);
+    b.cancel();
+    CHECK(timed.is_cancelled());
+    io.run();
+    cancellation_token c;
+    auto g = halt::linked_token(c).child_token();
+    g = cancellation_token(); // the last child goes: the orphaned linked root goes with it
+    CHECK(halt::detail::live_nodes() == base + 6); // a, b, child, timed, c and the new g
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("an io_context destroyed while another thread cancels its pending wait", "[cancellation_token][asio][race]") {
+  for (int i = 0; i < 2000; ++i) {
+    cancellation_token t;
+    std::atomic<bool> go{false};
+    auto io = std::make_unique<asio::io_context>();
+    t.async_wait(asio::bind_executor(*io, [](std::error_code) {}));
+    std::thread canceller([&] {
+      while (!go.load()) std::this_thread::yield();
+      t.cancel();
+    });
+    go = true;
+    io.reset(); // races with the cancel's completion being posted
+    canceller.join();
+    REQUIRE(t.is_cancelled());
+  }
+}
+
+TEST_CASE("a deadline token cancelled while it is being created releases its timer", "[cancellation_token][deadline][race]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    for (int i = 0; i < 300; ++i) {
+      cancellation_token parent;
+      std::thread canceller([&] { parent.cancel(); });
+      auto d = parent.child_token_after(io, 1h);
+      canceller.join();
+      REQUIRE(d.is_cancelled());
+    }
+    work.reset();
+    halt_test::wait_until([&] { return io.stopped(); }); // no hour-long timer is left
+    runner.join();
   }
   CHECK(halt::detail::live_nodes() == base);
 }

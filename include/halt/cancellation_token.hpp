@@ -25,10 +25,16 @@
 //   class drop_guard;                 // cancels on destruction unless disarm()ed
 //   cancellation_token linked_token(const cancellation_token&...);
 //
-// Thread safety: every member function of cancellation_token, and of cancellation_registration
-// except assignment, may be called from any thread on the same or on different handles. One
-// handle object (like any C++ object) must not be assigned or destroyed while another thread uses
-// it; copy it instead, copies are cheap.
+// Thread safety: every member function of cancellation_token may be called from any thread on the
+// same or on different handles. One handle object (like any C++ object) must not be assigned or
+// destroyed while another thread uses it; copy it instead, copies are cheap. A
+// cancellation_registration object may be used (reset, destroyed, moved) by one thread at a time,
+// which need not be the thread that created it; it is safe against concurrent cancels.
+//
+// Limits: cancel() issued from inside a cancellation callback (which is also how a linked_token
+// is cancelled by its inputs) does not wait for other threads that are cancelling the same
+// subtree. Nesting linked tokens (linked_token(linked_token(...))) recurses once per level when
+// they are cancelled or dropped; child_token chains never recurse.
 //
 // Empty tokens: a moved-from token is empty (`valid() == false`). It is never cancelled and
 // reports no reason and no deadline; cancel(), child_token*(), on_cancel(), drop_guard() and
@@ -51,6 +57,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -392,19 +399,28 @@ private:
       auto& svc = asio::use_service<detail::wait_service>(detail::context_of(ex));
       using op_t = detail::wait_op<H, Ex, cancellation_registration>;
       auto* op = new op_t(std::forward<Handler>(handler), ex, svc);
-      if (!svc.add(op)) { // the context is shutting down: drop the wait, as Asio drops handlers
+      try {
+        if (op->slot_.is_connected()) {
+          op->slot_.assign([op](asio::cancellation_type type) {
+            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                         asio::cancellation_type::total)) != asio::cancellation_type::none)
+              op->claim(asio::error::operation_aborted);
+          });
+        }
+        op->reg_.store([op]() noexcept { op->claim({}); });
+      } catch (...) {
+        op->release_hooks();
+        delete op;
+        throw;
+      }
+      // Registered under the service's lock, so that a shutdown never sees a half-made op.
+      bool attached = false;
+      if (!svc.add(op, [&]() noexcept { attached = op->reg_.attach(t.n_); })) {
+        op->release_hooks(); // the context is shutting down: drop the wait, as Asio drops handlers
         delete op;
         return;
       }
-      if (op->slot_.is_connected()) {
-        op->slot_.assign([op](asio::cancellation_type type) {
-          if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                       asio::cancellation_type::total)) != asio::cancellation_type::none)
-            op->claim(asio::error::operation_aborted);
-        });
-      }
-      op->reg_.store([op]() noexcept { op->claim({}); });
-      if (!op->reg_.attach(t.n_)) op->claim({});
+      if (!attached) op->claim({}); // already cancelled: complete (through the executor)
     }
   };
 
@@ -468,9 +484,16 @@ struct timer_node final : ext_node {
 };
 
 struct deadline_timer {
+  std::mutex m;          // serialises async_wait() and cancel() on `timer` (Asio objects are not thread-safe)
+  bool stopped = false;  // guarded by m: the node was cancelled, no wait may start any more
   asio::steady_timer timer;
   template <class ExOrCtx>
   explicit deadline_timer(ExOrCtx&& ex) : timer(std::forward<ExOrCtx>(ex)) {}
+  void stop() noexcept {
+    std::lock_guard<std::mutex> g(m);
+    stopped = true;
+    timer.cancel(); // never runs the handler inline
+  }
 };
 
 // The timer's handler. It holds a handle to the node and, whether it is invoked or destroyed
@@ -486,7 +509,10 @@ struct deadline_handler {
   ~deadline_handler() { finish(); }
 
   void operator()(std::error_code ec) {
-    if (!ec) cancel_node(detail_node_of(tok), make_error_code(errc::timed_out));
+    if (!ec) {
+      callback_scope no_wait; // never block the timer's thread on another thread's cancel
+      cancel_node(detail_node_of(tok), make_error_code(errc::timed_out));
+    }
     finish();
   }
 
@@ -516,11 +542,16 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
   }
   auto st = std::make_shared<detail::deadline_timer>(std::forward<ExOrCtx>(ex));
   st->timer.expires_at(deadline);
-  n->reg_.store([st]() noexcept {
-    asio::post(st->timer.get_executor(), [st] { st->timer.cancel(); });
-  });
-  if (!n->reg_.attach(n)) n->reg_.reset(); // cancelled meanwhile: no timer needed
-  else st->timer.async_wait(detail::deadline_handler(child, st));
+  n->reg_.store([st]() noexcept { st->stop(); });
+  if (!n->reg_.attach(n)) {
+    n->reg_.reset(); // cancelled meanwhile: no timer needed
+    return child;
+  }
+  // Declared before the lock: if the node was cancelled between attach() and here (or async_wait
+  // throws), h's destructor releases reg_ after the lock is gone (reset() may wait for stop()).
+  detail::deadline_handler h(child, st);
+  std::lock_guard<std::mutex> g(st->m);
+  if (!st->stopped) st->timer.async_wait(std::move(h));
   return child;
 }
 
@@ -534,6 +565,7 @@ inline cancellation_token make_linked(const cancellation_token* const* ins, std:
   count_node(1);
   n->delete_ = [](ext_node* e) noexcept { delete static_cast<linked_node*>(e); };
   n->last_handle_ = [](ext_node* e) noexcept { static_cast<linked_node*>(e)->upstream_.clear(); };
+  n->keep_for_children_ = true;
   cancellation_token out = detail_adopt_token(n);
   for (std::size_t i = 0; i < count; ++i) {
     node* in = detail_node_of(*ins[i]);

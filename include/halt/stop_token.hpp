@@ -45,6 +45,7 @@ inline cancellation_token from_stop_token(std::stop_token st) {
   detail::count_node(1);
   n->delete_ = [](detail::ext_node* e) noexcept { delete static_cast<detail::stop_node*>(e); };
   n->last_handle_ = [](detail::ext_node* e) noexcept { static_cast<detail::stop_node*>(e)->cb_.reset(); };
+  n->keep_for_children_ = true;
   cancellation_token t = detail_adopt_token(n);
   if (st.stop_possible()) n->cb_.emplace(std::move(st), detail::stop_node::fire{n});
   return t;

@@ -95,6 +95,10 @@ struct ext_node : node {
   void (*last_handle_)(ext_node*) noexcept = nullptr;
   // Frees the most-derived object.
   void (*delete_)(ext_node*) noexcept = [](ext_node* n) noexcept { delete n; };
+  // A root fed by upstream sources (linked_token, from_stop_token) stays in place while it has
+  // children, so that they still follow the sources. Both flags are guarded by the node's lock.
+  bool keep_for_children_ = false;
+  bool orphaned_ = false; // no handles left; leaves when its last child does
 
   ext_node() noexcept : node(st_ext) {}
   virtual ~ext_node() = default;
@@ -112,6 +116,22 @@ struct ext_node : node {
 [[gnu::noinline]] inline void last_handle_hook(node* n) noexcept {
   auto* x = static_cast<ext_node*>(n);
   if (x->last_handle_) x->last_handle_(x);
+}
+// With n locked: true if n may not leave yet because children still follow it (it is marked
+// orphaned and left by whoever removes its last child).
+[[gnu::noinline]] inline bool defer_leave(node* n, std::uintptr_t s) noexcept {
+  auto* x = static_cast<ext_node*>(n);
+  if (!x->keep_for_children_ || !n->first_child_ || (s & st_cancelled)) return false;
+  x->orphaned_ = true;
+  return true;
+}
+// With n locked: true if n was orphaned and has just lost its last child; the caller must then
+// call leave_tree(n) once n is unlocked.
+[[gnu::noinline]] inline bool take_orphan(node* n) noexcept {
+  auto* x = static_cast<ext_node*>(n);
+  if (!x->orphaned_ || n->first_child_) return false;
+  x->orphaned_ = false;
+  return true;
 }
 
 // The node behind an empty (moved-from) token: never cancelled, never freed.
@@ -246,6 +266,8 @@ struct callback_scope {
   callback_scope& operator=(const callback_scope&) = delete;
 };
 
+inline void leave_tree(node* x) noexcept;
+
 // Cancels `root` and its whole subtree with `reason`. Returns when every callback registered on
 // the subtree before the call has run (unless called from inside a callback, see callback_depth).
 inline void cancel_node(node* root, std::error_code reason) noexcept {
@@ -260,7 +282,6 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
   add_ref(root);
   root->reason_ = reason;
   s |= st_cancelled;
-  std::vector<node*> foreign; // subtrees whose own cancel is still running on another thread
   node* cur = root;
   int batch = 0;
   const auto self = std::this_thread::get_id();
@@ -300,16 +321,18 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
       std::uintptr_t cs = lock(c);
       c->parent_ = nullptr;
       if (cs & st_cancelled) {
-        // c was the root of an earlier cancel and was still linked here.
-        if (!(cs & st_done)) {
+        // c was the root of an earlier cancel and was still linked here. Its subtree is part of
+        // ours: cur (and every node above it) must not get DONE before c's canceller finishes.
+        if (!(cs & st_done) && callback_depth == 0) {
           add_ref(c);
-          try {
-            foreign.push_back(c);
-          } catch (...) {
-            release_ref(c); // out of memory: give up waiting for that subtree
-          }
+          unlock(c, cs);
+          unlock(cur, s); // cur keeps our reference; nothing can be linked under it (cancelled)
+          wait_done(c);
+          release_ref(c);
+          s = lock(cur);
+        } else {
+          unlock(c, cs);
         }
-        unlock(c, cs);
         continue;
       }
       c->reason_ = reason;
@@ -333,16 +356,14 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
       up = cur->prev_;
       cur->prev_ = nullptr;
     }
+    const bool orphan = (s & st_ext) && take_orphan(cur);
     unlock(cur, s);
     if (wake) cur->state_.notify_all();
+    if (orphan) leave_tree(cur); // its handles went while children kept it; now it can go
     release_ref(cur);
     if (!up) break;
     cur = up;
     s = lock(cur);
-  }
-  for (node* f : foreign) {
-    wait_done(f);
-    release_ref(f);
   }
 }
 
@@ -350,7 +371,14 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
 // (or become roots), then x's memory goes once no one else references it.
 inline void leave_tree(node* x) noexcept {
   std::uintptr_t s0 = x->state_.load(std::memory_order_relaxed);
-  if (s0 & st_ext) last_handle_hook(x);
+  if (s0 & st_ext) {
+    std::uintptr_t ls = lock(x);
+    const bool defer = defer_leave(x, ls);
+    unlock(x, ls);
+    if (defer) return;
+    last_handle_hook(x);
+  }
+  node* resume = nullptr; // an orphaned parent that x was the last child of
   std::uintptr_t s = lock(x);
   // A cancelled node's children belong to its canceller; only an uncancelled one hands them on.
   auto move_children = [&](node* to) noexcept {
@@ -386,6 +414,7 @@ inline void leave_tree(node* x) noexcept {
       unlink_child(p, x);
       if (!(s & st_cancelled)) move_children(p);
       x->parent_ = nullptr;
+      if ((ps & st_ext) && take_orphan(p)) resume = p;
       unlock(p, ps);
       break;
     }
@@ -399,6 +428,7 @@ inline void leave_tree(node* x) noexcept {
       unlink_child(p, x);
       if (!(s & st_cancelled)) move_children(p);
       x->parent_ = nullptr;
+      if ((ps & st_ext) && take_orphan(p)) resume = p;
     }
     unlock(p, ps);
     release_ref(p);
@@ -411,6 +441,9 @@ inline void leave_tree(node* x) noexcept {
     free_node(x);
   else
     release_ref(x);
+  // The orphaned parent keeps its base reference until it leaves, so it is still alive here. Only
+  // roots are kept for their children, so this goes one level up, never down a chain.
+  if (resume) leave_tree(resume);
 }
 
 inline void add_handle(node* n) noexcept {

@@ -29,6 +29,7 @@
 #include <optional>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <system_error>
 #include <utility>
@@ -51,8 +52,10 @@ public:
 
   explicit wait_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-  // Returns false once the context is shutting down.
-  bool add(wait_op_base* op) {
+  // Links `op` and runs `then` under the lock. Returns false (without running `then`) once the
+  // context is shutting down.
+  template <class F>
+  bool add(wait_op_base* op, F&& then) noexcept {
     std::lock_guard<std::mutex> g(m_);
     if (shut_) return false;
     op->svc_prev_ = nullptr;
@@ -60,12 +63,23 @@ public:
     if (head_) head_->svc_prev_ = op;
     head_ = op;
     op->in_service_ = true;
+    then();
     return true;
   }
 
-  void remove(wait_op_base* op) noexcept {
+  // Claims `op` for completion. On true the caller posts the completion and then calls
+  // end_claim(); shutdown() does not return (so the context is not destroyed) in between.
+  bool begin_claim(wait_op_base* op) noexcept {
     std::lock_guard<std::mutex> g(m_);
+    if (op->claimed_.exchange(true, std::memory_order_acq_rel)) return false;
     unlink(op);
+    ++claiming_;
+    return true;
+  }
+
+  void end_claim() noexcept {
+    std::lock_guard<std::mutex> g(m_);
+    if (--claiming_ == 0) idle_.notify_all();
   }
 
 private:
@@ -83,19 +97,21 @@ private:
   void shutdown() override {
     std::vector<wait_op_base*> ops;
     {
-      std::lock_guard<std::mutex> g(m_);
+      std::unique_lock<std::mutex> g(m_);
       shut_ = true;
       while (head_) {
         wait_op_base* op = head_;
         unlink(op);
-        ops.push_back(op);
+        if (!op->claimed_.exchange(true, std::memory_order_acq_rel)) ops.push_back(op);
       }
+      idle_.wait(g, [&] { return claiming_ == 0; }); // claims in flight finish their post
     }
-    for (wait_op_base* op : ops)
-      if (!op->claimed_.exchange(true, std::memory_order_acq_rel)) op->destroy_(op);
+    for (wait_op_base* op : ops) op->destroy_(op);
   }
 
   std::mutex m_;
+  std::condition_variable idle_;
+  int claiming_ = 0;
   wait_op_base* head_ = nullptr;
   bool shut_ = false;
 };
@@ -169,9 +185,10 @@ struct wait_op final : wait_op_base {
   }
 
   void claim(std::error_code ec) {
-    if (claimed_.exchange(true, std::memory_order_acq_rel)) return;
-    service_->remove(this);
-    asio::post(work_.executor(), wait_completion(this, ec));
+    wait_service* svc = service_;
+    if (!svc->begin_claim(this)) return;
+    asio::post(work_.executor(), wait_completion(this, ec)); // *this may be gone once it returns
+    svc->end_claim();
   }
 
   void release_hooks() noexcept {
