@@ -35,6 +35,8 @@
 #include <asio/system_executor.hpp>
 
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -61,17 +63,92 @@ cancellation_bound_token<std::decay_t<CompletionToken>> bind_cancellation(
 
 namespace detail {
 
+// Every live binding of an execution context, so that the context's shutdown can deregister
+// them before its scheduler goes: a cancel on another thread must not post into a dying context.
+struct bound_link {
+  bound_link* svc_prev_ = nullptr;
+  bound_link* svc_next_ = nullptr;
+  bool in_service_ = false; // guarded by the service mutex
+  virtual std::shared_ptr<void> lock_owner() noexcept = 0;
+  virtual void drop_registration() noexcept = 0;
+
+protected:
+  ~bound_link() = default;
+};
+
+class bind_service final : public asio::execution_context::service {
+public:
+  static inline asio::execution_context::id id;
+  explicit bind_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  // Returns false once the context is shutting down.
+  bool add(bound_link* b) {
+    std::lock_guard<std::mutex> g(m_);
+    if (shut_) return false;
+    b->svc_prev_ = nullptr;
+    b->svc_next_ = head_;
+    if (head_) head_->svc_prev_ = b;
+    head_ = b;
+    b->in_service_ = true;
+    return true;
+  }
+
+  void remove(bound_link* b) noexcept {
+    std::lock_guard<std::mutex> g(m_);
+    unlink(b);
+  }
+
+private:
+  void unlink(bound_link* b) noexcept {
+    if (!b->in_service_) return;
+    if (b->svc_prev_)
+      b->svc_prev_->svc_next_ = b->svc_next_;
+    else
+      head_ = b->svc_next_;
+    if (b->svc_next_) b->svc_next_->svc_prev_ = b->svc_prev_;
+    b->svc_prev_ = b->svc_next_ = nullptr;
+    b->in_service_ = false;
+  }
+
+  // Services shut down newest first, so this runs before the scheduler's shutdown.
+  void shutdown() override {
+    std::vector<std::pair<bound_link*, std::shared_ptr<void>>> live;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      shut_ = true;
+      while (bound_link* b = head_) {
+        unlink(b);
+        if (auto keep = b->lock_owner()) live.emplace_back(b, std::move(keep));
+        // else it is being destroyed: its destructor waits for its callback, which posts nothing
+      }
+    }
+    for (auto& [b, keep] : live) b->drop_registration(); // waits for a callback posting right now
+  }
+
+  std::mutex m_;
+  bound_link* head_ = nullptr;
+  bool shut_ = false;
+};
+
 template <class Executor>
-struct bound_state : std::enable_shared_from_this<bound_state<Executor>> {
-  bound_state(const Executor& e, asio::cancellation_type t) : ex(e), type(t) {}
+struct bound_state final : bound_link, std::enable_shared_from_this<bound_state<Executor>> {
+  bound_state(const Executor& e, asio::cancellation_type t)
+      : ex(e), type(t), svc(&asio::use_service<bind_service>(context_of(e))) {}
+  ~bound_state() { svc->remove(this); }
   asio::cancellation_signal sig; // outlives the operation: every emit holds a shared_ptr
   Executor ex;
   asio::cancellation_type type;
+  bind_service* svc;
   bool done = false; // touched only on ex
   cancellation_registration reg;
 
+  std::shared_ptr<void> lock_owner() noexcept override { return this->weak_from_this().lock(); }
+  void drop_registration() noexcept override { reg.reset(); }
+
   void post_emit() {
-    asio::post(ex, [s = this->shared_from_this()] {
+    auto s = this->weak_from_this().lock();
+    if (!s) return; // the operation was abandoned and its state is being destroyed
+    asio::post(ex, [s = std::move(s)] {
       if (!s->done) s->sig.emit(s->type);
     });
   }
@@ -111,7 +188,8 @@ struct bound_initiation {
       outer.assign([s = st](asio::cancellation_type t) { s->sig.emit(t); });
     bound_handler<std::decay_t<Handler>, decltype(ex)> bh{std::forward<Handler>(handler), st};
     state_t* raw = st.get();
-    st->reg = tok.on_cancel([raw]() noexcept { raw->post_emit(); });
+    if (st->svc->add(raw)) // else the context is shutting down and will drop the operation
+      st->reg = tok.on_cancel([raw]() noexcept { raw->post_emit(); });
     std::move(init)(std::move(bh), std::forward<Args>(args)...);
   }
 
