@@ -10,6 +10,7 @@
 //     cancellation_token();                                  // a new root, not cancelled
 //     bool is_cancelled() const noexcept;                    // one atomic load
 //     std::error_code reason() const noexcept;               // empty until cancelled
+//     void throw_if_cancelled() const;                       // system_error(reason())
 //     void cancel(std::error_code reason = errc::cancelled); // idempotent, first reason wins
 //     cancellation_token child_token() const;
 //     cancellation_token child_token_at(ExOrCtx&&, steady_clock::time_point) const;
@@ -284,6 +285,11 @@ public:
   std::error_code reason() const noexcept {
     if (!is_cancelled()) return {};
     return n_->reason_;
+  }
+
+  /// Throws std::system_error(reason()) if the token is cancelled; for loops in blocking code.
+  void throw_if_cancelled() const {
+    if (is_cancelled()) throw std::system_error(n_->reason_, "halt: cancelled");
   }
 
   /// Cancels this token and all its descendants. Idempotent: the first reason wins.

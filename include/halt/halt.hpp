@@ -8,6 +8,10 @@
 //   cancellation_token.hpp  cancellation_token, cancellation_registration, drop_guard, linked_token
 //   bind_cancellation.hpp   bind_cancellation(token, completion_token)
 //   stop_token.hpp          from_stop_token, stop_bridge
+//   task.hpp                spawn, join_handle, join_result, abort_handle, scoped_task
+//   join_set.hpp            join_set
+//   task_tracker.hpp        task_tracker
+//   spawn_blocking.hpp      spawn_blocking
 
 #include <halt/detail/config.hpp>
 
@@ -18,3 +22,9 @@
 #include <halt/bind_cancellation.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/stop_token.hpp>
+
+// Tasks
+#include <halt/join_set.hpp>
+#include <halt/spawn_blocking.hpp>
+#include <halt/task.hpp>
+#include <halt/task_tracker.hpp>

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::join_set<T>: a set of spawned tasks joined in completion order (Tokio's JoinSet).
+//
+//   template <class T> class join_set {
+//    public:
+//     abort_handle spawn(ExOrCtx&& ex, Body&& body);                       // like halt::spawn
+//     asio::awaitable<std::optional<join_result<T>>> join_next();          // nullopt when empty
+//     std::optional<join_result<T>> try_join_next();                       // never waits
+//     void abort_all();
+//     asio::awaitable<void> shutdown();                                    // abort_all, then drain
+//     std::size_t size() const; bool empty() const;
+//     ~join_set();                                                         // aborts all, no wait
+//   };
+//
+// size() counts tasks not yet joined (running or finished). join_next() is cancel-safe: if the
+// wait is cancelled, no task is removed. Results of finished tasks stay in the set until joined.
+// Destroying the set aborts every task but does not wait for them; their results are dropped.
+// Thread safety: spawn, try_join_next, abort_all, size and empty may be called from any thread;
+// one join_next (or shutdown) should be pending at a time.
+
+#include <halt/detail/config.hpp>
+#include <halt/task.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+namespace halt {
+
+template <class T>
+class join_set {
+  struct state {
+    std::mutex m;
+    std::list<std::shared_ptr<detail::coro_task<T>>> running;
+    std::deque<std::shared_ptr<detail::coro_task<T>>> finished;
+    cancellation_token wake; // cancelled (and replaced) whenever a task finishes
+  };
+
+public:
+  join_set() : st_(std::make_shared<state>()) {}
+  join_set(const join_set&) = delete;
+  join_set& operator=(const join_set&) = delete;
+  ~join_set() { abort_all(); }
+
+  /// Spawns a task into the set. Returns a handle that can abort it.
+  template <class ExOrCtx, class Body>
+  halt::abort_handle spawn(ExOrCtx&& ex, Body&& body) {
+    using B = std::decay_t<Body>;
+    using U = std::conditional_t<requires { typename detail::task_body<B>::type; }, B,
+                                 std::invoke_result_t<B&>>;
+    static_assert(std::is_same_v<typename detail::task_body<U>::type, T>,
+                  "halt::join_set<T>::spawn: the task must produce T");
+    auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    std::list<std::shared_ptr<detail::coro_task<T>>> node;
+    node.push_back(task);
+    auto pos = node.begin();
+    task->hook_.ctx = st_;
+    task->hook_.fn = [](void* ctx, detail::task_base* t) noexcept {
+      auto* s = static_cast<state*>(ctx);
+      std::optional<cancellation_token> wake;
+      {
+        std::lock_guard<std::mutex> g(s->m);
+        for (auto it = s->running.begin(); it != s->running.end(); ++it) {
+          if (it->get() == t) {
+            s->finished.push_back(std::move(*it));
+            s->running.erase(it);
+            break;
+          }
+        }
+        wake = std::exchange(s->wake, cancellation_token());
+      }
+      wake->cancel();
+    };
+    {
+      std::lock_guard<std::mutex> g(st_->m);
+      st_->running.splice(st_->running.end(), node, pos);
+    }
+    detail::launch<T>(task, std::forward<Body>(body));
+    return halt::abort_handle(task);
+  }
+
+  /// The next finished task's result, in completion order; nullopt when the set is empty.
+  asio::awaitable<std::optional<join_result<T>>> join_next() {
+    auto s = st_; // keeps the state alive while waiting
+    for (;;) {
+      std::optional<cancellation_token> wake;
+      {
+        std::lock_guard<std::mutex> g(s->m);
+        if (auto r = pop_locked(*s)) co_return r;
+        if (s->running.empty()) co_return std::nullopt;
+        wake = s->wake;
+      }
+      co_await wake->cancelled();
+    }
+  }
+
+  /// The next finished task's result if one is ready, without waiting.
+  std::optional<join_result<T>> try_join_next() {
+    std::lock_guard<std::mutex> g(st_->m);
+    return pop_locked(*st_);
+  }
+
+  /// Requests the abort of every task still running. They stay in the set until joined.
+  void abort_all() {
+    std::list<std::shared_ptr<detail::coro_task<T>>> copy;
+    {
+      std::lock_guard<std::mutex> g(st_->m);
+      copy = st_->running;
+    }
+    for (auto& t : copy) t->abort();
+  }
+
+  /// Aborts every task and waits until all have finished; their results are dropped.
+  asio::awaitable<void> shutdown() {
+    abort_all();
+    while (co_await join_next()) {
+    }
+  }
+
+  std::size_t size() const {
+    std::lock_guard<std::mutex> g(st_->m);
+    return st_->running.size() + st_->finished.size();
+  }
+  bool empty() const { return size() == 0; }
+
+private:
+  static std::optional<join_result<T>> pop_locked(state& s) {
+    while (!s.finished.empty()) {
+      auto t = std::move(s.finished.front());
+      s.finished.pop_front();
+      if (auto r = t->take()) return r;
+    }
+    return std::nullopt;
+  }
+
+  std::shared_ptr<state> st_;
+};
+
+} // namespace halt

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::spawn_blocking: run blocking code on a thread pool with a cooperative cancel.
+//
+//   template <class ExOrCtx, class F>      // F: R f(halt::cancellation_token)
+//   [[nodiscard]] join_handle<R> spawn_blocking(ExOrCtx&& pool, F&& f);
+//
+// `f` runs on a thread of `pool` (an asio::thread_pool, or any executor or execution context).
+// abort() cancels the token passed to `f`; that is all it can do. A thread cannot be interrupted
+// (the Tokio article's caveat): `f` must check the token (is_cancelled(), throw_if_cancelled(),
+// or an on_cancel callback that unblocks it) or it runs to the end. Join waits until `f` returns.
+//
+// Outcome: aborted before `f` started -> cancelled, and `f` never runs. `f` returns -> its value,
+// even if it was aborted meanwhile. `f` throws -> cancelled if the task was aborted and the
+// exception is a std::system_error equivalent to std::errc::operation_canceled (which
+// throw_if_cancelled() throws for the default reason), otherwise that exception.
+
+#include <halt/detail/config.hpp>
+#include <halt/task.hpp>
+
+#include <asio/post.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace halt {
+namespace detail {
+
+template <class R>
+struct blocking_task final : task_state<R> {
+  cancellation_token token;
+
+protected:
+  void do_abort() override { token.cancel(); }
+};
+
+inline bool is_cancel_exception(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& se) {
+    return se.code() == std::errc::operation_canceled;
+  } catch (...) {
+    return false;
+  }
+}
+
+template <class R, class F>
+struct blocking_start {
+  std::shared_ptr<blocking_task<R>> st;
+  F f;
+
+  blocking_start(std::shared_ptr<blocking_task<R>> s, F fn) : st(std::move(s)), f(std::move(fn)) {}
+  blocking_start(blocking_start&&) noexcept = default;
+  blocking_start& operator=(blocking_start&&) = delete;
+  ~blocking_start() {
+    if (st) st->finish(join_result<R>::cancelled()); // the pool went away before f started
+  }
+
+  void operator()() {
+    auto s = std::move(st);
+    if (s->abort_requested()) {
+      s->finish(join_result<R>::cancelled());
+      return;
+    }
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(f, s->token);
+        s->finish(join_result<R>::from_value({}));
+      } else {
+        s->finish(join_result<R>::from_value(std::invoke(f, s->token)));
+      }
+    } catch (...) {
+      auto e = std::current_exception();
+      if (s->abort_requested() && is_cancel_exception(e))
+        s->finish(join_result<R>::cancelled());
+      else
+        s->finish(join_result<R>::from_exception(std::move(e)));
+    }
+  }
+};
+
+} // namespace detail
+
+/// Runs `f(token)` on `pool`; see the header comment.
+template <class ExOrCtx, class F>
+  requires std::invocable<std::decay_t<F>&, cancellation_token>
+[[nodiscard]] auto spawn_blocking(ExOrCtx&& pool, F&& f) {
+  using R = std::invoke_result_t<std::decay_t<F>&, cancellation_token>;
+  auto st = std::make_shared<detail::blocking_task<R>>();
+  asio::post(detail::to_executor(std::forward<ExOrCtx>(pool)),
+             detail::blocking_start<R, std::decay_t<F>>(st, std::forward<F>(f)));
+  return join_handle<R>(st);
+}
+
+} // namespace halt

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// Abortable tasks: halt::spawn, join handles, abort handles (Tokio's JoinHandle, for Asio).
+//
+//   template <class ExOrCtx, class T> [[nodiscard]] join_handle<T> spawn(ExOrCtx&&, asio::awaitable<T>);
+//   template <class ExOrCtx, class F> [[nodiscard]] join_handle<T> spawn(ExOrCtx&&, F&& f); // f() -> awaitable<T>
+//
+//   template <class T> class join_handle {            // move-only; destruction detaches
+//     void abort() const;                               // any thread, idempotent, never blocks
+//     bool is_finished() const noexcept;
+//     halt::abort_handle abort_handle() const;
+//     void detach() noexcept;
+//     auto async_join(CompletionToken&&);               // void(std::error_code, join_result<T>)
+//     asio::awaitable<join_result<T>> join();
+//     asio::awaitable<join_result<T>> cancel_and_join();
+//   };
+//   class abort_handle { void abort() const; bool is_finished() const noexcept; };  // copyable
+//   template <class T> class scoped_task;             // a join_handle that aborts on destruction
+//   template <class T> class join_result;             // value | cancelled | exception
+//   class join_error;                                 // thrown by join_result::value()
+//
+// Semantics
+// - A task starts the way tokio::spawn does: posted, never run inline inside spawn(). Each task
+//   runs on its own strand of the given executor (io_context, strand or thread_pool), so aborting
+//   it is race-free on a multi-threaded pool.
+// - abort() delivers terminal cancellation to the task on its strand: the task stops at its
+//   current or next suspension point (the co_await throws operation_aborted), its frames unwind
+//   (RAII destructors run), and join reports cancelled. A task aborted before its first run never
+//   runs; what it owns is destroyed. After completion abort() has no effect, and a task that
+//   catches the cancellation and returns a value anyway reports that value.
+// - Joining completes through the joiner's executor. Cancelling a join (through its slot, or by
+//   racing it) does not cancel the task, and the handle can be joined again. The result can be
+//   taken once: a later join completes with halt::errc::no_state.
+// - If the task's execution context is destroyed before the task finishes, the task's frames are
+//   destroyed and it reports cancelled.
+//
+// Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
+// std::system_error(halt::errc::no_state); is_finished() on an empty handle is false.
+// Thread safety: abort(), is_finished() and abort_handle copies may be used from any thread. One
+// join_handle object is used by one thread at a time, and it should have one join pending at once.
+
+#include <halt/detail/config.hpp>
+#include <halt/detail/task_state.hpp>
+#include <halt/error.hpp>
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <concepts>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace halt {
+
+/// A copyable handle that can abort a task and ask whether it finished. It does not keep the
+/// task's result alive. Aborting through it works whether or not the join_handle still exists.
+class abort_handle {
+public:
+  abort_handle() noexcept = default;
+  explicit abort_handle(std::shared_ptr<detail::task_base> t) noexcept : t_(std::move(t)) {}
+
+  /// Requests the task's abort; see join_handle::abort. \throws no_state if empty.
+  void abort() const {
+    if (!t_) throw std::system_error(make_error_code(errc::no_state), "halt::abort_handle::abort");
+    t_->abort();
+  }
+  /// True once the task has finished (its frames are destroyed). False for an empty handle.
+  bool is_finished() const noexcept { return t_ && t_->is_finished(); }
+  bool valid() const noexcept { return static_cast<bool>(t_); }
+
+  friend bool operator==(const abort_handle& a, const abort_handle& b) noexcept {
+    return a.t_ == b.t_;
+  }
+
+private:
+  std::shared_ptr<detail::task_base> t_;
+};
+
+namespace detail {
+
+template <class T>
+using task_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+inline bool is_operation_aborted(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& se) {
+    return se.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
+
+template <class T>
+asio::awaitable<void> run_awaitable(std::shared_ptr<coro_task<T>> st, asio::awaitable<T> aw) {
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(aw);
+    st->value_.emplace();
+  } else {
+    st->value_.emplace(co_await std::move(aw));
+  }
+}
+
+// Keeps the callable (and its captures) alive for as long as the coroutine it returns runs.
+template <class T, class F>
+asio::awaitable<void> run_callable(std::shared_ptr<coro_task<T>> st, F f) {
+  if constexpr (std::is_void_v<T>) {
+    co_await f();
+    st->value_.emplace();
+  } else {
+    st->value_.emplace(co_await f());
+  }
+}
+
+// co_spawn's completion handler. If destroyed unrun (the context went away), the task reports
+// cancelled.
+template <class T>
+struct task_done {
+  std::shared_ptr<coro_task<T>> st;
+
+  explicit task_done(std::shared_ptr<coro_task<T>> s) noexcept : st(std::move(s)) {}
+  task_done(task_done&&) noexcept = default;
+  task_done& operator=(task_done&&) = delete;
+  ~task_done() {
+    if (st) st->finish(join_result<T>::cancelled());
+  }
+
+  void operator()(std::exception_ptr e) {
+    auto s = std::move(st);
+    s->running_ = false;
+    if (!e) {
+      auto v = std::move(*s->value_);
+      s->value_.reset();
+      s->finish(join_result<T>::from_value(std::move(v)));
+    } else if (s->abort_requested() && is_operation_aborted(e)) {
+      s->finish(join_result<T>::cancelled());
+    } else {
+      s->finish(join_result<T>::from_exception(std::move(e)));
+    }
+  }
+};
+
+// Posted by spawn(): starts the task on its strand, or drops it if it was aborted first.
+template <class T, class Body>
+struct task_start {
+  std::shared_ptr<coro_task<T>> st;
+  Body body;
+
+  task_start(std::shared_ptr<coro_task<T>> s, Body b) : st(std::move(s)), body(std::move(b)) {}
+  task_start(task_start&&) noexcept = default;
+  task_start& operator=(task_start&&) = delete;
+  ~task_start() {
+    if (st) st->finish(join_result<T>::cancelled()); // never started
+  }
+
+  void operator()() {
+    auto s = std::move(st);
+    if (s->abort_requested()) {
+      Body gone(std::move(body)); // what the task owns is destroyed before join reports
+      (void)gone;
+      s->finish(join_result<T>::cancelled());
+      return;
+    }
+    s->running_ = true;
+    auto ex = *s->strand_;
+    auto slot = s->sig_.slot();
+    if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
+      auto coro = run_awaitable<T>(s, std::move(body));
+      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
+    } else {
+      auto coro = run_callable<T, Body>(s, std::move(body));
+      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
+    }
+  }
+};
+
+template <class ExOrCtx>
+asio::any_io_executor to_executor(ExOrCtx&& ex) {
+  if constexpr (std::is_convertible_v<std::remove_reference_t<ExOrCtx>&, asio::execution_context&>)
+    return ex.get_executor();
+  else
+    return asio::any_io_executor(ex);
+}
+
+template <class Body>
+struct task_body;
+template <class T>
+struct task_body<asio::awaitable<T>> {
+  using type = T;
+};
+
+template <class Body>
+using body_value_t = typename task_body<std::decay_t<Body>>::type;
+
+template <class F>
+concept awaitable_factory = requires(std::decay_t<F>& f) {
+  typename task_body<std::invoke_result_t<std::decay_t<F>&>>::type;
+};
+
+// Makes the task state; the caller wires hooks, then calls launch().
+template <class T>
+std::shared_ptr<coro_task<T>> make_task(asio::any_io_executor ex) {
+  return std::make_shared<coro_task<T>>(asio::make_strand(std::move(ex)));
+}
+
+template <class T, class Body>
+void launch(const std::shared_ptr<coro_task<T>>& st, Body&& body) {
+  asio::post(*st->strand_, task_start<T, std::decay_t<Body>>(st, std::forward<Body>(body)));
+}
+
+template <class Handler, class T>
+struct join_completion {
+  Handler handler;
+  std::shared_ptr<task_state<T>> st;
+
+  using cancellation_slot_type = asio::associated_cancellation_slot_t<Handler>;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return asio::get_associated_cancellation_slot(handler);
+  }
+
+  void operator()(std::error_code ec) {
+    if (ec) {
+      std::move(handler)(ec, join_result<T>::cancelled());
+      return;
+    }
+    auto r = st->take();
+    if (!r) {
+      std::move(handler)(make_error_code(errc::no_state), join_result<T>::cancelled());
+      return;
+    }
+    std::move(handler)(std::error_code{}, std::move(*r));
+  }
+};
+
+struct initiate_join {
+  template <class Handler, class T>
+  void operator()(Handler&& h, std::shared_ptr<task_state<T>> st) const {
+    if (!st) throw std::system_error(make_error_code(errc::no_state), "halt::join_handle::join");
+    auto done = st->done_;
+    done.async_wait(join_completion<std::decay_t<Handler>, T>{std::forward<Handler>(h), std::move(st)});
+  }
+};
+
+template <class T, class CompletionToken>
+auto async_join(std::shared_ptr<task_state<T>> st, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code, join_result<T>)>(
+      initiate_join{}, token, std::move(st));
+}
+
+} // namespace detail
+
+/// The owner of a spawned task's result. Move-only. Destroying it detaches the task (Tokio's
+/// rule); use scoped_task to abort on destruction instead.
+template <class T>
+class [[nodiscard]] join_handle {
+public:
+  using value_type = T;
+
+  join_handle() noexcept = default;
+  explicit join_handle(std::shared_ptr<detail::task_state<T>> st) noexcept : st_(std::move(st)) {}
+  join_handle(join_handle&& o) noexcept : st_(std::move(o.st_)) {}
+  join_handle& operator=(join_handle&& o) noexcept {
+    if (this != &o) {
+      detach();
+      st_ = std::move(o.st_);
+    }
+    return *this;
+  }
+  ~join_handle() { detach(); }
+
+  bool valid() const noexcept { return static_cast<bool>(st_); }
+
+  /// Requests the task's abort: terminal cancellation at its current or next suspension point.
+  /// Any thread; idempotent; never blocks; no effect once finished. \throws no_state if empty.
+  void abort() const { require().abort(); }
+
+  /// True once the task has finished and its frames are destroyed. False for an empty handle.
+  bool is_finished() const noexcept { return st_ && st_->is_finished(); }
+
+  /// A copyable handle that can abort the task. \throws no_state if empty.
+  halt::abort_handle abort_handle() const {
+    require();
+    return halt::abort_handle(st_);
+  }
+
+  /// Lets the task run on with nobody to collect its result. The handle becomes empty.
+  void detach() noexcept {
+    if (st_) std::exchange(st_, nullptr)->detach();
+  }
+
+  /// An Asio operation, signature void(std::error_code, join_result<T>), that completes when the
+  /// task has finished. Errors: operation_aborted if the join itself was cancelled (the task goes
+  /// on; join again later), halt::errc::no_state if the result was already taken.
+  /// \throws std::system_error(no_state) if the handle is empty.
+  template <class CompletionToken>
+  auto async_join(CompletionToken&& token) const {
+    return detail::async_join<T>(st_, std::forward<CompletionToken>(token));
+  }
+
+  /// `co_await h.join()`: the task's join_result. Throws std::system_error on the errors above.
+  asio::awaitable<join_result<T>> join() const { return async_join(asio::use_awaitable); }
+
+  /// Aborts the task, waits for it to finish, and returns its result: cancelled, or the value or
+  /// exception it finished with anyway.
+  asio::awaitable<join_result<T>> cancel_and_join() const {
+    abort();
+    return join();
+  }
+
+private:
+  detail::task_state<T>& require() const {
+    if (!st_) throw std::system_error(make_error_code(errc::no_state), "halt::join_handle");
+    return *st_;
+  }
+
+  std::shared_ptr<detail::task_state<T>> st_;
+};
+
+/// A join_handle that aborts its task when destroyed (Tokio's AbortOnDropHandle). It does not
+/// wait for the task to finish.
+template <class T>
+class [[nodiscard]] scoped_task {
+public:
+  scoped_task() noexcept = default;
+  explicit scoped_task(join_handle<T> h) noexcept : h_(std::move(h)) {}
+  scoped_task(scoped_task&&) noexcept = default;
+  scoped_task& operator=(scoped_task&& o) noexcept {
+    if (this != &o) {
+      abort_quietly();
+      h_ = std::move(o.h_);
+    }
+    return *this;
+  }
+  ~scoped_task() { abort_quietly(); }
+
+  void abort() const { h_.abort(); }
+  bool is_finished() const noexcept { return h_.is_finished(); }
+  halt::abort_handle abort_handle() const { return h_.abort_handle(); }
+  asio::awaitable<join_result<T>> join() const { return h_.join(); }
+  asio::awaitable<join_result<T>> cancel_and_join() const { return h_.cancel_and_join(); }
+  template <class CompletionToken>
+  auto async_join(CompletionToken&& token) const {
+    return h_.async_join(std::forward<CompletionToken>(token));
+  }
+  /// Gives the plain join_handle back; the task is no longer aborted on destruction.
+  join_handle<T> release() noexcept { return std::move(h_); }
+
+private:
+  void abort_quietly() noexcept {
+    if (h_.valid()) {
+      try {
+        h_.abort();
+      } catch (...) { // abort() only throws for an empty handle, and only posts otherwise
+      }
+    }
+  }
+  join_handle<T> h_;
+};
+
+/// Spawns `body` (an asio::awaitable<T>, or a callable returning one, which is kept alive while
+/// the task runs) on its own strand of `ex` (an executor or an execution context).
+template <class ExOrCtx, class Body>
+  requires(detail::awaitable_factory<Body> ||
+           requires { typename detail::task_body<std::decay_t<Body>>::type; })
+auto spawn(ExOrCtx&& ex, Body&& body) {
+  using B = std::decay_t<Body>;
+  if constexpr (requires { typename detail::task_body<B>::type; }) {
+    using T = typename detail::task_body<B>::type;
+    auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    detail::launch<T>(st, std::forward<Body>(body));
+    return join_handle<T>(st);
+  } else {
+    using T = typename detail::task_body<std::invoke_result_t<B&>>::type;
+    auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    detail::launch<T>(st, std::forward<Body>(body));
+    return join_handle<T>(st);
+  }
+}
+
+} // namespace halt
+
+template <class Handler, class T, class Executor>
+struct asio::associated_executor<halt::detail::join_completion<Handler, T>, Executor> {
+  using type = typename asio::associated_executor<Handler, Executor>::type;
+  static type get(const halt::detail::join_completion<Handler, T>& h,
+                  const Executor& ex = Executor()) noexcept {
+    return asio::associated_executor<Handler, Executor>::get(h.handler, ex);
+  }
+};
+
+template <class Handler, class T, class Allocator>
+struct asio::associated_allocator<halt::detail::join_completion<Handler, T>, Allocator> {
+  using type = typename asio::associated_allocator<Handler, Allocator>::type;
+  static type get(const halt::detail::join_completion<Handler, T>& h,
+                  const Allocator& a = Allocator()) noexcept {
+    return asio::associated_allocator<Handler, Allocator>::get(h.handler, a);
+  }
+};

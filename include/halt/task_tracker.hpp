@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::task_tracker: counts tasks so that shutdown can wait for them (tokio-util's TaskTracker),
+// with a close() that really closes.
+//
+//   class task_tracker {
+//    public:
+//     join_handle<T> spawn(ExOrCtx&& ex, Body&& body);   // throws system_error(errc::closed) once closed
+//     asio::awaitable<T> track(asio::awaitable<T> aw);   // counts aw while it runs; same error
+//     bool close();  bool reopen();                      // true if the state changed
+//     bool is_closed() const;  std::size_t size() const;
+//     asio::awaitable<void> wait();                      // until closed and empty
+//   };
+//
+// After close(), spawn() and track() throw std::system_error with halt::errc::closed, atomically
+// with the close (Tokio #6759): a spawn either is tracked and waited for, or fails. wait()
+// completes once the tracker is closed and no tracked task is left (it waits again after a
+// reopen()). Destroying the tracker neither aborts nor waits for its tasks. All members may be
+// called from any thread.
+
+#include <halt/detail/config.hpp>
+#include <halt/error.hpp>
+#include <halt/task.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+namespace halt {
+
+class task_tracker {
+  struct state {
+    std::mutex m;
+    std::size_t count = 0;
+    bool closed = false;
+    cancellation_token idle; // cancelled when closed and empty; replaced by reopen()
+  };
+
+public:
+  task_tracker() : st_(std::make_shared<state>()) {}
+  task_tracker(const task_tracker&) = delete;
+  task_tracker& operator=(const task_tracker&) = delete;
+
+  /// Spawns a tracked task (see halt::spawn). \throws std::system_error(errc::closed) if closed.
+  template <class ExOrCtx, class Body>
+  auto spawn(ExOrCtx&& ex, Body&& body) {
+    using B = std::decay_t<Body>;
+    using U = std::conditional_t<requires { typename detail::task_body<B>::type; }, B,
+                                 std::invoke_result_t<B&>>;
+    using T = typename detail::task_body<U>::type;
+    auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    enter();
+    task->hook_.ctx = st_;
+    task->hook_.fn = [](void* ctx, detail::task_base*) noexcept { leave(*static_cast<state*>(ctx)); };
+    detail::launch<T>(task, std::forward<Body>(body));
+    return join_handle<T>(task);
+  }
+
+  /// Counts `aw` as a tracked task while it runs (however it ends). \throws system_error(closed).
+  template <class T>
+  asio::awaitable<T> track(asio::awaitable<T> aw) {
+    enter();
+    return tracked(leave_guard(st_), std::move(aw));
+  }
+
+  /// Closes the tracker: no more spawns. Returns true if it was open.
+  bool close() {
+    std::optional<cancellation_token> fire;
+    bool changed;
+    {
+      std::lock_guard<std::mutex> g(st_->m);
+      changed = !st_->closed;
+      st_->closed = true;
+      if (changed && st_->count == 0) fire = st_->idle;
+    }
+    if (fire) fire->cancel();
+    return changed;
+  }
+
+  /// Opens the tracker again. Returns true if it was closed.
+  bool reopen() {
+    std::lock_guard<std::mutex> g(st_->m);
+    if (!st_->closed) return false;
+    st_->closed = false;
+    if (st_->idle.is_cancelled()) st_->idle = cancellation_token();
+    return true;
+  }
+
+  bool is_closed() const {
+    std::lock_guard<std::mutex> g(st_->m);
+    return st_->closed;
+  }
+
+  /// Number of tracked tasks still running.
+  std::size_t size() const {
+    std::lock_guard<std::mutex> g(st_->m);
+    return st_->count;
+  }
+
+  /// Completes when the tracker is closed and empty.
+  asio::awaitable<void> wait() {
+    auto s = st_;
+    for (;;) {
+      std::optional<cancellation_token> idle;
+      {
+        std::lock_guard<std::mutex> g(s->m);
+        if (s->closed && s->count == 0) co_return;
+        idle = s->idle;
+      }
+      co_await idle->cancelled();
+    }
+  }
+
+private:
+  void enter() {
+    std::lock_guard<std::mutex> g(st_->m);
+    if (st_->closed)
+      throw std::system_error(make_error_code(errc::closed), "halt::task_tracker: closed");
+    ++st_->count;
+  }
+
+  static void leave(state& s) noexcept {
+    std::optional<cancellation_token> fire;
+    {
+      std::lock_guard<std::mutex> g(s.m);
+      if (--s.count == 0 && s.closed) fire = s.idle;
+    }
+    if (fire) fire->cancel();
+  }
+
+  // Leaves when destroyed. As a coroutine parameter it also leaves if the coroutine never runs.
+  struct leave_guard {
+    std::shared_ptr<state> s;
+    explicit leave_guard(std::shared_ptr<state> st) noexcept : s(std::move(st)) {}
+    leave_guard(leave_guard&&) noexcept = default;
+    leave_guard& operator=(leave_guard&&) = delete;
+    ~leave_guard() {
+      if (s) leave(*s);
+    }
+  };
+
+  template <class T>
+  static asio::awaitable<T> tracked(leave_guard g, asio::awaitable<T> aw) {
+    co_return co_await std::move(aw);
+  }
+
+  std::shared_ptr<state> st_;
+};
+
+} // namespace halt

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#include <halt/task.hpp>
+
+#include "support/async.hpp"
+#include "support/catch.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Counts how often it was destroyed (not counting moved-from objects).
+struct guard {
+  std::atomic<int>* count;
+  explicit guard(std::atomic<int>& c) : count(&c) {}
+  guard(guard&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
+  guard& operator=(guard&&) = delete;
+  ~guard() {
+    if (count) ++*count;
+  }
+};
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+// Runs `body` as a coroutine on `io` and runs `io` until it is done (bounded).
+template <class F>
+void run_main(asio::io_context& io, F body) {
+  bool done = false;
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    try {
+      co_await body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done = true;
+  };
+  asio::co_spawn(io, main, asio::detached);
+  io.run_for(30s);
+  REQUIRE(done);
+  if (error) std::rethrow_exception(error);
+}
+
+} // namespace
+
+TEST_CASE("spawn posts the task: it never runs inside spawn", "[task]") {
+  asio::io_context io;
+  bool ran = false;
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    ran = true;
+    co_return 5;
+  });
+  CHECK_FALSE(ran);
+  CHECK_FALSE(h.is_finished());
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(ran);
+    CHECK(r.has_value());
+    CHECK(r.value() == 5);
+    CHECK(h.is_finished());
+  });
+}
+
+TEST_CASE("a task aborted before it starts never runs and its captures are destroyed once", "[task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  bool ran = false;
+  auto h = halt::spawn(io, [g = guard(destroyed), &ran]() -> asio::awaitable<void> {
+    ran = true;
+    co_return;
+  });
+  h.abort();
+  h.abort(); // idempotent
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+    CHECK(destroyed == 1); // destroyed before join reported
+  });
+  CHECK_FALSE(ran);
+  CHECK(destroyed == 1);
+}
+
+TEST_CASE("an awaitable aborted before it starts is destroyed unrun", "[task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  bool ran = false;
+  auto body = [](guard g, bool& r) -> asio::awaitable<void> {
+    r = true;
+    (void)g;
+    co_return;
+  };
+  auto h = halt::spawn(io.get_executor(), body(guard(destroyed), ran));
+  h.abort();
+  io.run_for(5s);
+  CHECK_FALSE(ran);
+  CHECK(destroyed == 1);
+  CHECK(h.is_finished());
+}
+
+TEST_CASE("abort stops a task waiting on a timer, and its RAII guards run", "[task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    guard g(destroyed);
+    co_await sleep_for(60s);
+    co_return 1;
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(20ms);
+    CHECK_FALSE(h.is_finished());
+    h.abort();
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+    CHECK(destroyed == 1);
+    CHECK_THROWS_AS(r.value(), halt::join_error);
+  });
+}
+
+TEST_CASE("abort stops a task blocked on a socket read", "[task]") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket client(io), server(io);
+  client.connect(acc.local_endpoint());
+  acc.accept(server);
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<std::size_t> {
+    char buf[16];
+    co_return co_await server.async_read_some(asio::buffer(buf), asio::use_awaitable);
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(10ms);
+    auto r = co_await h.cancel_and_join();
+    CHECK(r.is_cancelled());
+  });
+}
+
+TEST_CASE("abort after completion has no effect", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<std::string> { co_return "done"; });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(5ms);
+    CHECK(h.is_finished());
+    h.abort();
+    auto r = co_await h.join();
+    REQUIRE(r.has_value());
+    CHECK(r.value() == "done");
+  });
+}
+
+TEST_CASE("a task that catches the cancellation and returns anyway reports its value", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> {
+    try {
+      co_await sleep_for(60s);
+    } catch (const std::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) co_return 99; // finished anyway
+      throw;
+    }
+    co_return 0;
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(10ms);
+    auto r = co_await h.cancel_and_join();
+    REQUIRE(r.has_value()); // "cancelled" and "finished anyway" are told apart
+    CHECK(r.value() == 99);
+  });
+}
+
+TEST_CASE("an exception that escapes a task is reported, not thrown into the joiner", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<void> {
+    co_await sleep_for(1ms);
+    throw std::runtime_error("boom");
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    REQUIRE(r.is_exception());
+    CHECK_THROWS_WITH(std::rethrow_exception(r.exception()), "boom");
+    CHECK_THROWS_WITH(r.value(), Catch::Contains("threw an exception"));
+    CHECK_THROWS_AS(std::move(r).get_or_throw(), std::runtime_error);
+  });
+}
+
+TEST_CASE("a cancelled join leaves the task running and it can be joined again", "[task]") {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> {
+    co_await sleep_for(50ms);
+    co_return 7;
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto raced = co_await (h.join() || sleep_for(5ms)); // the join loses and is cancelled
+    CHECK(raced.index() == 1);
+    CHECK_FALSE(h.is_finished());
+    auto r = co_await h.join();
+    REQUIRE(r.has_value());
+    CHECK(r.value() == 7);
+  });
+}
+
+TEST_CASE("a join cancelled through its slot completes with operation_aborted", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> {
+    co_await sleep_for(30ms);
+    co_return 3;
+  });
+  asio::cancellation_signal sig;
+  std::error_code first;
+  h.async_join(asio::bind_cancellation_slot(
+      sig.slot(), asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) { first = ec; })));
+  asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
+  io.run_for(5ms);
+  CHECK(first == asio::error::operation_aborted);
+  int value = 0;
+  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int> r) {
+    if (!ec && r) value = r.value();
+  }));
+  io.run_for(10s);
+  CHECK(value == 3);
+}
+
+TEST_CASE("bad input: empty handles, a second join, an abort handle after detach", "[task]") {
+  asio::io_context io;
+  auto is_no_state = [](const std::system_error& e) { return e.code() == halt::errc::no_state; };
+  halt::join_handle<int> empty;
+  CHECK_FALSE(empty.valid());
+  CHECK_FALSE(empty.is_finished());
+  CHECK_THROWS_MATCHES(empty.abort(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.abort_handle(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.async_join([](std::error_code, halt::join_result<int>) {}), std::system_error,
+                       Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_AS(halt::abort_handle().abort(), std::system_error);
+
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> {
+    co_await sleep_for(60s);
+    co_return 1;
+  });
+  auto moved = std::move(h);
+  CHECK_FALSE(h.valid());
+  CHECK_THROWS_MATCHES(h.abort(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+
+  auto ah = moved.abort_handle();
+  moved.detach(); // the task runs on; its abort handle still works
+  CHECK_FALSE(moved.valid());
+  ah.abort();
+  io.run_for(10s);
+  CHECK(ah.is_finished());
+
+  auto once = halt::spawn(io, []() -> asio::awaitable<int> { co_return 2; });
+  io.restart();
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await once.join();
+    CHECK(r.value() == 2);
+    try {
+      co_await once.join(); // the result was taken
+      FAIL("a second join must fail");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == halt::errc::no_state);
+    }
+  });
+}
+
+TEST_CASE("an abort handle does not keep the result alive", "[task]") {
+  asio::io_context io;
+  auto result_alive = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = result_alive;
+  auto h = halt::spawn(io, [r = std::move(result_alive)]() mutable -> asio::awaitable<std::shared_ptr<int>> {
+    co_return std::move(r);
+  });
+  auto ah = h.abort_handle();
+  h = halt::join_handle<std::shared_ptr<int>>(); // detach: nobody wants the result
+  io.run_for(10s);
+  CHECK(ah.is_finished());
+  CHECK(watch.expired());
+}
+
+TEST_CASE("scoped_task aborts its task on destruction", "[task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  halt::abort_handle ah;
+  {
+    halt::scoped_task<void> t(halt::spawn(io, [&]() -> asio::awaitable<void> {
+      guard g(destroyed);
+      co_await sleep_for(60s);
+    }));
+    ah = t.abort_handle();
+    io.run_for(5ms);
+  }
+  io.run_for(10s);
+  CHECK(ah.is_finished());
+  CHECK(destroyed == 1);
+
+  halt::scoped_task<int> kept(halt::spawn(io, []() -> asio::awaitable<int> { co_return 4; }));
+  auto plain = kept.release(); // no longer aborted on destruction
+  io.restart();
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await plain.join();
+    CHECK(r.value() == 4);
+  });
+}
+
+TEST_CASE("an io_context destroyed with pending tasks and live handles", "[task]") {
+  std::atomic<int> destroyed{0};
+  halt::join_handle<int> pending, never_started;
+  {
+    asio::io_context io;
+    pending = halt::spawn(io, [&]() -> asio::awaitable<int> {
+      guard g(destroyed);
+      co_await sleep_for(60s);
+      co_return 1;
+    });
+    io.run_for(5ms);
+    never_started = halt::spawn(io, [g = guard(destroyed)]() -> asio::awaitable<int> { co_return 2; });
+  }
+  CHECK(destroyed == 2);
+  CHECK(pending.is_finished());
+  CHECK(never_started.is_finished());
+  asio::io_context other;
+  run_main(other, [&]() -> asio::awaitable<void> {
+    auto r = co_await pending.join();
+    CHECK(r.is_cancelled());
+    auto r2 = co_await never_started.join();
+    CHECK(r2.is_cancelled());
+  });
+}
+
+TEST_CASE("tasks run on a strand of a thread pool and abort from other threads is race-free", "[task][race]") {
+  asio::thread_pool pool(4);
+  constexpr int rounds = 10'000;
+  std::atomic<int> destroyed{0}, cancelled{0}, finished_anyway{0};
+  for (int i = 0; i < rounds; ++i) {
+    // The guard is owned by the task (a capture): destroyed exactly once, run or not.
+    auto h = halt::spawn(pool, [g = guard(destroyed), i]() -> asio::awaitable<int> {
+      if (i % 3 == 0) co_await sleep_for(60s);
+      co_return i;
+    });
+    std::thread aborter([ah = h.abort_handle()] { ah.abort(); });
+    asio::io_context joiner;
+    run_main(joiner, [&]() -> asio::awaitable<void> {
+      auto r = co_await h.join();
+      if (r.is_cancelled())
+        ++cancelled;
+      else if (r.has_value())
+        ++finished_anyway;
+    });
+    aborter.join();
+  }
+  pool.join();
+  CHECK(destroyed == rounds);
+  CHECK(cancelled + finished_anyway == rounds);
+  CHECK(cancelled >= rounds / 3); // every 60 s sleeper was cancelled
+}
+
+TEST_CASE("the callable form keeps its captures alive while the task runs", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, [text = std::string(100, 'x')]() -> asio::awaitable<std::size_t> {
+    co_await sleep_for(5ms);
+    co_return text.size(); // the lambda object outlives the suspension
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.value() == 100);
+  });
+}
+
+TEST_CASE("spawn works on a strand and joins complete on the joiner's executor", "[task]") {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto h = halt::spawn(strand, []() -> asio::awaitable<int> { co_return 11; });
+  std::atomic<bool> on_io{true};
+  std::atomic<int> v{0};
+  h.async_join([&](std::error_code, halt::join_result<int> r) {
+    on_io = io.get_executor().running_in_this_thread();
+    v = r.value();
+  });
+  io.run_for(10s);
+  halt_test::wait_until([&] { return v.load() == 11; });
+  CHECK_FALSE(on_io.load()); // a plain callback completes on the system executor
+}
