@@ -54,10 +54,7 @@ public:
   /// Spawns a task into the set. Returns a handle that can abort it.
   template <class ExOrCtx, class Body>
   halt::abort_handle spawn(ExOrCtx&& ex, Body&& body) {
-    using B = std::decay_t<Body>;
-    using U = std::conditional_t<requires { typename detail::task_body<B>::type; }, B,
-                                 std::invoke_result_t<B&>>;
-    static_assert(std::is_same_v<typename detail::task_body<U>::type, T>,
+    static_assert(std::is_same_v<detail::spawn_value_t<Body>, T>,
                   "halt::join_set<T>::spawn: the task must produce T");
     auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
     std::list<std::shared_ptr<detail::coro_task<T>>> node;

@@ -202,8 +202,17 @@ struct task_body<asio::awaitable<T>> {
   using type = T;
 };
 
+// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
+template <class B>
+struct spawn_value {
+  using type = typename task_body<std::invoke_result_t<B&>>::type;
+};
+template <class T>
+struct spawn_value<asio::awaitable<T>> {
+  using type = T;
+};
 template <class Body>
-using body_value_t = typename task_body<std::decay_t<Body>>::type;
+using spawn_value_t = typename spawn_value<std::decay_t<Body>>::type;
 
 template <class F>
 concept awaitable_factory = requires(std::decay_t<F>& f) {
@@ -376,18 +385,10 @@ template <class ExOrCtx, class Body>
   requires(detail::awaitable_factory<Body> ||
            requires { typename detail::task_body<std::decay_t<Body>>::type; })
 auto spawn(ExOrCtx&& ex, Body&& body) {
-  using B = std::decay_t<Body>;
-  if constexpr (requires { typename detail::task_body<B>::type; }) {
-    using T = typename detail::task_body<B>::type;
-    auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-    detail::launch<T>(st, std::forward<Body>(body));
-    return join_handle<T>(st);
-  } else {
-    using T = typename detail::task_body<std::invoke_result_t<B&>>::type;
-    auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-    detail::launch<T>(st, std::forward<Body>(body));
-    return join_handle<T>(st);
-  }
+  using T = detail::spawn_value_t<Body>;
+  auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+  detail::launch<T>(st, std::forward<Body>(body));
+  return join_handle<T>(st);
 }
 
 } // namespace halt

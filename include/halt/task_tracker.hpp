@@ -51,10 +51,7 @@ public:
   /// Spawns a tracked task (see halt::spawn). \throws std::system_error(errc::closed) if closed.
   template <class ExOrCtx, class Body>
   auto spawn(ExOrCtx&& ex, Body&& body) {
-    using B = std::decay_t<Body>;
-    using U = std::conditional_t<requires { typename detail::task_body<B>::type; }, B,
-                                 std::invoke_result_t<B&>>;
-    using T = typename detail::task_body<U>::type;
+    using T = detail::spawn_value_t<Body>;
     auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
     enter();
     task->hook_.ctx = st_;
