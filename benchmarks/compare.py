@@ -11,10 +11,13 @@ Inputs
     --benchmark_report_aggregates_only=true`). Benchmark names are
     `<op>/<impl>[/...suffixes]`, impl in {halt, std, asio}. The `_median`
     aggregate is used; without aggregates, the median of the iteration runs.
-    If an entry carries a user counter `ns_per_child` or `p999_ns`, that
-    counter is the value, else `real_time` (converted to ns).
+    If an entry carries a user counter `ns_per_child`, `ns_per_task`,
+    `p999_ns` or `bytes`, that counter is the value, else `real_time`
+    (converted to ns). `bytes` (op `task_memory_bytes`) is a size in bytes,
+    not a time; its row is labelled accordingly.
   * tokio.jsonl: one `{"op": "<name>", "ns": <float>}` object per line, as
-    printed by benchmarks/tokio (halt-tokio-bench).
+    printed by benchmarks/tokio (halt-tokio-bench). For `task_memory_bytes`
+    the "ns" field holds bytes per task.
 
 A missing or unreadable input file only leaves its columns empty ("–").
 Only the Python 3 standard library is used.
@@ -47,15 +50,25 @@ ROW_ORDER = [
     "cancel_fanout_per_child",
     "cancel_one_waiter",
     "is_cancelled_p999_under_cancel",
+    "spawn_join_ready",
+    "abort_before_start",
+    "spawn_abort_join",
+    "join_set_10k_per_task",
+    "abort_all_10k_per_task",
+    "task_memory_bytes",
 ]
 
 ROW_LABELS = {
     "on_cancel": "on_cancel (tokio: cancelled_register)",
     "cancel_fanout_per_child": "cancel_fanout_per_child (ns/child, 10^6 children)",
     "is_cancelled_p999_under_cancel": "is_cancelled_p999_under_cancel (p99.9 ns)",
+    "join_set_10k_per_task": "join_set_10k_per_task (ns/task)",
+    "abort_all_10k_per_task": "abort_all_10k_per_task (ns/task)",
+    "task_memory_bytes": "task_memory_bytes (**bytes**/task, not ns)",
 }
 
-VALUE_COUNTERS = ("ns_per_child", "p999_ns")
+# User counters that replace real_time as the value (first match wins).
+VALUE_COUNTERS = ("ns_per_child", "ns_per_task", "p999_ns", "bytes")
 
 TIME_UNIT_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -342,7 +355,9 @@ def main(argv: List[str]) -> int:
         out += build_table(cpp, tokio)
     out += ["",
             "tokio/halt = tokio-util ns / halt ns and std/halt = std::stop_token ns / halt ns "
-            "(> 1 means halt is faster). Missing cells: " + MISSING + "."]
+            "(> 1 means halt is faster; for task_memory_bytes, bytes / bytes: > 1 means halt "
+            "uses less memory). The task rows' tokio column is Tokio itself (current-thread "
+            "runtime), not tokio-util. Missing cells: " + MISSING + "."]
     print("\n".join(out))
     return 0
 

@@ -58,71 +58,84 @@ asio::awaitable<void> sleeper() {
 
 asio::awaitable<int> ready() { co_return 1; }
 
-// spawn a task, let it run to its first suspension, abort it, join it.
-void spawn_abort_join_halt(benchmark::State& state) {
-  asio::io_context io;
-  for (auto _ : state) {
-    auto h = halt::spawn(io, sleeper());
-    io.restart();
-    io.poll(); // first run: the task suspends on its timer
-    h.abort();
-    bool joined = false;
-    h.async_join(asio::bind_executor(io, [&](std::error_code, halt::join_result<void> r) {
-      joined = r.is_cancelled();
-    }));
-    io.restart();
-    while (!joined) io.run_one();
-  }
+// Each benchmark drives its loop from a coroutine on a single-threaded io_context (concurrency
+// hint 1), the counterpart of Tokio's current-thread runtime and block_on.
+template <class Body>
+void drive(benchmark::State& state, Body body) {
+  asio::io_context io(1);
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    try {
+      co_await body(state, io.get_executor());
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  asio::co_spawn(io, main, asio::detached);
+  io.run();
+  if (error) state.SkipWithError("the benchmark threw");
 }
 
+asio::awaitable<void> yield_now() { co_await asio::post(asio::use_awaitable); }
+
+// spawn a task, let it run to its first suspension, abort it, join it.
+void spawn_abort_join_halt(benchmark::State& state) {
+  drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
+    for (auto _ : st) {
+      auto h = halt::spawn(ex, sleeper());
+      co_await yield_now(); // the task's first run: it suspends on its timer
+      co_await yield_now();
+      h.abort();
+      auto r = co_await h.join();
+      if (!r.is_cancelled()) st.SkipWithError("not cancelled");
+    }
+  });
+}
+
+// The anchor: a raw co_spawn with a cancellation_signal, emitted on the same thread.
 void spawn_abort_join_asio(benchmark::State& state) {
-  asio::io_context io;
-  for (auto _ : state) {
-    asio::cancellation_signal sig;
-    bool done = false;
-    asio::co_spawn(io, sleeper(),
-                   asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr) { done = true; }));
-    io.restart();
-    io.poll();
-    asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
-    io.restart();
-    while (!done) io.run_one();
-  }
+  drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
+    for (auto _ : st) {
+      asio::cancellation_signal sig;
+      bool done = false;
+      asio::co_spawn(ex, sleeper(),
+                     asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr) { done = true; }));
+      co_await yield_now();
+      co_await yield_now();
+      sig.emit(asio::cancellation_type::terminal);
+      while (!done) co_await yield_now();
+    }
+  });
 }
 
 void spawn_join_ready_halt(benchmark::State& state) {
-  asio::io_context io;
-  for (auto _ : state) {
-    auto h = halt::spawn(io, ready());
-    int v = 0;
-    h.async_join(asio::bind_executor(io, [&](std::error_code, halt::join_result<int> r) { v = r.value(); }));
-    io.restart();
-    while (!v) io.run_one();
-  }
+  drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
+    for (auto _ : st) {
+      auto h = halt::spawn(ex, ready());
+      auto r = co_await h.join();
+      benchmark::DoNotOptimize(r.value());
+    }
+  });
 }
 
 void spawn_join_ready_asio(benchmark::State& state) {
-  asio::io_context io;
-  for (auto _ : state) {
-    int v = 0;
-    asio::co_spawn(io, ready(), [&](std::exception_ptr, int r) { v = r; });
-    io.restart();
-    while (!v) io.run_one();
-  }
+  drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
+    for (auto _ : st) {
+      int v = co_await asio::co_spawn(ex, ready(), asio::use_awaitable);
+      benchmark::DoNotOptimize(v);
+    }
+  });
 }
 
 void abort_before_start_halt(benchmark::State& state) {
-  asio::io_context io;
-  for (auto _ : state) {
-    auto h = halt::spawn(io, ready());
-    h.abort();
-    bool joined = false;
-    h.async_join(asio::bind_executor(io, [&](std::error_code, halt::join_result<int> r) {
-      joined = r.is_cancelled();
-    }));
-    io.restart();
-    while (!joined) io.run_one();
-  }
+  drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
+    for (auto _ : st) {
+      auto h = halt::spawn(ex, ready());
+      h.abort();
+      auto r = co_await h.join();
+      if (!r.is_cancelled()) st.SkipWithError("not cancelled");
+    }
+  });
 }
 
 constexpr int set_size = 10'000;

@@ -138,18 +138,32 @@ struct task_done {
     if (st) st->finish(join_result<T>::cancelled());
   }
 
+  // From co_spawn of the wrapper coroutine (the value is in value_), or of a void task.
   void operator()(std::exception_ptr e) {
     auto s = std::move(st);
     s->running_ = false;
-    if (!e) {
-      auto v = std::move(*s->value_);
-      s->value_.reset();
-      s->finish(join_result<T>::from_value(std::move(v)));
-    } else if (s->abort_requested() && is_operation_aborted(e)) {
-      s->finish(join_result<T>::cancelled());
-    } else {
-      s->finish(join_result<T>::from_exception(std::move(e)));
-    }
+    if (e) return failed(*s, std::move(e));
+    task_value_t<T> v{};
+    if (s->value_) v = std::move(*s->value_);
+    s->value_.reset();
+    s->finish(join_result<T>::from_value(std::move(v)));
+  }
+
+  // From co_spawn of the user's awaitable itself (T is default-constructible).
+  template <class V>
+  void operator()(std::exception_ptr e, V&& v) {
+    auto s = std::move(st);
+    s->running_ = false;
+    if (e) return failed(*s, std::move(e));
+    s->finish(join_result<T>::from_value(task_value_t<T>(std::forward<V>(v))));
+  }
+
+private:
+  static void failed(coro_task<T>& s, std::exception_ptr e) {
+    if (s.abort_requested() && is_operation_aborted(e))
+      s.finish(join_result<T>::cancelled());
+    else
+      s.finish(join_result<T>::from_exception(std::move(e)));
   }
 };
 
@@ -177,7 +191,10 @@ struct task_start {
     s->running_ = true;
     auto ex = *s->strand_;
     auto slot = s->sig_.slot();
-    if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
+    if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>) {
+      // co_spawn the body itself: no wrapper frame, so an abort unwinds one level less.
+      asio::co_spawn(ex, std::move(body), asio::bind_cancellation_slot(slot, task_done<T>(s)));
+    } else if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
       auto coro = run_awaitable<T>(s, std::move(body));
       asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
     } else {

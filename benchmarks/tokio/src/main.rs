@@ -10,12 +10,18 @@
 //!
 //! where `ns` is nanoseconds per operation (or, for
 //! `is_cancelled_p999_under_cancel`, the 99.9th-percentile latency of one
-//! call in nanoseconds). Diagnostics go to stderr.
+//! call in nanoseconds; for `*_per_task`, nanoseconds per task; for
+//! `task_memory_bytes`, BYTES per task despite the field name). Diagnostics go
+//! to stderr.
 //!
-//! No Tokio runtime is used: every operation here is synchronous, and the one
+//! The token ops use no Tokio runtime: they are synchronous, and the one
 //! future we touch (`CancellationToken::cancelled()`) is polled by hand with a
-//! no-op waker. See `benchmarks/README.md`, section "Method", for the exact
-//! protocol of every op (the C++ side mirrors it).
+//! no-op waker. The task ops (`spawn_abort_join`, `spawn_join_ready`,
+//! `abort_before_start`, `join_set_10k_per_task`, `abort_all_10k_per_task`,
+//! `task_memory_bytes`) run on ONE current-thread runtime
+//! (`Builder::new_current_thread().enable_all()`), measured inside
+//! `rt.block_on(async { ... })`. See `benchmarks/README.md`, section
+//! "Method", for the exact protocol of every op (the C++ side mirrors it).
 //!
 //! Common protocol for the per-call ops (`is_cancelled`, `child_token`,
 //! `clone_drop`, `cancelled_register`), see [`bench_per_op`]:
@@ -29,10 +35,13 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Runtime;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Number of timed repetitions per op; the median is reported.
@@ -49,6 +58,65 @@ const WAITER_BATCH: usize = 1_000;
 const OBSERVER_LEAD: Duration = Duration::from_millis(2);
 /// Capacity (samples) of the pre-touched p999 sample buffer.
 const MAX_SAMPLES: usize = 16 * 1024 * 1024;
+/// Tasks per run in `join_set_10k_per_task`, `abort_all_10k_per_task` and
+/// `task_memory_bytes`.
+const TASKS: usize = 10_000;
+/// "Forever" for the pending tasks: they sleep this long and are aborted.
+const SLEEP_FOREVER: Duration = Duration::from_secs(3600);
+
+// ---------------------------------------------------------------------------
+// allocation counting (for `task_memory_bytes` only)
+// ---------------------------------------------------------------------------
+
+/// `System` plus optional counting. Counting is off except inside the
+/// `task_memory_bytes` window; when off, the only extra work per
+/// (de)allocation is one relaxed load of `COUNTING` and a predictable branch.
+/// When on, it adds the requested sizes (`Layout::size()`, not malloc's
+/// usable size / chunk overhead) with relaxed atomics.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Bytes allocated minus bytes freed while `COUNTING` was on.
+static NET_BYTES: AtomicIsize = AtomicIsize::new(0);
+/// Number of allocations while `COUNTING` was on.
+static N_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            NET_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            N_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            NET_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            N_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc_zeroed(layout)
+    }
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            NET_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        System.dealloc(ptr, layout)
+    }
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            NET_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+            N_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -98,12 +166,14 @@ fn time_iters<F: FnMut()>(iters: u64, f: &mut F) -> Duration {
     start.elapsed()
 }
 
-/// Per-call benchmark: calibrate (= warm-up), one more untimed warm-up run,
-/// then `RUNS` runs of ~`TARGET_RUN` each; returns the median ns/iteration.
-fn bench_per_op<F: FnMut()>(name: &str, mut f: F) -> f64 {
+/// Calibration + timed runs shared by the per-call ops. `run(iters)` executes
+/// `iters` iterations and returns their elapsed time. Calibrate (= warm-up),
+/// one more untimed warm-up run, then `RUNS` runs of ~`TARGET_RUN` each;
+/// returns the median ns/iteration.
+fn calibrated_runs<R: FnMut(u64) -> Duration>(name: &str, mut run: R) -> f64 {
     let mut iters: u64 = 1;
     let elapsed = loop {
-        let d = time_iters(iters, &mut f);
+        let d = run(iters);
         if d >= CALIBRATION_MIN || iters >= (1 << 40) {
             break d;
         }
@@ -112,13 +182,47 @@ fn bench_per_op<F: FnMut()>(name: &str, mut f: F) -> f64 {
     let per_iter = elapsed.as_secs_f64() / iters as f64;
     let iters = ((TARGET_RUN.as_secs_f64() / per_iter).ceil() as u64).max(1);
 
-    black_box(time_iters(iters, &mut f)); // warm-up run
+    black_box(run(iters)); // warm-up run
 
     let mut samples: Vec<f64> = (0..RUNS)
-        .map(|_| time_iters(iters, &mut f).as_nanos() as f64 / iters as f64)
+        .map(|_| run(iters).as_nanos() as f64 / iters as f64)
         .collect();
     let m = median(&mut samples);
     eprintln!("# {name}: iters/run={iters} runs(ns/op)={samples:.3?} median={m:.3}");
+    m
+}
+
+/// Per-call benchmark of a synchronous closure (see [`calibrated_runs`]).
+fn bench_per_op<F: FnMut()>(name: &str, mut f: F) -> f64 {
+    calibrated_runs(name, |iters| time_iters(iters, &mut f))
+}
+
+/// Per-call benchmark of an async operation on the current-thread runtime
+/// `rt`: each run is ONE `rt.block_on(async { t0; for .. { f().await }; t0.elapsed() })`,
+/// so the clock pair is inside the runtime and `block_on`'s own entry/exit is
+/// not timed. Same calibration as [`bench_per_op`].
+fn bench_per_op_async<F, Fut>(rt: &Runtime, name: &str, mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    calibrated_runs(name, |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                f().await;
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// 1 warm-up run + `RUNS` runs of `run` (each returning one value); median.
+fn median_of_runs<R: FnMut() -> f64>(name: &str, unit: &str, mut run: R) -> f64 {
+    black_box(run()); // warm-up
+    let mut samples: Vec<f64> = (0..RUNS).map(|_| run()).collect();
+    let m = median(&mut samples);
+    eprintln!("# {name}: runs({unit})={samples:.3?} median={m:.3}");
     m
 }
 
@@ -367,6 +471,238 @@ fn op_is_cancelled_p999_under_cancel() -> f64 {
     m
 }
 
+// ---------------------------------------------------------------------------
+// task ops (current-thread runtime)
+// ---------------------------------------------------------------------------
+
+/// Number of spawned tasks that have been polled at least once (incremented
+/// by the sleeper tasks of the sanity checks, `abort_all_10k_per_task` and
+/// `task_memory_bytes` before they start sleeping).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A task that sleeps "forever" (until aborted).
+async fn sleeper() {
+    tokio::time::sleep(SLEEP_FOREVER).await;
+}
+
+/// Like [`sleeper`], but first counts its first poll in `STARTED`. Used where
+/// we must check that every task has been polled (and is pending).
+async fn counted_sleeper() {
+    STARTED.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(SLEEP_FOREVER).await;
+}
+
+/// `yield_now()` until `STARTED` reaches `target`, i.e. until every spawned
+/// counted sleeper has had its first poll. One `yield_now()` is not enough in
+/// general: after the `block_on` future yields, the current-thread scheduler
+/// runs at most `event_interval` (61) tasks before it polls the `block_on`
+/// future again. Returns the number of yields.
+async fn yield_until_started(target: usize) -> usize {
+    let mut yields = 0;
+    while STARTED.load(Ordering::Relaxed) < target {
+        tokio::task::yield_now().await;
+        yields += 1;
+        assert!(yields < 10 * TASKS, "spawned tasks are not being polled");
+    }
+    yields
+}
+
+/// `spawn_abort_join`, per iteration: spawn a sleeper, `yield_now()` once so
+/// that it gets its first poll (it is then pending in the timer), `abort()`,
+/// await the JoinHandle, which must yield a cancelled `JoinError`.
+fn op_spawn_abort_join(rt: &Runtime) -> f64 {
+    // Sanity check (untimed): after one yield the task has been polled and is
+    // pending; the abort then cancels it.
+    rt.block_on(async {
+        let before = STARTED.load(Ordering::Relaxed);
+        let h = tokio::spawn(counted_sleeper());
+        tokio::task::yield_now().await;
+        assert_eq!(STARTED.load(Ordering::Relaxed), before + 1, "not polled after one yield");
+        assert!(!h.is_finished());
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+    });
+    bench_per_op_async(rt, "spawn_abort_join", || async {
+        let h = tokio::spawn(sleeper());
+        tokio::task::yield_now().await;
+        h.abort();
+        let r = h.await;
+        assert!(r.unwrap_err().is_cancelled());
+    })
+}
+
+/// `spawn_join_ready`, per iteration: spawn a task that returns immediately
+/// and await its JoinHandle.
+fn op_spawn_join_ready(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "spawn_join_ready", || async {
+        let h = tokio::spawn(async { 1u64 });
+        let v = h.await.unwrap();
+        black_box(v);
+    })
+}
+
+/// `abort_before_start`, per iteration: spawn a task that would return
+/// immediately, abort it before it was ever polled (no yield in between),
+/// await the JoinHandle, which must yield a cancelled `JoinError` (if the task
+/// had run, the result would be `Ok(1)`).
+fn op_abort_before_start(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "abort_before_start", || async {
+        let h = tokio::spawn(async { 1u64 });
+        h.abort();
+        let r = h.await;
+        assert!(r.unwrap_err().is_cancelled());
+    })
+}
+
+/// Repeats `round` (which returns the timed part of one 10_000-task round)
+/// until the timed total reaches `TARGET_RUN` (at least one round); returns
+/// total_timed_ns / (rounds * 10_000). Like `cancel_one_waiter`, this averages
+/// over many short (few ms) rounds, as Google Benchmark's iteration loop does
+/// on the C++ side, so one preemption does not decide a run.
+fn per_task_run<R: FnMut() -> Duration>(mut round: R) -> f64 {
+    let mut total = Duration::ZERO;
+    let mut rounds: u64 = 0;
+    while total < TARGET_RUN {
+        total += round();
+        rounds += 1;
+    }
+    total.as_nanos() as f64 / (rounds * TASKS as u64) as f64
+}
+
+/// `join_set_10k_per_task`, per round (timed as a whole, one Instant pair):
+/// create a `JoinSet`, spawn 10_000 tasks returning their index,
+/// `join_next()` until empty, drop the set. A run repeats rounds until the
+/// timed total reaches `TARGET_RUN`; value = total / (rounds * 10_000).
+/// 1 warm-up run + `RUNS` runs; median.
+fn op_join_set_10k_per_task(rt: &Runtime) -> f64 {
+    median_of_runs("join_set_10k_per_task", "ns/task", || {
+        per_task_run(|| {
+            let (dt, n, sum) = rt.block_on(async {
+                let t0 = Instant::now();
+                let mut set = JoinSet::new();
+                for i in 0..TASKS as u64 {
+                    set.spawn(async move { i });
+                }
+                let mut n = 0usize;
+                let mut sum = 0u64;
+                while let Some(r) = set.join_next().await {
+                    sum += r.unwrap();
+                    n += 1;
+                }
+                drop(set);
+                (t0.elapsed(), n, sum)
+            });
+            assert_eq!(n, TASKS);
+            assert_eq!(sum, (TASKS as u64 - 1) * TASKS as u64 / 2);
+            dt
+        })
+    })
+}
+
+/// `abort_all_10k_per_task`, per round: (untimed) a `JoinSet` with 10_000
+/// sleepers, then `yield_now()` until every one of them has been polled once
+/// (so all 10_000 are pending on their timers). Timed (one Instant pair):
+/// `set.abort_all()` and `join_next()` until empty (each result must be a
+/// cancelled `JoinError`). A run repeats rounds until the timed total reaches
+/// `TARGET_RUN`; value = total / (rounds * 10_000). 1 warm-up run + `RUNS`
+/// runs; median.
+fn op_abort_all_10k_per_task(rt: &Runtime) -> f64 {
+    let mut max_yields = 0usize;
+    let m = median_of_runs("abort_all_10k_per_task", "ns/task", || {
+        per_task_run(|| {
+            rt.block_on(async {
+                STARTED.store(0, Ordering::Relaxed);
+                let mut set = JoinSet::new();
+                for _ in 0..TASKS {
+                    set.spawn(counted_sleeper());
+                }
+                let yields = yield_until_started(TASKS).await;
+                max_yields = max_yields.max(yields);
+                assert_eq!(set.len(), TASKS);
+
+                let t0 = Instant::now();
+                set.abort_all();
+                let mut n = 0usize;
+                while let Some(r) = set.join_next().await {
+                    assert!(r.unwrap_err().is_cancelled());
+                    n += 1;
+                }
+                let dt = t0.elapsed();
+                assert_eq!(n, TASKS);
+                dt
+            })
+        })
+    });
+    eprintln!("#   abort_all_10k_per_task: at most {max_yields} yields until all tasks were polled");
+    m
+}
+
+/// Net bytes requested from the global allocator per task (see
+/// [`op_task_memory_bytes`]) for 10_000 tasks spawned from `make`, each polled
+/// once (and pending) before counting stops. Returns (bytes/task, allocs/task).
+fn task_memory_run<Fut, M>(rt: &Runtime, make: M) -> (f64, f64)
+where
+    M: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async {
+        let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(TASKS);
+        STARTED.store(0, Ordering::Relaxed);
+        NET_BYTES.store(0, Ordering::Relaxed);
+        N_ALLOCS.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::SeqCst);
+        for _ in 0..TASKS {
+            handles.push(tokio::spawn(make()));
+        }
+        yield_until_started(TASKS).await;
+        COUNTING.store(false, Ordering::SeqCst);
+        let bytes = NET_BYTES.load(Ordering::Relaxed);
+        let allocs = N_ALLOCS.load(Ordering::Relaxed);
+        assert!(handles.iter().all(|h| !h.is_finished()));
+        for h in handles.iter() {
+            h.abort();
+        }
+        for h in handles {
+            assert!(h.await.unwrap_err().is_cancelled());
+        }
+        (bytes as f64 / TASKS as f64, allocs as f64 / TASKS as f64)
+    })
+}
+
+/// `task_memory_bytes` (value: BYTES per task): net bytes requested from the
+/// global allocator (allocated minus freed, `Layout::size()`, i.e. without
+/// malloc's chunk overhead) while spawning 10_000 sleepers with
+/// `tokio::spawn` (each: count its first poll, then
+/// `sleep(3600 s).await`) and yielding until every one has been polled once
+/// (all pending on their timers), divided by 10_000. The JoinHandles go into
+/// a Vec allocated before counting starts. 1 warm-up run (which also lets the
+/// scheduler's run queue reach its final capacity, so that growth is not
+/// counted) + `RUNS` runs; median (the value is deterministic).
+///
+/// Diagnostics only (stderr): the size of the sleeper future and the bytes per
+/// task of a task whose future is `std::future::pending()` instead (tokio's
+/// per-task overhead without the timer).
+fn op_task_memory_bytes(rt: &Runtime) -> f64 {
+    eprintln!(
+        "#   task_memory_bytes: size_of(sleeper future)={} size_of(Sleep)={}",
+        std::mem::size_of_val(&counted_sleeper()),
+        std::mem::size_of::<tokio::time::Sleep>()
+    );
+    let (pending_bytes, pending_allocs) = task_memory_run(rt, || async {
+        STARTED.fetch_add(1, Ordering::Relaxed);
+        std::future::pending::<()>().await
+    });
+    eprintln!(
+        "#   task_memory_bytes: std::future::pending() task: {pending_bytes:.3} B/task, \
+         {pending_allocs:.4} allocations/task"
+    );
+    median_of_runs("task_memory_bytes", "bytes/task", || {
+        let (bytes, allocs) = task_memory_run(rt, counted_sleeper);
+        eprintln!("#   task_memory_bytes run: {bytes:.3} B/task, {allocs:.4} allocations/task");
+        bytes
+    })
+}
+
 fn main() {
     // Each result is printed (and flushed, stdout is line-buffered) as soon as
     // it is known.
@@ -377,4 +713,16 @@ fn main() {
     emit("cancel_fanout_per_child", op_cancel_fanout_per_child());
     emit("cancel_one_waiter", op_cancel_one_waiter());
     emit("is_cancelled_p999_under_cancel", op_is_cancelled_p999_under_cancel());
+
+    // Task ops: one current-thread runtime for all of them.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot build the current-thread runtime");
+    emit("spawn_abort_join", op_spawn_abort_join(&rt));
+    emit("spawn_join_ready", op_spawn_join_ready(&rt));
+    emit("abort_before_start", op_abort_before_start(&rt));
+    emit("join_set_10k_per_task", op_join_set_10k_per_task(&rt));
+    emit("abort_all_10k_per_task", op_abort_all_10k_per_task(&rt));
+    emit("task_memory_bytes", op_task_memory_bytes(&rt));
 }
