@@ -3,7 +3,7 @@
 vs tokio-util CancellationToken.
 
 Usage:
-    python3 benchmarks/compare.py build/bench/token_bench.json build/bench/tokio.jsonl
+    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json ...] build/bench/tokio.jsonl
 
 Inputs
   * token_bench.json: Google Benchmark JSON output of the C++ program
@@ -335,11 +335,16 @@ def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
 
 
 def main(argv: List[str]) -> int:
-    if len(argv) != 3 or argv[1] in ("-h", "--help"):
+    if len(argv) < 3 or argv[1] in ("-h", "--help"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    cpp_json, tokio_jsonl = argv[1], argv[2]
-    cpp, context = load_cpp(cpp_json)
+    # Every argument but the last is a C++ Google Benchmark JSON file; the last is Tokio's.
+    *cpp_jsons, tokio_jsonl = argv[1:]
+    cpp, context = {}, {}
+    for path in cpp_jsons:
+        more, ctx = load_cpp(path)
+        cpp.update(more)
+        context = context or ctx
     tokio = load_tokio(tokio_jsonl)
     unknown = sorted({impl for (_op, impl) in cpp} - set(IMPLS))
     if unknown:

@@ -28,7 +28,8 @@
 
 #include <cstddef>
 #include <deque>
-#include <list>
+#include <unordered_map>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,7 +41,7 @@ template <class T>
 class join_set {
   struct state {
     std::mutex m;
-    std::list<std::shared_ptr<detail::coro_task<T>>> running;
+    std::unordered_map<detail::task_base*, std::shared_ptr<detail::coro_task<T>>> running;
     std::deque<std::shared_ptr<detail::coro_task<T>>> finished;
     cancellation_token wake; // cancelled (and replaced) whenever a task finishes
   };
@@ -57,21 +58,15 @@ public:
     static_assert(std::is_same_v<detail::spawn_value_t<Body>, T>,
                   "halt::join_set<T>::spawn: the task must produce T");
     auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-    std::list<std::shared_ptr<detail::coro_task<T>>> node;
-    node.push_back(task);
-    auto pos = node.begin();
     task->hook_.ctx = st_;
     task->hook_.fn = [](void* ctx, detail::task_base* t) noexcept {
       auto* s = static_cast<state*>(ctx);
       std::optional<cancellation_token> wake;
       {
         std::lock_guard<std::mutex> g(s->m);
-        for (auto it = s->running.begin(); it != s->running.end(); ++it) {
-          if (it->get() == t) {
-            s->finished.push_back(std::move(*it));
-            s->running.erase(it);
-            break;
-          }
+        if (auto it = s->running.find(t); it != s->running.end()) {
+          s->finished.push_back(std::move(it->second));
+          s->running.erase(it);
         }
         wake = std::exchange(s->wake, cancellation_token());
       }
@@ -79,7 +74,7 @@ public:
     };
     {
       std::lock_guard<std::mutex> g(st_->m);
-      st_->running.splice(st_->running.end(), node, pos);
+      st_->running.emplace(task.get(), task);
     }
     detail::launch<T>(task, std::forward<Body>(body));
     return halt::abort_handle(task);
@@ -108,10 +103,11 @@ public:
 
   /// Requests the abort of every task still running. They stay in the set until joined.
   void abort_all() {
-    std::list<std::shared_ptr<detail::coro_task<T>>> copy;
+    std::vector<std::shared_ptr<detail::coro_task<T>>> copy;
     {
       std::lock_guard<std::mutex> g(st_->m);
-      copy = st_->running;
+      copy.reserve(st_->running.size());
+      for (auto& [key, task] : st_->running) copy.push_back(task);
     }
     for (auto& t : copy) t->abort();
   }
@@ -119,7 +115,9 @@ public:
   /// Aborts every task and waits until all have finished; their results are dropped.
   asio::awaitable<void> shutdown() {
     abort_all();
-    while (co_await join_next()) {
+    for (;;) { // not `while (co_await ...) {}`: g++ 12 miscompiles that with an empty body
+      auto r = co_await join_next();
+      if (!r) break;
     }
   }
 

@@ -12,7 +12,8 @@
 // (the Tokio article's caveat): `f` must check the token (is_cancelled(), throw_if_cancelled(),
 // or an on_cancel callback that unblocks it) or it runs to the end. Join waits until `f` returns.
 //
-// Outcome: aborted before `f` started -> cancelled, and `f` never runs. `f` returns -> its value,
+// `f` (with its captures) is destroyed on the pool thread before the outcome is published, so a
+// join never sees it alive. Outcome: aborted before `f` started -> cancelled, and `f` never runs. `f` returns -> its value,
 // even if it was aborted meanwhile. `f` throws -> cancelled if the task was aborted and the
 // exception is a std::system_error equivalent to std::errc::operation_canceled (which
 // throw_if_cancelled() throws for the default reason), otherwise that exception.
@@ -25,6 +26,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -53,35 +55,42 @@ inline bool is_cancel_exception(const std::exception_ptr& e) noexcept {
 template <class R, class F>
 struct blocking_start {
   std::shared_ptr<blocking_task<R>> st;
-  F f;
+  std::optional<F> f; // reset (captures destroyed) before the outcome is published
 
-  blocking_start(std::shared_ptr<blocking_task<R>> s, F fn) : st(std::move(s)), f(std::move(fn)) {}
+  blocking_start(std::shared_ptr<blocking_task<R>> s, F fn)
+      : st(std::move(s)), f(std::in_place, std::move(fn)) {}
   blocking_start(blocking_start&&) noexcept = default;
   blocking_start& operator=(blocking_start&&) = delete;
   ~blocking_start() {
-    if (st) st->finish(join_result<R>::cancelled()); // the pool went away before f started
+    if (st) { // the pool went away before f started
+      f.reset();
+      st->finish(join_result<R>::cancelled());
+    }
   }
 
   void operator()() {
     auto s = std::move(st);
+    std::optional<join_result<R>> out;
     if (s->abort_requested()) {
-      s->finish(join_result<R>::cancelled());
-      return;
-    }
-    try {
-      if constexpr (std::is_void_v<R>) {
-        std::invoke(f, s->token);
-        s->finish(join_result<R>::from_value({}));
-      } else {
-        s->finish(join_result<R>::from_value(std::invoke(f, s->token)));
+      out.emplace(join_result<R>::cancelled());
+    } else {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          std::invoke(*f, s->token);
+          out.emplace(join_result<R>::from_value({}));
+        } else {
+          out.emplace(join_result<R>::from_value(std::invoke(*f, s->token)));
+        }
+      } catch (...) {
+        auto e = std::current_exception();
+        if (s->abort_requested() && is_cancel_exception(e))
+          out.emplace(join_result<R>::cancelled());
+        else
+          out.emplace(join_result<R>::from_exception(std::move(e)));
       }
-    } catch (...) {
-      auto e = std::current_exception();
-      if (s->abort_requested() && is_cancel_exception(e))
-        s->finish(join_result<R>::cancelled());
-      else
-        s->finish(join_result<R>::from_exception(std::move(e)));
     }
+    f.reset(); // f is consumed: its captures go before join reports (as a coroutine task's do)
+    s->finish(std::move(*out));
   }
 };
 

@@ -59,6 +59,7 @@
 #include <concepts>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -171,20 +172,22 @@ private:
 template <class T, class Body>
 struct task_start {
   std::shared_ptr<coro_task<T>> st;
-  Body body;
+  std::optional<Body> body; // reset before an unstarted task reports, so its captures go first
 
   task_start(std::shared_ptr<coro_task<T>> s, Body b) : st(std::move(s)), body(std::move(b)) {}
   task_start(task_start&&) noexcept = default;
   task_start& operator=(task_start&&) = delete;
   ~task_start() {
-    if (st) st->finish(join_result<T>::cancelled()); // never started
+    if (st) { // never started: the context went away
+      body.reset();
+      st->finish(join_result<T>::cancelled());
+    }
   }
 
   void operator()() {
     auto s = std::move(st);
     if (s->abort_requested()) {
-      Body gone(std::move(body)); // what the task owns is destroyed before join reports
-      (void)gone;
+      body.reset(); // what the task owns is destroyed before join reports
       s->finish(join_result<T>::cancelled());
       return;
     }
@@ -193,12 +196,12 @@ struct task_start {
     auto slot = s->sig_.slot();
     if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>) {
       // co_spawn the body itself: no wrapper frame, so an abort unwinds one level less.
-      asio::co_spawn(ex, std::move(body), asio::bind_cancellation_slot(slot, task_done<T>(s)));
+      asio::co_spawn(ex, std::move(*body), asio::bind_cancellation_slot(slot, task_done<T>(s)));
     } else if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
-      auto coro = run_awaitable<T>(s, std::move(body));
+      auto coro = run_awaitable<T>(s, std::move(*body));
       asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
     } else {
-      auto coro = run_callable<T, Body>(s, std::move(body));
+      auto coro = run_callable<T, Body>(s, std::move(*body));
       asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
     }
   }

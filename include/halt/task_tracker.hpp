@@ -144,7 +144,7 @@ private:
   };
 
   template <class T>
-  static asio::awaitable<T> tracked(leave_guard g, asio::awaitable<T> aw) {
+  static asio::awaitable<T> tracked([[maybe_unused]] leave_guard g, asio::awaitable<T> aw) {
     co_return co_await std::move(aw);
   }
 

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#include <halt/join_set.hpp>
+
+#include "support/catch.hpp"
+#include "support/async.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// co_spawn completion handler: an exception escaping the coroutine (a failed REQUIRE included)
+// propagates out of io_context::run and fails the test.
+struct rethrow {
+  void operator()(std::exception_ptr e) const {
+    if (e) std::rethrow_exception(e);
+  }
+};
+
+// Runs `io` on this thread until done() holds; fails the test (instead of hanging) after `limit`.
+template <class Pred>
+void run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 20s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) FAIL("condition not reached in time");
+    if (io.stopped()) {
+      io.restart();
+      std::this_thread::sleep_for(200us); // work may still arrive from other threads
+    }
+    io.run_one_for(5ms);
+  }
+}
+
+// Runs `io` on this thread for about `d`, whatever happens.
+void run_for(asio::io_context& io, std::chrono::milliseconds d) {
+  if (io.stopped()) io.restart();
+  io.run_for(d);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> yield() {
+  auto ex = co_await asio::this_coro::executor;
+  co_await asio::post(ex, asio::use_awaitable);
+}
+
+asio::awaitable<int> sleep_then_return(int ms) {
+  co_await sleep_for(std::chrono::milliseconds(ms));
+  co_return ms;
+}
+
+asio::awaitable<int> wait_then_return(halt::cancellation_token go, int v) {
+  co_await go.cancelled();
+  co_return v;
+}
+
+asio::awaitable<int> yield_then_return(int v) {
+  co_await yield();
+  co_return v;
+}
+
+asio::awaitable<int> yield_then_throw(bool really) {
+  co_await yield();
+  if (really) throw std::runtime_error("boom");
+  co_return 1;
+}
+
+// Counts its destruction: proves that a task's frames were unwound.
+struct guard {
+  std::atomic<int>* destroyed;
+  ~guard() { destroyed->fetch_add(1); }
+};
+
+// Announces that it started, then sleeps for an hour holding a guard.
+asio::awaitable<int> sleep_an_hour(std::atomic<int>* started, std::atomic<int>* destroyed) {
+  guard g{destroyed};
+  started->fetch_add(1);
+  co_await sleep_for(1h);
+  co_return 0;
+}
+
+} // namespace
+
+TEST_CASE("join_next returns results in completion order", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  for (int ms : {30, 10, 20}) set.spawn(io, sleep_then_return(ms));
+  CHECK(set.size() == 3);
+  std::vector<int> order;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    while (auto r = co_await set.join_next()) order.push_back(r->value());
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; });
+  CHECK(order == std::vector<int>{10, 20, 30});
+  CHECK(set.empty());
+}
+
+TEST_CASE("join_next on an empty set returns nullopt at once", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  int calls = 0;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    auto r = co_await set.join_next();
+    CHECK_FALSE(r);
+    ++calls;
+    // Also after the set held a task that was joined.
+    auto ex = co_await asio::this_coro::executor;
+    set.spawn(ex, yield_then_return(5));
+    auto v = co_await set.join_next();
+    REQUIRE(v);
+    CHECK(v->value() == 5);
+    CHECK_FALSE(co_await set.join_next());
+    ++calls;
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; });
+  CHECK(calls == 2);
+  CHECK_FALSE(set.try_join_next());
+}
+
+TEST_CASE("try_join_next returns a finished result without waiting", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  CHECK_FALSE(set.try_join_next()); // empty
+  auto quick = set.spawn(io, yield_then_return(7));
+  halt::cancellation_token go;
+  auto slow = set.spawn(io, wait_then_return(go, 8));
+  CHECK_FALSE(set.try_join_next()); // spawned, not run yet: spawn never runs a task inline
+  CHECK_FALSE(quick.is_finished());
+  run_until(io, [&] { return quick.is_finished(); });
+  auto r = set.try_join_next();
+  REQUIRE(r);
+  CHECK(r->value() == 7);
+  CHECK(set.size() == 1);
+  CHECK_FALSE(set.try_join_next()); // `slow` is still waiting: no result, and no blocking
+  CHECK(set.size() == 1);
+  go.cancel();
+  run_until(io, [&] { return slow.is_finished(); });
+  r = set.try_join_next();
+  REQUIRE(r);
+  CHECK(r->value() == 8);
+  CHECK(set.empty());
+  CHECK_FALSE(set.try_join_next());
+}
+
+TEST_CASE("size() counts running and finished-but-unjoined tasks", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  CHECK(set.size() == 0);
+  CHECK(set.empty());
+  halt::cancellation_token go;
+  auto gated = set.spawn(io, wait_then_return(go, 1));
+  auto quick = set.spawn(io, yield_then_return(2));
+  CHECK(set.size() == 2);
+  CHECK_FALSE(set.empty());
+  run_until(io, [&] { return quick.is_finished(); });
+  CHECK(set.size() == 2); // finished but not joined yet
+  REQUIRE(set.try_join_next());
+  CHECK(set.size() == 1);
+  go.cancel();
+  run_until(io, [&] { return gated.is_finished(); });
+  CHECK(set.size() == 1);
+  REQUIRE(set.try_join_next());
+  CHECK(set.size() == 0);
+  CHECK(set.empty());
+}
+
+TEST_CASE("abort_all cancels pending tasks and unwinds their frames", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  std::atomic<int> started{0}, destroyed{0};
+  for (int i = 0; i < 5; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
+  run_until(io, [&] { return started == 5; }); // all suspended on their hour-long timers
+  CHECK(destroyed == 0);
+  set.abort_all();
+  int cancelled = 0, joined = 0;
+  bool guards_ran_before_join = true;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    while (auto r = co_await set.join_next()) {
+      ++joined;
+      if (r->is_cancelled()) ++cancelled;
+      if (destroyed < joined) guards_ran_before_join = false;
+    }
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  const auto start = std::chrono::steady_clock::now();
+  run_until(io, [&] { return done; });
+  CHECK(std::chrono::steady_clock::now() - start < 10s); // nobody waited for an hour
+  CHECK(joined == 5);
+  CHECK(cancelled == 5);
+  CHECK(destroyed == 5);
+  CHECK(guards_ran_before_join); // a result is reported only after the task's frames are gone
+  CHECK(set.empty());
+}
+
+TEST_CASE("abort_all before tasks start: they never run and report cancelled", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  std::atomic<int> started{0}, destroyed{0};
+  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
+  set.abort_all();
+  int joined = 0, cancelled = 0;
+  run_until(io, [&] {
+    while (auto r = set.try_join_next()) {
+      ++joined;
+      if (r->is_cancelled()) ++cancelled;
+    }
+    return joined == 3;
+  });
+  CHECK(cancelled == 3);
+  CHECK(set.empty());
+  CHECK(started == 0);   // no body ran
+  CHECK(destroyed == 0); // so no guard was ever constructed
+}
+
+TEST_CASE("aborting one task through its abort_handle leaves the others alone", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  std::atomic<int> started{0}, destroyed{0};
+  set.spawn(io, yield_then_return(1));
+  halt::abort_handle sleeper = set.spawn(io, sleep_an_hour(&started, &destroyed));
+  set.spawn(io, yield_then_return(2));
+  run_until(io, [&] { return started == 1; });
+  CHECK_FALSE(sleeper.is_finished());
+  sleeper.abort();
+  std::vector<int> values;
+  int cancelled = 0;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    while (auto r = co_await set.join_next()) {
+      if (r->is_cancelled())
+        ++cancelled;
+      else
+        values.push_back(r->value());
+    }
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; });
+  CHECK(cancelled == 1);
+  CHECK(values == std::vector<int>{1, 2});
+  CHECK(destroyed == 1);
+  CHECK(sleeper.is_finished());
+}
+
+TEST_CASE("shutdown() aborts, drains and leaves the set empty", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  std::atomic<int> started{0}, destroyed{0};
+  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
+  auto quick = set.spawn(io, yield_then_return(4));
+  run_until(io, [&] { return started == 3 && quick.is_finished(); });
+  CHECK(set.size() == 4);
+  bool done = false;
+  auto closer = [&]() -> asio::awaitable<void> {
+    co_await set.shutdown();
+    CHECK(set.empty());
+    CHECK(destroyed == 3);
+    CHECK_FALSE(co_await set.join_next());
+    done = true;
+  };
+  asio::co_spawn(io, closer, rethrow{});
+  run_until(io, [&] { return done; });
+  CHECK(set.empty());
+  CHECK(set.size() == 0);
+  CHECK_FALSE(set.try_join_next());
+}
+
+TEST_CASE("a task that throws reports is_exception", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  set.spawn(io, yield_then_throw(true));
+  std::optional<halt::join_result<int>> got;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    auto r = co_await set.join_next();
+    REQUIRE(r);
+    got.emplace(std::move(*r));
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return got.has_value(); });
+  CHECK(got->is_exception());
+  CHECK_FALSE(got->is_cancelled());
+  CHECK_FALSE(got->has_value());
+  CHECK_THROWS_AS(got->value(), halt::join_error);
+  CHECK_THROWS_WITH(std::rethrow_exception(got->exception()), "boom");
+  CHECK(set.empty());
+}
+
+TEST_CASE("join_set<void> joins void tasks", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<void> set;
+  std::atomic<int> ran{0};
+  auto body = [&ran]() -> asio::awaitable<void> {
+    co_await yield();
+    ++ran;
+  };
+  for (int i = 0; i < 3; ++i) set.spawn(io, body);
+  int values = 0;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    while (auto r = co_await set.join_next()) {
+      if (r->has_value()) ++values;
+    }
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; });
+  CHECK(ran == 3);
+  CHECK(values == 3);
+}
+
+TEST_CASE("join_set works with a move-only result type", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<std::unique_ptr<int>> set;
+  auto body = [p = std::make_unique<int>(6)]() mutable -> asio::awaitable<std::unique_ptr<int>> {
+    co_await yield();
+    co_return std::move(p);
+  };
+  set.spawn(io, std::move(body));
+  std::unique_ptr<int> got;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    auto r = co_await set.join_next();
+    REQUIRE(r);
+    got = std::move(*r).value();
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; });
+  REQUIRE(got);
+  CHECK(*got == 6);
+}
+
+TEST_CASE("destroying a join_set aborts its tasks without waiting for them", "[join_set]") {
+  asio::io_context io;
+  std::atomic<int> started{0}, destroyed{0};
+  auto owned = std::make_shared<int>(0);
+  halt::abort_handle h;
+  {
+    halt::join_set<int> set;
+    for (int i = 0; i < 3; ++i) {
+      auto body = [&started, &destroyed, owned]() -> asio::awaitable<int> {
+        return sleep_an_hour(&started, &destroyed);
+      };
+      h = set.spawn(io, body);
+    }
+    run_until(io, [&] { return started == 3; });
+    CHECK(owned.use_count() == 4);
+  } // ~join_set runs on the only thread that runs `io`: had it waited, it would never return
+  CHECK(destroyed == 0);
+  CHECK_FALSE(h.is_finished());
+  run_until(io, [&] { return destroyed == 3; });
+  run_until(io, [&] { return h.is_finished() && owned.use_count() == 1; });
+  CHECK(owned.use_count() == 1); // the callables went with the tasks; the set's state was freed
+}
+
+TEST_CASE("tasks of a destroyed io_context report cancelled", "[join_set]") {
+  halt::join_set<int> set;
+  std::atomic<int> started{0}, destroyed{0};
+  {
+    asio::io_context io;
+    set.spawn(io, sleep_an_hour(&started, &destroyed));
+    set.spawn(io, sleep_an_hour(&started, &destroyed));
+    run_until(io, [&] { return started == 2; });
+    set.spawn(io, sleep_an_hour(&started, &destroyed)); // never started
+  }
+  CHECK(destroyed == 2);
+  CHECK(set.size() == 3);
+  int cancelled = 0;
+  while (auto r = set.try_join_next()) {
+    if (r->is_cancelled()) ++cancelled;
+  }
+  CHECK(cancelled == 3);
+  CHECK(set.empty());
+  CHECK(started == 2);
+}
+
+TEST_CASE("join_next raced against a timer removes nothing, and a later join gets the result", "[join_set]") {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  halt::join_set<int> set;
+  halt::cancellation_token go;
+  auto task = set.spawn(io, wait_then_return(go, 42));
+  std::size_t winner = 99;
+  std::size_t size_after_race = 99;
+  std::optional<int> later;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 10ms);
+    auto r = co_await (set.join_next() || timer.async_wait(asio::use_awaitable));
+    winner = r.index();
+    size_after_race = set.size();
+    go.cancel();
+    auto again = co_await set.join_next();
+    REQUIRE(again);
+    later = again->value();
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return later.has_value(); });
+  CHECK(winner == 1);
+  CHECK(size_after_race == 1);
+  CHECK(*later == 42);
+  CHECK(set.empty());
+}
+
+TEST_CASE("join_next cancelled through its slot removes nothing", "[join_set]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  halt::cancellation_token go;
+  auto task = set.spawn(io, wait_then_return(go, 42));
+  asio::cancellation_signal sig;
+  std::exception_ptr error;
+  bool first_done = false;
+  auto first = [&]() -> asio::awaitable<void> { (void)co_await set.join_next(); };
+  asio::co_spawn(io, first, asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
+                   error = e;
+                   first_done = true;
+                 }));
+  run_for(io, 10ms);
+  CHECK_FALSE(first_done); // the join is pending
+  sig.emit(asio::cancellation_type::terminal); // on the thread that runs `io`, while it is idle
+  run_until(io, [&] { return first_done; });
+  REQUIRE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+  CHECK(set.size() == 1);
+  CHECK_FALSE(task.is_finished()); // cancelling the join does not cancel the task
+  // The task finishes; nobody is joining. The result stays in the set.
+  go.cancel();
+  run_until(io, [&] { return task.is_finished(); });
+  std::optional<int> later;
+  auto second = [&]() -> asio::awaitable<void> {
+    auto r = co_await set.join_next();
+    REQUIRE(r);
+    later = r->value();
+  };
+  asio::co_spawn(io, second, rethrow{});
+  run_until(io, [&] { return later.has_value(); });
+  CHECK(*later == 42);
+  CHECK(set.empty());
+}
+
+TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joined once", "[join_set][race]") {
+  constexpr int n = 1000;
+  asio::thread_pool pool(4);
+  halt::join_set<int> set;
+  const auto main_id = std::this_thread::get_id();
+  std::atomic<int> on_main{0};
+  auto spawn_range = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      auto body = [i, &on_main, main_id]() -> asio::awaitable<int> {
+        if (std::this_thread::get_id() == main_id) ++on_main;
+        co_await yield();
+        co_return i;
+      };
+      set.spawn(pool, body);
+    }
+  };
+  std::thread other([&] { spawn_range(0, n / 2); });
+  spawn_range(n / 2, n);
+  other.join();
+  CHECK(set.size() == static_cast<std::size_t>(n));
+
+  asio::io_context io;
+  std::vector<int> seen(n, 0);
+  int joined = 0, bad = 0;
+  bool done = false;
+  auto joiner = [&]() -> asio::awaitable<void> {
+    while (auto r = co_await set.join_next()) {
+      if (r->has_value() && r->value() >= 0 && r->value() < n)
+        ++seen[r->value()];
+      else
+        ++bad;
+      ++joined;
+    }
+    done = true;
+  };
+  asio::co_spawn(io, joiner, rethrow{});
+  run_until(io, [&] { return done; }, 60s);
+  CHECK(joined == n);
+  CHECK(bad == 0);
+  int once = 0;
+  for (int c : seen) once += (c == 1);
+  CHECK(once == n);
+  CHECK(on_main == 0);
+  CHECK(set.empty());
+  pool.join();
+}
