@@ -352,7 +352,7 @@ def main(argv: List[str]) -> int:
               file=sys.stderr)
 
     out = ["## Machine", ""]
-    out += environment_lines(cpp_json, context)
+    out += environment_lines(cpp_jsons[0], context)
     out += ["", "## Results (median; ns per operation unless noted)", ""]
     if not cpp and not tokio:
         out.append("_no results found_")

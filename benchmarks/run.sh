@@ -3,8 +3,8 @@
 # (tokio-util CancellationToken) benchmarks, then print a Markdown table.
 #
 # Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio]
-#   --no-cpp    skip building/running the C++ token_bench (table keeps the
-#               previous build/bench/token_bench.json if there is one)
+#   --no-cpp    skip building/running the C++ token_bench and task_bench (the
+#               table keeps the previous build/bench/*.json if there are any)
 #   --no-tokio  skip building/running the Rust program (likewise for
 #               build/bench/tokio.jsonl)
 #
@@ -72,47 +72,6 @@ if [ "$run_cpp" = 1 ]; then
             > "$out/$bench.json.tmp"
         mv "$out/$bench.json.tmp" "$out/$bench.json"
     done
-fi
-
-if [ "$run_tokio" = 1 ]; then
-    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-    # tokio and tokio-util come from Debian's librust-*-dev packages, used as a
-    # cargo directory source (see benchmarks/tokio/.cargo/config.toml).
-    if [ ! -d /usr/share/cargo/registry/tokio-util-0.7.3 ] || [ ! -d /usr/share/cargo/registry/tokio-1.24.2 ]; then
-        if [ "$(id -u)" = 0 ]; then
-            echo "== installing librust-tokio-dev librust-tokio-util-dev" >&2
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get install -y --no-install-recommends librust-tokio-dev librust-tokio-util-dev \
-                || { apt-get update && apt-get install -y --no-install-recommends librust-tokio-dev librust-tokio-util-dev; }
-        else
-            echo "run.sh: missing Debian crates; run: sudo apt-get install librust-tokio-dev librust-tokio-util-dev" >&2
-            exit 1
-        fi
-    fi
-
-    echo "== building benchmarks/tokio (release, offline)" >&2
-    # cargo only reads .cargo/config.toml from the working directory upwards,
-    # so pass the project's config explicitly when building from the root.
-    cargo build --release --offline \
-        --manifest-path benchmarks/tokio/Cargo.toml \
-        --config benchmarks/tokio/.cargo/config.toml
-fi
-
-if [ "$run_cpp" = 1 ]; then
-    echo "== configuring + building C++ token_bench (Release)" >&2
-    cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=Release \
-        -DHALT_BUILD_BENCHMARKS=ON -DHALT_BUILD_TESTS=OFF -DHALT_BUILD_EXAMPLES=OFF
-    cmake --build "$out" --target token_bench -j "$jobs"
-
-    echo "== running C++ token_bench" >&2
-    "$out/benchmarks/token_bench" \
-        --benchmark_format=json \
-        --benchmark_repetitions=5 \
-        --benchmark_report_aggregates_only=true \
-        > "$out/token_bench.json.tmp"
-    mv "$out/token_bench.json.tmp" "$out/token_bench.json"
 fi
 
 if [ "$run_tokio" = 1 ]; then
