@@ -27,27 +27,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// co_spawn completion handler: an exception escaping the coroutine (a failed REQUIRE included)
-// propagates out of io_context::run and fails the test.
-struct rethrow {
-  void operator()(std::exception_ptr e) const {
-    if (e) std::rethrow_exception(e);
-  }
-};
-
-// Runs `io` on this thread until done() holds; fails the test (instead of hanging) after `limit`.
-template <class Pred>
-void run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) FAIL("condition not reached in time");
-    if (io.stopped()) {
-      io.restart();
-      std::this_thread::sleep_for(200us); // work may still arrive from other threads
-    }
-    io.run_one_for(5ms);
-  }
-}
+using halt_test::rethrow;
+using halt_test::run_until;
+using halt_test::run_for;
 
 // `co_await h.join()` from a coroutine on a local io_context; fails the test after `limit`.
 template <class T>

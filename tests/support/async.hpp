@@ -5,7 +5,10 @@
 
 #include "catch.hpp"
 
+#include <asio/io_context.hpp>
+
 #include <chrono>
+#include <exception>
 #include <thread>
 
 namespace halt_test {
@@ -18,6 +21,35 @@ void wait_until(Pred pred, std::chrono::milliseconds limit = std::chrono::second
     if (std::chrono::steady_clock::now() > end) FAIL("condition not reached in time");
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+}
+
+// co_spawn completion handler: an exception escaping the coroutine (a failed REQUIRE included)
+// propagates out of io_context::run and fails the test.
+struct rethrow {
+  void operator()(std::exception_ptr e) const {
+    if (e) std::rethrow_exception(e);
+  }
+};
+
+// Runs `io` on this thread until done() holds; fails the test (instead of hanging) after `limit`.
+template <class Pred>
+void run_until(asio::io_context& io, Pred done,
+               std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) FAIL("condition not reached in time");
+    if (io.stopped()) {
+      io.restart();
+      std::this_thread::sleep_for(std::chrono::microseconds(200)); // work may come from elsewhere
+    }
+    io.run_one_for(std::chrono::milliseconds(5));
+  }
+}
+
+// Runs `io` on this thread for about `d`, whatever happens.
+inline void run_for(asio::io_context& io, std::chrono::milliseconds d) {
+  if (io.stopped()) io.restart();
+  io.run_for(d);
 }
 
 } // namespace halt_test
