@@ -65,10 +65,7 @@ namespace detail {
 
 // Every live binding of an execution context, so that the context's shutdown can deregister
 // them before its scheduler goes: a cancel on another thread must not post into a dying context.
-struct bound_link {
-  bound_link* svc_prev_ = nullptr;
-  bound_link* svc_next_ = nullptr;
-  bool in_service_ = false; // guarded by the service mutex
+struct bound_link : service_hook {
   virtual std::shared_ptr<void> lock_owner() noexcept = 0;
   virtual void drop_registration() noexcept = 0;
 
@@ -84,50 +81,31 @@ public:
   // Returns false once the context is shutting down.
   bool add(bound_link* b) {
     std::lock_guard<std::mutex> g(m_);
-    if (shut_) return false;
-    b->svc_prev_ = nullptr;
-    b->svc_next_ = head_;
-    if (head_) head_->svc_prev_ = b;
-    head_ = b;
-    b->in_service_ = true;
-    return true;
+    return links_.add(b);
   }
 
   void remove(bound_link* b) noexcept {
     std::lock_guard<std::mutex> g(m_);
-    unlink(b);
+    links_.remove(b);
   }
 
 private:
-  void unlink(bound_link* b) noexcept {
-    if (!b->in_service_) return;
-    if (b->svc_prev_)
-      b->svc_prev_->svc_next_ = b->svc_next_;
-    else
-      head_ = b->svc_next_;
-    if (b->svc_next_) b->svc_next_->svc_prev_ = b->svc_prev_;
-    b->svc_prev_ = b->svc_next_ = nullptr;
-    b->in_service_ = false;
-  }
-
   // Services shut down newest first, so this runs before the scheduler's shutdown.
   void shutdown() override {
     std::vector<std::pair<bound_link*, std::shared_ptr<void>>> live;
     {
       std::lock_guard<std::mutex> g(m_);
-      shut_ = true;
-      while (bound_link* b = head_) {
-        unlink(b);
+      links_.close_and_drain([&](service_hook* h) {
+        auto* b = static_cast<bound_link*>(h);
         if (auto keep = b->lock_owner()) live.emplace_back(b, std::move(keep));
         // else it is being destroyed: its destructor waits for its callback, which posts nothing
-      }
+      });
     }
     for (auto& [b, keep] : live) b->drop_registration(); // waits for a callback posting right now
   }
 
   std::mutex m_;
-  bound_link* head_ = nullptr;
-  bool shut_ = false;
+  hook_list links_;
 };
 
 template <class Executor>

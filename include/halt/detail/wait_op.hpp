@@ -37,10 +37,52 @@
 
 namespace halt::detail {
 
-struct wait_op_base {
-  wait_op_base* svc_prev_ = nullptr;
-  wait_op_base* svc_next_ = nullptr;
-  bool in_service_ = false; // guarded by the service mutex
+// An object that a per-execution-context service tracks until the context shuts down.
+struct service_hook {
+  service_hook* svc_prev_ = nullptr;
+  service_hook* svc_next_ = nullptr;
+  bool in_service_ = false;
+};
+
+// The tracked objects of one service; closed for good at shutdown. Guarded by the service's mutex.
+class hook_list {
+public:
+  // Returns false once closed.
+  bool add(service_hook* h) noexcept {
+    if (closed_) return false;
+    h->svc_prev_ = nullptr;
+    h->svc_next_ = head_;
+    if (head_) head_->svc_prev_ = h;
+    head_ = h;
+    h->in_service_ = true;
+    return true;
+  }
+  void remove(service_hook* h) noexcept {
+    if (!h->in_service_) return;
+    if (h->svc_prev_)
+      h->svc_prev_->svc_next_ = h->svc_next_;
+    else
+      head_ = h->svc_next_;
+    if (h->svc_next_) h->svc_next_->svc_prev_ = h->svc_prev_;
+    h->svc_prev_ = h->svc_next_ = nullptr;
+    h->in_service_ = false;
+  }
+  // Closes the list and removes every object, passing each to f.
+  template <class F>
+  void close_and_drain(F&& f) {
+    closed_ = true;
+    while (service_hook* h = head_) {
+      remove(h);
+      f(h);
+    }
+  }
+
+private:
+  service_hook* head_ = nullptr;
+  bool closed_ = false;
+};
+
+struct wait_op_base : service_hook {
   std::atomic<bool> claimed_{false};
   void (*complete_)(wait_op_base*, std::error_code) = nullptr; // runs the handler, frees the op
   void (*destroy_)(wait_op_base*) noexcept = nullptr;          // frees the op, no handler call
@@ -57,12 +99,7 @@ public:
   template <class F>
   bool add(wait_op_base* op, F&& then) noexcept {
     std::lock_guard<std::mutex> g(m_);
-    if (shut_) return false;
-    op->svc_prev_ = nullptr;
-    op->svc_next_ = head_;
-    if (head_) head_->svc_prev_ = op;
-    head_ = op;
-    op->in_service_ = true;
+    if (!ops_.add(op)) return false;
     then();
     return true;
   }
@@ -72,7 +109,7 @@ public:
   bool begin_claim(wait_op_base* op) noexcept {
     std::lock_guard<std::mutex> g(m_);
     if (op->claimed_.exchange(true, std::memory_order_acq_rel)) return false;
-    unlink(op);
+    ops_.remove(op);
     ++claiming_;
     return true;
   }
@@ -83,27 +120,14 @@ public:
   }
 
 private:
-  void unlink(wait_op_base* op) noexcept {
-    if (!op->in_service_) return;
-    if (op->svc_prev_)
-      op->svc_prev_->svc_next_ = op->svc_next_;
-    else
-      head_ = op->svc_next_;
-    if (op->svc_next_) op->svc_next_->svc_prev_ = op->svc_prev_;
-    op->svc_prev_ = op->svc_next_ = nullptr;
-    op->in_service_ = false;
-  }
-
   void shutdown() override {
     std::vector<wait_op_base*> ops;
     {
       std::unique_lock<std::mutex> g(m_);
-      shut_ = true;
-      while (head_) {
-        wait_op_base* op = head_;
-        unlink(op);
+      ops_.close_and_drain([&](service_hook* h) {
+        auto* op = static_cast<wait_op_base*>(h);
         if (!op->claimed_.exchange(true, std::memory_order_acq_rel)) ops.push_back(op);
-      }
+      });
       idle_.wait(g, [&] { return claiming_ == 0; }); // claims in flight finish their post
     }
     for (wait_op_base* op : ops) op->destroy_(op);
@@ -112,8 +136,7 @@ private:
   std::mutex m_;
   std::condition_variable idle_;
   int claiming_ = 0;
-  wait_op_base* head_ = nullptr;
-  bool shut_ = false;
+  hook_list ops_;
 };
 
 // The execution context whose shutdown destroys a pending wait.
