@@ -1,0 +1,17 @@
+# Fails unless every `examples/<name>.cpp` that a guide chapter quotes appears there verbatim, so
+# the code in docs/ is always code that CI compiles. Run with -DROOT=<source dir>.
+set(pairs
+  "docs/01-tokens.md:examples/token_worker.cpp"
+  "docs/02-abort.md:examples/abort.cpp")
+foreach(pair IN LISTS pairs)
+  string(REPLACE ":" ";" parts "${pair}")
+  list(GET parts 0 doc)
+  list(GET parts 1 example)
+  file(READ "${ROOT}/${doc}" doc_text)
+  file(READ "${ROOT}/${example}" example_text)
+  string(FIND "${doc_text}" "${example_text}" where)
+  if(where EQUAL -1)
+    message(FATAL_ERROR "${doc} does not contain ${example} verbatim: copy the example into it")
+  endif()
+endforeach()
+message(STATUS "guide chapters quote their examples verbatim")
