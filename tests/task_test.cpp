@@ -398,3 +398,59 @@ TEST_CASE("spawn works on a strand and joins complete on the joiner's executor",
   halt_test::wait_until([&] { return v.load() == 11; });
   CHECK_FALSE(on_io.load()); // a plain callback completes on the system executor
 }
+
+TEST_CASE("joining an empty handle inside a coroutine throws no_state, catchably", "[task]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    halt::join_handle<int> empty;
+    try {
+      co_await empty.join();
+      FAIL("join on an empty handle must throw");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == halt::errc::no_state);
+    }
+    halt::cancellation_token t;
+    halt::cancellation_token moved = std::move(t);
+    try {
+      co_await t.cancelled();
+      FAIL("waiting on an empty token must throw");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == halt::errc::no_state);
+    }
+  });
+}
+
+namespace {
+struct no_default {
+  explicit no_default(int v) : value(v) {}
+  const int value; // neither default-constructible nor assignable
+};
+} // namespace
+
+TEST_CASE("a task may return a type that is neither default-constructible nor assignable", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<no_default> {
+    co_await sleep_for(1ms);
+    co_return no_default(8);
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.value().value == 8);
+  });
+  auto detached = halt::spawn(io, []() -> asio::awaitable<no_default> { co_return no_default(1); });
+  detached.detach();
+  io.restart();
+  io.run_for(5s);
+}
+
+TEST_CASE("a finished callable task has destroyed its captures", "[task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  auto h = halt::spawn(io, [g = guard(destroyed)]() -> asio::awaitable<int> {
+    co_await sleep_for(1ms);
+    co_return 5;
+  });
+  io.run_for(10s);
+  REQUIRE(h.is_finished());
+  CHECK(destroyed == 1); // "finished" means the frames and the callable are gone
+}

@@ -395,3 +395,26 @@ TEST_CASE("close() racing spawn(): every spawn fails with closed or is waited fo
   INFO("repetitions with a spawn refused after successful ones: " << raced);
   SUCCEED();
 }
+
+TEST_CASE("reopen right after an empty close leaves wait() waiting, not spinning", "[task_tracker]") {
+  for (int i = 0; i < 200; ++i) {
+    halt::task_tracker tracker;
+    std::thread closer([&] { tracker.close(); });
+    tracker.reopen(); // may land between close()'s unlock and its cancel of the idle token
+    closer.join();
+    tracker.reopen();
+    asio::io_context io;
+    bool waited = false;
+    auto waiter = [&]() -> asio::awaitable<void> {
+      co_await tracker.wait();
+      waited = true;
+    };
+    asio::co_spawn(io, waiter, rethrow{});
+    const auto handlers = io.run_for(std::chrono::milliseconds(5));
+    REQUIRE_FALSE(waited);   // open: wait() must not complete
+    REQUIRE(handlers < 50);  // and must not busy-loop on a stale, cancelled idle token
+    tracker.close();
+    io.restart();
+    run_until(io, [&] { return waited; });
+  }
+}

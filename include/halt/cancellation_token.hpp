@@ -369,6 +369,7 @@ public:
   /// \throws std::system_error (halt::errc::no_state) on an empty token.
   template <class CompletionToken>
   auto async_wait(CompletionToken&& token) const {
+    require_state(); // here, not inside the initiation: Asio 1.22 terminates on a throw there
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         initiate_wait{}, token, cancellation_token(*this));
   }

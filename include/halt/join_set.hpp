@@ -81,8 +81,25 @@ public:
   }
 
   /// The next finished task's result, in completion order; nullopt when the set is empty.
-  asio::awaitable<std::optional<join_result<T>>> join_next() {
-    auto s = st_; // keeps the state alive while waiting
+  asio::awaitable<std::optional<join_result<T>>> join_next() { return join_next_in(st_); }
+
+  /// Requests the abort of every task still running. They stay in the set until joined.
+  void abort_all() { abort_all_in(*st_); }
+
+  /// Aborts every task and waits until all have finished; their results are dropped. Safe even if
+  /// the set is destroyed meanwhile.
+  asio::awaitable<void> shutdown() {
+    auto s = st_;
+    abort_all_in(*s);
+    for (;;) { // not `while (co_await ...) {}`: g++ 12 miscompiles that with an empty body
+      auto r = co_await join_next_in(s);
+      if (!r) break;
+    }
+  }
+
+private:
+  // Static, holding the state: a pending join_next or shutdown outlives the join_set object.
+  static asio::awaitable<std::optional<join_result<T>>> join_next_in(std::shared_ptr<state> s) {
     for (;;) {
       std::optional<cancellation_token> wake;
       {
@@ -95,30 +112,21 @@ public:
     }
   }
 
-  /// The next finished task's result if one is ready, without waiting.
-  std::optional<join_result<T>> try_join_next() {
-    std::lock_guard<std::mutex> g(st_->m);
-    return pop_locked(*st_);
-  }
-
-  /// Requests the abort of every task still running. They stay in the set until joined.
-  void abort_all() {
+  static void abort_all_in(state& st) {
     std::vector<std::shared_ptr<detail::coro_task<T>>> copy;
     {
-      std::lock_guard<std::mutex> g(st_->m);
-      copy.reserve(st_->running.size());
-      for (auto& [key, task] : st_->running) copy.push_back(task);
+      std::lock_guard<std::mutex> g(st.m);
+      copy.reserve(st.running.size());
+      for (auto& [key, task] : st.running) copy.push_back(task);
     }
     for (auto& t : copy) t->abort();
   }
 
-  /// Aborts every task and waits until all have finished; their results are dropped.
-  asio::awaitable<void> shutdown() {
-    abort_all();
-    for (;;) { // not `while (co_await ...) {}`: g++ 12 miscompiles that with an empty body
-      auto r = co_await join_next();
-      if (!r) break;
-    }
+public:
+  /// The next finished task's result if one is ready, without waiting.
+  std::optional<join_result<T>> try_join_next() {
+    std::lock_guard<std::mutex> g(st_->m);
+    return pop_locked(*st_);
   }
 
   std::size_t size() const {

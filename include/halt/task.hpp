@@ -144,10 +144,13 @@ struct task_done {
     auto s = std::move(st);
     s->running_ = false;
     if (e) return failed(*s, std::move(e));
-    task_value_t<T> v{};
-    if (s->value_) v = std::move(*s->value_);
-    s->value_.reset();
-    s->finish(join_result<T>::from_value(std::move(v)));
+    if constexpr (std::is_void_v<T>) {
+      s->finish(join_result<T>::from_value({}));
+    } else {
+      auto r = join_result<T>::from_value(std::move(*s->value_));
+      s->value_.reset();
+      s->finish(std::move(r));
+    }
   }
 
   // From co_spawn of the user's awaitable itself (T is default-constructible).
@@ -194,8 +197,11 @@ struct task_start {
     s->running_ = true;
     auto ex = *s->strand_;
     auto slot = s->sig_.slot();
-    if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>) {
-      // co_spawn the body itself: no wrapper frame, so an abort unwinds one level less.
+    if constexpr (std::is_same_v<Body, asio::awaitable<T>> &&
+                  (std::is_void_v<T> || std::is_default_constructible_v<T>)) {
+      // co_spawn the awaitable itself: no wrapper frame, so an abort unwinds one level less.
+      // (A callable goes through run_callable, whose frame, and the callable's captures with
+      // it, is gone before the task reports; co_spawn would keep the callable until after.)
       asio::co_spawn(ex, std::move(*body), asio::bind_cancellation_slot(slot, task_done<T>(s)));
     } else if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
       auto coro = run_awaitable<T>(s, std::move(*body));
@@ -336,6 +342,7 @@ public:
   /// \throws std::system_error(no_state) if the handle is empty.
   template <class CompletionToken>
   auto async_join(CompletionToken&& token) const {
+    require(); // here, not inside the initiation: Asio 1.22 terminates on a throw from there
     return detail::async_join<T>(st_, std::forward<CompletionToken>(token));
   }
 

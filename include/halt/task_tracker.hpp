@@ -86,7 +86,9 @@ public:
     std::lock_guard<std::mutex> g(st_->m);
     if (!st_->closed) return false;
     st_->closed = false;
-    if (st_->idle.is_cancelled()) st_->idle = cancellation_token();
+    // Closed and empty means the current idle token has fired or is about to (close() and
+    // leave() cancel it after unlocking), so it is replaced here, not only once it is cancelled.
+    if (st_->count == 0) st_->idle = cancellation_token();
     return true;
   }
 

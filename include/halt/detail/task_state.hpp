@@ -163,7 +163,10 @@ struct task_state : task_base {
     std::optional<result_type> drop;
     std::lock_guard<std::mutex> g(m_);
     detached_ = true;
-    drop.swap(result_);
+    if (result_) {
+      drop.emplace(std::move(*result_));
+      result_.reset();
+    }
   }
 
   std::mutex m_;
