@@ -42,16 +42,6 @@ protected:
   void do_abort() override { token.cancel(); }
 };
 
-inline bool is_cancel_exception(const std::exception_ptr& e) noexcept {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::system_error& se) {
-    return se.code() == std::errc::operation_canceled;
-  } catch (...) {
-    return false;
-  }
-}
-
 template <class R, class F>
 struct blocking_start {
   std::shared_ptr<blocking_task<R>> st;
@@ -83,7 +73,7 @@ struct blocking_start {
         }
       } catch (...) {
         auto e = std::current_exception();
-        if (s->abort_requested() && is_cancel_exception(e))
+        if (s->abort_requested() && is_system_error(e, std::errc::operation_canceled))
           out.emplace(join_result<R>::cancelled());
         else
           out.emplace(join_result<R>::from_exception(std::move(e)));

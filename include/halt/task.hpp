@@ -95,16 +95,6 @@ namespace detail {
 template <class T>
 using task_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
-inline bool is_operation_aborted(const std::exception_ptr& e) noexcept {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::system_error& se) {
-    return se.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 template <class T>
 asio::awaitable<void> run_awaitable(std::shared_ptr<coro_task<T>> st, asio::awaitable<T> aw) {
   if constexpr (std::is_void_v<T>) {
@@ -164,7 +154,7 @@ struct task_done {
 
 private:
   static void failed(coro_task<T>& s, std::exception_ptr e) {
-    if (s.abort_requested() && is_operation_aborted(e))
+    if (s.abort_requested() && is_system_error(e, asio::error::operation_aborted))
       s.finish(join_result<T>::cancelled());
     else
       s.finish(join_result<T>::from_exception(std::move(e)));

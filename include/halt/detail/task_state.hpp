@@ -24,6 +24,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -100,6 +101,19 @@ private:
 namespace detail {
 
 using task_executor = asio::strand<asio::any_io_executor>;
+
+// True if `e` holds a std::system_error whose code compares equal to `code` (an error code enum
+// or an error condition enum).
+template <class Code>
+bool is_system_error(const std::exception_ptr& e, Code code) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& se) {
+    return se.code() == code;
+  } catch (...) {
+    return false;
+  }
+}
 
 // Called once when a task finishes, on the thread that finishes it (join_set, task_tracker).
 struct task_hook {
