@@ -28,3 +28,10 @@
 #include <halt/spawn_blocking.hpp>
 #include <halt/task.hpp>
 #include <halt/task_tracker.hpp>
+
+// Select, timeouts and cleanup
+#include <halt/join.hpp>
+#include <halt/scope_guard.hpp>
+#include <halt/select.hpp>
+#include <halt/shield.hpp>
+#include <halt/timeout.hpp>

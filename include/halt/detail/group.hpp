@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+// The engine behind select, join, try_join, timeout and run_until_cancelled: start N branches
+// (awaitables or plain Asio operations) on one strand, let a policy decide when the rest must be
+// cancelled, and complete only when every started branch has finished.
+//
+// - Every branch runs on a strand over the caller's executor (the caller's own strand when it
+//   already runs on one), so branch completions, cancellation signals and the policy are touched
+//   by one thread at a time, even on a multi-threaded thread_pool.
+// - An awaitable branch is co_spawned with its own cancellation signal. A plain operation (an
+//   asio deferred operation, or any callable that takes a completion token) is initiated with the
+//   branch handler directly: no coroutine frame, no exception on cancellation.
+// - Cancellation of the whole group arrives through the handler's slot; it is forwarded to the
+//   strand with post and turned into terminal cancellation of every running branch.
+// - The group completes through the handler's executor, after the last branch's handler ran: by
+//   then every branch's frames are destroyed and its RAII guards have run.
+
+#include <halt/detail/config.hpp>
+#include <halt/error.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace halt {
+
+/// Tag: start select's branches in argument order (the default). When several branches are ready
+/// at once, the first in argument order wins.
+struct biased_t {
+  explicit biased_t() = default;
+};
+inline constexpr biased_t biased{};
+
+/// Tag: start select's branches in a random rotation, so that no branch is favoured when several
+/// are ready at once (Tokio's default).
+struct fair_t {
+  explicit fair_t() = default;
+};
+inline constexpr fair_t fair{};
+
+namespace detail {
+
+template <class T>
+using value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// How one branch ended: an error code (operation style), an exception (coroutine style) or a
+// value. Exactly one is set.
+template <class V>
+struct outcome {
+  std::error_code ec;
+  std::exception_ptr ex;
+  std::optional<V> value;
+
+  static outcome failed(std::error_code e) {
+    outcome o;
+    o.ec = e;
+    return o;
+  }
+  static outcome failed(std::exception_ptr e) {
+    outcome o;
+    o.ex = std::move(e);
+    return o;
+  }
+  template <class... A>
+  static outcome ok(A&&... a) {
+    outcome o;
+    o.value.emplace(std::forward<A>(a)...);
+    return o;
+  }
+};
+
+// What a group hands back to its (coroutine) front end: the value, or the error of the branch
+// that decided the outcome. The group's own error (operation_aborted when it was cancelled from
+// outside) travels separately, as the completion's error_code.
+template <class R>
+struct group_result {
+  std::error_code ec;
+  std::exception_ptr ex;
+  std::optional<R> value;
+
+  R get() && {
+    if (ex) std::rethrow_exception(ex);
+    if (ec) throw std::system_error(ec);
+    return std::move(*value);
+  }
+};
+
+// ---- branches --------------------------------------------------------------------------------
+
+// A co_spawned asio::awaitable<T>.
+template <class T>
+struct awaitable_branch {
+  using value_type = value_t<T>;
+  asio::awaitable<T> aw;
+
+  // co_spawn needs a default-constructible result type; others travel in an optional.
+  static asio::awaitable<std::optional<T>> wrap(asio::awaitable<T> a) {
+    co_return std::optional<T>(co_await std::move(a));
+  }
+
+  template <class Ex, class H>
+  void start(const Ex& ex, H&& h) {
+    if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
+      asio::co_spawn(ex, std::move(aw), std::forward<H>(h));
+    else
+      asio::co_spawn(ex, wrap(std::move(aw)), std::forward<H>(h));
+  }
+  void drop() noexcept { asio::awaitable<T> gone(std::move(aw)); }
+
+  static outcome<value_type> make(std::exception_ptr e) {
+    if (e) return outcome<value_type>::failed(std::move(e));
+    return outcome<value_type>::ok();
+  }
+  template <class V>
+  static outcome<value_type> make(std::exception_ptr e, V&& v) {
+    if (e) return outcome<value_type>::failed(std::move(e));
+    if constexpr (std::is_same_v<std::decay_t<V>, std::optional<T>>)
+      return outcome<value_type>::ok(std::move(*v));
+    else
+      return outcome<value_type>::ok(std::forward<V>(v));
+  }
+};
+
+// A completion token that only reports an operation's completion signature (never initiated).
+struct signature_probe {};
+template <class Sig>
+struct signature_probe_result {
+  using type = Sig;
+};
+
+template <class Op>
+using op_signature_t =
+    typename decltype(std::declval<std::decay_t<Op>>()(std::declval<signature_probe>()))::type;
+
+template <class T>
+struct is_awaitable : std::false_type {};
+template <class T, class E>
+struct is_awaitable<asio::awaitable<T, E>> : std::true_type {};
+
+// Anything that can be started with a completion token: an asio deferred operation, or a
+// callable such as [&](auto&& token) { return timer.async_wait(token); }.
+template <class Op>
+concept async_operation = !is_awaitable<std::decay_t<Op>>::value && requires {
+  typename op_signature_t<Op>;
+};
+
+// Maps an operation's completion arguments to a value, following use_awaitable's conventions:
+// a leading error_code or exception_ptr is the error, the rest is the value (none: monostate,
+// one: itself, several: a tuple).
+template <class Sig>
+struct op_traits;
+template <class... A>
+struct op_traits<void(A...)> {
+  template <class... B>
+  struct split {
+    static constexpr bool has_error = false;
+    using value_list = std::tuple<B...>;
+  };
+  template <class... B>
+  struct split<std::error_code, B...> {
+    static constexpr bool has_error = true;
+    using value_list = std::tuple<B...>;
+  };
+  template <class... B>
+  struct split<std::exception_ptr, B...> {
+    static constexpr bool has_error = true;
+    using value_list = std::tuple<B...>;
+  };
+  using parts = split<std::decay_t<A>...>;
+
+  template <class Tuple>
+  struct value_of;
+  template <class... B>
+  struct value_of<std::tuple<B...>> {
+    using type = std::tuple<B...>;
+  };
+  template <class B>
+  struct value_of<std::tuple<B>> {
+    using type = B;
+  };
+  template <class Dummy>
+  struct value_of_empty {
+    using type = std::monostate;
+  };
+  using value_type = typename std::conditional_t<std::tuple_size_v<typename parts::value_list> == 0,
+                                                 value_of_empty<void>,
+                                                 value_of<typename parts::value_list>>::type;
+};
+
+// A plain Asio operation, initiated with the branch handler.
+template <class Op>
+struct op_branch {
+  using signature = op_signature_t<Op>;
+  using traits = op_traits<signature>;
+  using value_type = typename traits::value_type;
+  std::optional<std::decay_t<Op>> op;
+
+  template <class Ex, class H>
+  void start(const Ex&, H&& h) {
+    std::move (*op)(std::forward<H>(h));
+    op.reset();
+  }
+  void drop() noexcept { op.reset(); }
+
+  template <class... B>
+  static outcome<value_type> values(B&&... b) {
+    return outcome<value_type>::ok(std::forward<B>(b)...);
+  }
+  template <class E, class... B>
+  static outcome<value_type> make(E&& e, B&&... b) {
+    if constexpr (traits::parts::has_error) {
+      if (e) return outcome<value_type>::failed(std::forward<E>(e));
+      return values(std::forward<B>(b)...);
+    } else {
+      return values(std::forward<E>(e), std::forward<B>(b)...);
+    }
+  }
+  static outcome<value_type> make() { return outcome<value_type>::ok(); }
+};
+
+// A timer branch (timeout): no frame, completes with the timer's error code.
+template <class Timer>
+struct timer_branch {
+  using value_type = std::monostate;
+  typename Timer::time_point at;
+  std::optional<Timer> timer;
+
+  template <class Ex, class H>
+  void start(const Ex& ex, H&& h) {
+    timer.emplace(ex, at);
+    timer->async_wait(std::forward<H>(h));
+  }
+  void drop() noexcept {}
+  static outcome<value_type> make(std::error_code ec) {
+    if (ec) return outcome<value_type>::failed(ec);
+    return outcome<value_type>::ok();
+  }
+};
+
+// Waits for a halt::cancellation_token (run_until_cancelled). Token is the token type, so that
+// this header does not need cancellation_token.hpp.
+template <class Token>
+struct token_branch {
+  using value_type = std::monostate;
+  Token tok;
+
+  template <class Ex, class H>
+  void start(const Ex&, H&& h) {
+    tok.async_wait(std::forward<H>(h));
+  }
+  void drop() noexcept {}
+  static outcome<value_type> make(std::error_code ec) {
+    if (ec) return outcome<value_type>::failed(ec);
+    return outcome<value_type>::ok();
+  }
+};
+
+template <class T>
+awaitable_branch<T> make_branch(asio::awaitable<T> a) {
+  return {std::move(a)};
+}
+template <class Op>
+  requires async_operation<Op>
+op_branch<std::decay_t<Op>> make_branch(Op&& op) {
+  return {std::optional<std::decay_t<Op>>(std::forward<Op>(op))};
+}
+
+/// A select/join branch: an asio::awaitable<T>, or a plain asynchronous operation.
+template <class B>
+concept branch_arg = is_awaitable<std::decay_t<B>>::value || async_operation<B>;
+
+// ---- the group -------------------------------------------------------------------------------
+
+// The strand that serialises a group: the caller's own strand if it runs on one.
+inline asio::any_io_executor group_strand(const asio::any_io_executor& ex) {
+  if (ex.target<asio::strand<asio::any_io_executor>>() ||
+      ex.target<asio::strand<asio::io_context::executor_type>>())
+    return ex;
+  return asio::make_strand(ex);
+}
+
+inline std::size_t random_start(std::size_t n) noexcept {
+  thread_local std::uint64_t s = 0x9E3779B97F4A7C15ull ^ reinterpret_cast<std::uintptr_t>(&s);
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return n ? static_cast<std::size_t>(s % n) : 0;
+}
+
+template <class State, class Index>
+struct branch_handler {
+  std::shared_ptr<State> st;
+  Index idx;
+
+  template <class... A>
+  void operator()(A&&... a) {
+    using B = typename State::template branch_at<Index>;
+    st->complete(idx, B::make(std::forward<A>(a)...));
+  }
+};
+
+template <std::size_t I>
+using index_c = std::integral_constant<std::size_t, I>;
+
+// Fixed-size storage (variadic forms) or dynamic (range forms) for the per-branch state.
+template <std::size_t N>
+struct fixed_slots {
+  std::array<asio::cancellation_signal, N> sigs;
+  std::array<unsigned char, N> state{};
+  explicit fixed_slots(std::size_t) {}
+  static constexpr std::size_t size() { return N; }
+};
+struct dynamic_slots {
+  std::unique_ptr<asio::cancellation_signal[]> sigs;
+  std::unique_ptr<unsigned char[]> state;
+  std::size_t n;
+  explicit dynamic_slots(std::size_t count)
+      : sigs(new asio::cancellation_signal[count]), state(new unsigned char[count]()), n(count) {}
+  std::size_t size() const { return n; }
+};
+
+enum : unsigned char { not_started = 0, running = 1, finished = 2 };
+
+// Policy interface (all calls on the strand):
+//   bool on_complete(Index, outcome<V>&&, bool outer_cancelled)  -> true: cancel the others
+//   bool on_outer_cancel()                                      -> true: cancel the running ones
+//   group_result<R> result(bool outer_cancelled)                  -> the outcome handed back
+// Branches: std::tuple<B...> (Index = index_c<I>) or std::vector<B> (Index = std::size_t).
+template <class Policy, class Branches, class Slots, class Handler>
+struct group_state final : std::enable_shared_from_this<group_state<Policy, Branches, Slots, Handler>> {
+  using result_type = decltype(std::declval<Policy&>().result(false));
+
+  template <class Index>
+  struct branch_of;
+  template <std::size_t I>
+  struct branch_of<index_c<I>> {
+    using type = std::tuple_element_t<I, Branches>;
+  };
+  template <class Dummy>
+  struct branch_of_dyn {
+    using type = typename Branches::value_type;
+  };
+  template <class Index>
+  using branch_at = typename std::conditional_t<std::is_same_v<Index, std::size_t>,
+                                                branch_of_dyn<Index>, branch_of<Index>>::type;
+
+  group_state(asio::any_io_executor strand, Policy p, Branches b, std::size_t n, Handler h)
+      : strand_(std::move(strand)), policy_(std::move(p)), branches_(std::move(b)), slots_(n),
+        handler_(std::move(h)) {}
+
+  asio::any_io_executor strand_;
+  Policy policy_;
+  Branches branches_;
+  Slots slots_;
+  Handler handler_;
+  asio::cancellation_slot outer_slot_;
+  std::size_t first_ = 0;   // start offset (fair)
+  std::size_t running_ = 0; // started and not finished
+  int busy_ = 0;            // inside launch or a cancel loop: do not finish yet
+  bool stopping_ = false;   // the running branches were (or are being) cancelled
+  bool outer_cancelled_ = false;
+  bool done_ = false;
+
+  std::size_t size() const { return slots_.size(); }
+
+  template <class F>
+  void for_index(std::size_t i, F&& f) {
+    if constexpr (std::is_same_v<Slots, dynamic_slots>) {
+      f(i, branches_[i]);
+    } else {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (void)((i == I ? (f(index_c<I>{}, std::get<I>(branches_)), true) : false) || ...);
+      }(std::make_index_sequence<std::tuple_size_v<Branches>>{});
+    }
+  }
+
+  // On the strand.
+  void launch() {
+    ++busy_;
+    const std::size_t n = size();
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (first_ + k) % n;
+      for_index(i, [&](auto idx, auto& b) {
+        if (outer_cancelled_) { // the group was cancelled before it started: start nothing
+          b.drop();
+          slots_.state[i] = finished;
+          return;
+        }
+        slots_.state[i] = running;
+        ++running_;
+        try {
+          b.start(strand_, branch_handler<group_state, decltype(idx)>{this->shared_from_this(), idx});
+        } catch (...) { // the initiation threw (bad_alloc, bad arguments): the branch failed
+          if (slots_.state[i] == running) {
+            using B = std::decay_t<decltype(b)>;
+            complete(idx, outcome<typename B::value_type>::failed(std::current_exception()));
+          }
+        }
+      });
+    }
+    --busy_;
+    maybe_finish();
+  }
+
+  template <class Index, class O>
+  void complete(Index idx, O&& o) {
+    const std::size_t i = idx;
+    slots_.state[i] = finished;
+    --running_;
+    const bool stop = policy_.on_complete(idx, std::forward<O>(o), outer_cancelled_);
+    if (stop) cancel_running();
+    maybe_finish();
+  }
+
+  void outer_cancel() {
+    if (done_) return;
+    outer_cancelled_ = true;
+    if (policy_.on_outer_cancel()) cancel_running();
+    maybe_finish();
+  }
+
+  void cancel_running() {
+    if (stopping_) return;
+    stopping_ = true;
+    ++busy_;
+    for (std::size_t i = 0; i < size(); ++i)
+      if (slots_.state[i] == running) slots_.sigs[i].emit(asio::cancellation_type::terminal);
+    --busy_;
+  }
+
+  void maybe_finish() {
+    if (busy_ || running_ || done_) return;
+    done_ = true;
+    auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? std::error_code(asio::error::operation_aborted)
+                                                             : std::error_code();
+    auto r = policy_.result(outer_cancelled_);
+    auto ex = asio::get_associated_executor(handler_, strand_);
+    asio::dispatch(ex, [self = this->shared_from_this(), ec, r = std::move(r)]() mutable {
+      self->outer_slot_.clear();
+      Handler h(std::move(self->handler_));
+      self.reset(); // the group's storage goes before the caller resumes
+      std::move(h)(ec, std::move(r));
+    });
+  }
+};
+
+template <class State>
+struct outer_cancel_handler {
+  std::weak_ptr<State> w;
+  void operator()(asio::cancellation_type_t) const {
+    if (auto s = w.lock()) {
+      auto ex = s->strand_;
+      asio::post(ex, [s = std::move(s)] { s->outer_cancel(); });
+    }
+  }
+};
+
+template <class Policy, class Branches, class Slots, class R>
+struct initiate_group {
+  template <class Handler>
+  void operator()(Handler&& handler, asio::any_io_executor strand, Policy p, Branches b,
+                  std::size_t n, std::size_t first) const {
+    using H = std::decay_t<Handler>;
+    using state = group_state<Policy, Branches, Slots, H>;
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    auto st = std::make_shared<state>(std::move(strand), std::move(p), std::move(b), n,
+                                      std::forward<Handler>(handler));
+    st->first_ = first;
+    if (slot.is_connected()) {
+      st->outer_slot_ = slot;
+      slot.template emplace<outer_cancel_handler<state>>(outer_cancel_handler<state>{st});
+    }
+    auto ex = st->strand_;
+    asio::post(ex, [st = std::move(st)] { st->launch(); });
+  }
+};
+
+// Runs the group; completes with void(std::error_code, group_result<R>).
+template <class R, class Slots, class Policy, class Branches, class CompletionToken>
+auto async_group(const asio::any_io_executor& caller, Policy p, Branches b, std::size_t n,
+                 std::size_t first, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code, group_result<R>)>(
+      initiate_group<Policy, Branches, Slots, R>{}, token, group_strand(caller), std::move(p),
+      std::move(b), n, first);
+}
+
+// ---- policies --------------------------------------------------------------------------------
+
+// First completion wins; the others are cancelled.
+template <class... V>
+struct select_policy {
+  using R = std::variant<V...>;
+  group_result<R> res;
+  bool decided = false;
+  bool aborted = false; // decided after the group was cancelled from outside
+
+  template <std::size_t I, class O>
+  bool on_complete(index_c<I>, O&& o, bool outer_cancelled) {
+    if (decided) return false; // a loser: its late value is destroyed here
+    decided = true;
+    if (outer_cancelled) {
+      aborted = true;
+    } else if (o.value) {
+      res.value.emplace(std::in_place_index<I>, std::move(*o.value));
+    } else {
+      res.ec = o.ec;
+      res.ex = std::move(o.ex);
+    }
+    return true;
+  }
+  bool on_outer_cancel() { return !decided; }
+  bool aborted_by_outer() const { return aborted || !decided; }
+  group_result<R> result(bool) { return std::move(res); }
+};
+
+// Range form: first completion wins; the value comes with its index.
+template <class V>
+struct select_range_policy {
+  using R = std::pair<std::size_t, V>;
+  group_result<R> res;
+  bool decided = false;
+  bool aborted = false;
+
+  template <class O>
+  bool on_complete(std::size_t i, O&& o, bool outer_cancelled) {
+    if (decided) return false;
+    decided = true;
+    if (outer_cancelled) {
+      aborted = true;
+    } else if (o.value) {
+      res.value.emplace(i, std::move(*o.value));
+    } else {
+      res.ec = o.ec;
+      res.ex = std::move(o.ex);
+    }
+    return true;
+  }
+  bool on_outer_cancel() { return !decided; }
+  bool aborted_by_outer() const { return aborted || !decided; }
+  group_result<R> result(bool) { return std::move(res); }
+};
+
+// Every branch runs to completion; the first error (in completion order) is reported once all
+// have finished. FailFast: the first error cancels the others (try_join).
+template <bool FailFast, class... V>
+struct join_policy {
+  using R = std::tuple<V...>;
+  std::tuple<std::optional<V>...> values;
+  std::error_code ec;
+  std::exception_ptr ex;
+  bool failed = false;
+
+  template <std::size_t I, class O>
+  bool on_complete(index_c<I>, O&& o, bool) {
+    if (o.value) {
+      std::get<I>(values).emplace(std::move(*o.value));
+      return false;
+    }
+    if (failed) return false;
+    failed = true;
+    ec = o.ec;
+    ex = std::move(o.ex);
+    return FailFast;
+  }
+  bool on_outer_cancel() { return true; }
+  bool aborted_by_outer() const { return true; }
+  group_result<R> result(bool outer_cancelled) {
+    group_result<R> r;
+    if (outer_cancelled) return r;
+    if (failed) {
+      r.ec = ec;
+      r.ex = std::move(ex);
+      return r;
+    }
+    r.value.emplace(std::apply([](auto&... o) { return R(std::move(*o)...); }, values));
+    return r;
+  }
+};
+
+template <class... B>
+std::tuple<decltype(make_branch(std::declval<B>()))...> make_branches(B&&... b) {
+  return {make_branch(std::forward<B>(b))...};
+}
+
+} // namespace detail
+} // namespace halt
+
+// The branch handler runs on the group's strand and carries the branch's cancellation slot.
+template <class State, class Index, class Executor>
+struct asio::associated_executor<halt::detail::branch_handler<State, Index>, Executor> {
+  using type = asio::any_io_executor;
+  static type get(const halt::detail::branch_handler<State, Index>& h,
+                  const Executor& = Executor()) noexcept {
+    return h.st->strand_;
+  }
+};
+
+template <class State, class Index, class CancellationSlot>
+struct asio::associated_cancellation_slot<halt::detail::branch_handler<State, Index>, CancellationSlot> {
+  using type = asio::cancellation_slot;
+  static type get(const halt::detail::branch_handler<State, Index>& h,
+                  const CancellationSlot& = CancellationSlot()) noexcept {
+    return h.st->slots_.sigs[static_cast<std::size_t>(h.idx)].slot();
+  }
+};
+
+// The signature probe: lets the group read a deferred operation's completion signature.
+template <class Sig>
+struct asio::async_result<halt::detail::signature_probe, Sig> {
+  template <class Initiation, class... Args>
+  static halt::detail::signature_probe_result<Sig> initiate(Initiation&&, halt::detail::signature_probe,
+                                                            Args&&...) {
+    return {};
+  }
+};

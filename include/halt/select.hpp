@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::select: race branches; the first to finish wins, the losers are cancelled and fully
+// unwound before select returns (Tokio's select!, with the losers joined instead of dropped).
+//
+//   // Each branch is an asio::awaitable<T> or a plain Asio operation (an asio deferred
+//   // operation, or a callable taking a completion token); its value type V is T (void:
+//   // std::monostate), or for an operation its completion arguments after the error.
+//   asio::awaitable<std::variant<V...>>        select(B... branches);
+//   asio::awaitable<std::variant<V...>>        select(halt::fair_t, B... branches);
+//   asio::awaitable<std::variant<V...>>        select(halt::biased_t, B... branches);
+//   asio::awaitable<std::pair<std::size_t, V>> select(std::vector<asio::awaitable<T>>);
+//   asio::awaitable<std::pair<std::size_t, V>> select(halt::fair_t, std::vector<asio::awaitable<T>>);
+//   asio::awaitable<std::optional<V>>          run_until_cancelled(cancellation_token, B branch);
+//
+// Semantics
+// - Every branch starts (in argument order; with halt::fair in a random rotation), each as its own
+//   thread of execution with its own cancellation signal, on one strand over the caller's
+//   executor (the caller's own strand if it runs on one). The first branch to complete wins.
+// - Every other branch gets terminal cancellation. select completes only when every loser has
+//   finished: its frames are destroyed and its RAII guards have run. A loser's value that arrives
+//   late is destroyed. If the winner completed with an exception (or, for an operation, an error
+//   code), select rethrows it (std::system_error for an error code) after the losers unwound.
+// - Ties: branches that are ready at once complete in the order they started, so the first in
+//   start order wins: argument order by default (like Tokio's `biased;`), a random rotation with
+//   halt::fair (like Tokio's default). Pass halt::biased to say so explicitly.
+// - Cancelling the select itself (its slot: the enclosing task aborted, an outer select or
+//   timeout) cancels every branch; once they have finished, select fails with
+//   asio::error::operation_aborted. If a winner had already completed when the cancel arrived,
+//   select returns the winner (the enclosing coroutine's next co_await still throws).
+// - Safe on a multi-threaded asio::thread_pool without a user strand.
+// - A loser that ignores cancellation (for example an operation without cancellation support,
+//   such as async_resolve) keeps select waiting until it finishes.
+// - A branch operation whose initiation throws counts as that branch failing with the exception.
+//
+// run_until_cancelled(token, b): std::nullopt if `token` is (or becomes) cancelled first, else the
+// branch's value. If the token is already cancelled, the branch never starts (Tokio #7462).
+//
+// Bad input: an empty range throws std::invalid_argument and an empty token throws
+// std::system_error(halt::errc::no_state), both when the returned awaitable is awaited.
+// Thread safety: the returned awaitables are awaited like any other; the branches may run on any
+// executor, the group serialises them itself.
+
+#include <halt/cancellation_token.hpp>
+#include <halt/detail/config.hpp>
+#include <halt/detail/group.hpp>
+#include <halt/error.hpp>
+
+#include <asio/awaitable.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace halt {
+
+template <class B>
+using branch_value_t = typename decltype(detail::make_branch(std::declval<B>()))::value_type;
+
+namespace detail {
+
+template <class... B>
+asio::awaitable<std::variant<branch_value_t<B>...>> select_impl(bool fair_start, B... branches) {
+  constexpr std::size_t n = sizeof...(B);
+  using policy = select_policy<branch_value_t<B>...>;
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await async_group<typename policy::R, fixed_slots<n>>(
+      ex, policy{}, make_branches(std::move(branches)...), n, fair_start ? random_start(n) : 0,
+      asio::use_awaitable);
+  co_return std::move(r).get();
+}
+
+template <class T>
+asio::awaitable<std::pair<std::size_t, value_t<T>>> select_range_impl(bool fair_start,
+                                                                    std::vector<asio::awaitable<T>> v) {
+  if (v.empty()) throw std::invalid_argument("halt::select: empty range");
+  using policy = select_range_policy<value_t<T>>;
+  std::vector<awaitable_branch<T>> branches;
+  branches.reserve(v.size());
+  for (auto& a : v) branches.push_back(awaitable_branch<T>{std::move(a)});
+  const std::size_t n = branches.size();
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await async_group<typename policy::R, dynamic_slots>(
+      ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0, asio::use_awaitable);
+  co_return std::move(r).get();
+}
+
+} // namespace detail
+
+/// Races the branches; see the header synopsis. Branches start in argument order.
+template <detail::branch_arg... B>
+  requires(sizeof...(B) >= 1)
+asio::awaitable<std::variant<branch_value_t<B>...>> select(B... branches) {
+  return detail::select_impl(false, std::move(branches)...);
+}
+
+/// select with an explicit bias: branches start (and win ties) in argument order.
+template <detail::branch_arg... B>
+  requires(sizeof...(B) >= 1)
+asio::awaitable<std::variant<branch_value_t<B>...>> select(biased_t, B... branches) {
+  return detail::select_impl(false, std::move(branches)...);
+}
+
+/// select without bias: branches start in a random rotation, so ties go to no branch in particular.
+template <detail::branch_arg... B>
+  requires(sizeof...(B) >= 1)
+asio::awaitable<std::variant<branch_value_t<B>...>> select(fair_t, B... branches) {
+  return detail::select_impl(true, std::move(branches)...);
+}
+
+/// Races a range of awaitables: returns the winner's index and value.
+template <class T>
+asio::awaitable<std::pair<std::size_t, detail::value_t<T>>> select(std::vector<asio::awaitable<T>> v) {
+  return detail::select_range_impl<T>(false, std::move(v));
+}
+
+/// The range form without bias (random start rotation).
+template <class T>
+asio::awaitable<std::pair<std::size_t, detail::value_t<T>>> select(fair_t, std::vector<asio::awaitable<T>> v) {
+  return detail::select_range_impl<T>(true, std::move(v));
+}
+
+namespace detail {
+template <class B>
+asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cancellation_token token,
+                                                                          B branch) {
+  if (!token.valid())
+    throw std::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
+  if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
+  using policy = select_policy<branch_value_t<B>, std::monostate>;
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await async_group<typename policy::R, fixed_slots<2>>(
+      ex, policy{}, std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token}), 2, 0,
+      asio::use_awaitable);
+  auto v = std::move(r).get();
+  if (v.index() == 1) co_return std::nullopt;
+  co_return std::optional<branch_value_t<B>>(std::move(std::get<0>(v)));
+}
+} // namespace detail
+
+/// Runs `branch` until it completes (its value) or `token` is cancelled (std::nullopt, after the
+/// branch was cancelled and unwound). An already-cancelled token: the branch never starts.
+template <detail::branch_arg B>
+asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled(cancellation_token token, B branch) {
+  return detail::run_until_cancelled_impl(std::move(token), std::move(branch));
+}
+
+} // namespace halt
