@@ -12,6 +12,11 @@
 //   join_set.hpp            join_set
 //   task_tracker.hpp        task_tracker
 //   spawn_blocking.hpp      spawn_blocking
+//   select.hpp              select, run_until_cancelled, fair, biased
+//   join.hpp                join, try_join
+//   timeout.hpp             timeout, timeout_at
+//   shield.hpp              shield, finally
+//   scope_guard.hpp         scope_exit, scope_fail, scope_success
 
 #include <halt/detail/config.hpp>
 

@@ -39,8 +39,11 @@ asio::awaitable<std::tuple<branch_value_t<B>...>> join_impl(B... branches) {
   constexpr std::size_t n = sizeof...(B);
   using policy = join_policy<FailFast, branch_value_t<B>...>;
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await async_group<typename policy::R, fixed_slots<n>>(
-      ex, policy{}, make_branches(std::move(branches)...), n, 0, asio::use_awaitable);
+  // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
+  auto all = make_branches(std::move(branches)...);
+  auto op = async_group<typename policy::R, fixed_slots<n>>(ex, policy{}, std::move(all), n, 0,
+                                                            asio::use_awaitable);
+  auto r = co_await std::move(op);
   co_return std::move(r).get();
 }
 } // namespace detail

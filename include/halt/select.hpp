@@ -71,9 +71,11 @@ asio::awaitable<std::variant<branch_value_t<B>...>> select_impl(bool fair_start,
   constexpr std::size_t n = sizeof...(B);
   using policy = select_policy<branch_value_t<B>...>;
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await async_group<typename policy::R, fixed_slots<n>>(
-      ex, policy{}, make_branches(std::move(branches)...), n, fair_start ? random_start(n) : 0,
-      asio::use_awaitable);
+  // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
+  auto all = make_branches(std::move(branches)...);
+  auto op = async_group<typename policy::R, fixed_slots<n>>(
+      ex, policy{}, std::move(all), n, fair_start ? random_start(n) : 0, asio::use_awaitable);
+  auto r = co_await std::move(op);
   co_return std::move(r).get();
 }
 
@@ -87,8 +89,9 @@ asio::awaitable<std::pair<std::size_t, value_t<T>>> select_range_impl(bool fair_
   for (auto& a : v) branches.push_back(awaitable_branch<T>{std::move(a)});
   const std::size_t n = branches.size();
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await async_group<typename policy::R, dynamic_slots>(
+  auto op = async_group<typename policy::R, dynamic_slots>(
       ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0, asio::use_awaitable);
+  auto r = co_await std::move(op);
   co_return std::move(r).get();
 }
 
@@ -136,9 +139,10 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cance
   if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await async_group<typename policy::R, fixed_slots<2>>(
-      ex, policy{}, std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token}), 2, 0,
-      asio::use_awaitable);
+  auto both = std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token});
+  auto op = async_group<typename policy::R, fixed_slots<2>>(ex, policy{}, std::move(both), 2, 0,
+                                                            asio::use_awaitable);
+  auto r = co_await std::move(op);
   auto v = std::move(r).get();
   if (v.index() == 1) co_return std::nullopt;
   co_return std::optional<branch_value_t<B>>(std::move(std::get<0>(v)));

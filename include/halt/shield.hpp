@@ -70,12 +70,17 @@ asio::awaitable<T> shield_impl(asio::awaitable<T> aw) {
   auto ex = co_await asio::this_coro::executor;
   // No slot: the enclosing coroutine's cancellation is not forwarded into the shielded thread.
   auto token = asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable);
+  // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   if constexpr (std::is_void_v<T>) {
-    co_await asio::co_spawn(ex, std::move(aw), token);
+    auto op = asio::co_spawn(ex, std::move(aw), token);
+    co_await std::move(op);
   } else if constexpr (std::is_default_constructible_v<T>) {
-    co_return co_await asio::co_spawn(ex, std::move(aw), token);
+    auto op = asio::co_spawn(ex, std::move(aw), token);
+    co_return co_await std::move(op);
   } else {
-    auto r = co_await asio::co_spawn(ex, optional_of(std::move(aw)), token);
+    auto wrapped = optional_of(std::move(aw));
+    auto op = asio::co_spawn(ex, std::move(wrapped), token);
+    auto r = co_await std::move(op);
     co_return std::move(*r);
   }
 }
@@ -104,7 +109,8 @@ asio::awaitable<T> finally_impl(asio::awaitable<T> work, F cleanup, E on_cleanup
   co_await asio::this_coro::throw_if_cancelled(false);
   std::exception_ptr cleanup_error;
   try {
-    co_await shield_impl<void>(std::invoke(cleanup));
+    auto shielded = shield_impl<void>(std::invoke(cleanup));
+    co_await std::move(shielded);
   } catch (...) {
     cleanup_error = std::current_exception();
   }

@@ -46,9 +46,11 @@ asio::awaitable<branch_value_t<B>> timeout_impl(typename Clock::time_point at, B
   using timer = asio::basic_waitable_timer<Clock>;
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await async_group<typename policy::R, fixed_slots<2>>(
-      ex, policy{}, std::make_tuple(make_branch(std::move(branch)), timer_branch<timer>{at, {}}), 2, 0,
-      asio::use_awaitable);
+  // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
+  auto both = std::make_tuple(make_branch(std::move(branch)), timer_branch<timer>{at, {}});
+  auto op = async_group<typename policy::R, fixed_slots<2>>(ex, policy{}, std::move(both), 2, 0,
+                                                            asio::use_awaitable);
+  auto r = co_await std::move(op);
   auto v = std::move(r).get();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   co_return std::move(std::get<0>(v));

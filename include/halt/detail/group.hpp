@@ -40,6 +40,7 @@
 #include <optional>
 #include <system_error>
 #include <tuple>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -295,10 +296,13 @@ concept branch_arg = is_awaitable<std::decay_t<B>>::value || async_operation<B>;
 // ---- the group -------------------------------------------------------------------------------
 
 // The strand that serialises a group: the caller's own strand if it runs on one.
+// (Asio 1.22's any_executor::target<T>() does not check the type: compare target_type().)
 inline asio::any_io_executor group_strand(const asio::any_io_executor& ex) {
-  if (ex.target<asio::strand<asio::any_io_executor>>() ||
-      ex.target<asio::strand<asio::io_context::executor_type>>())
+#if !defined(ASIO_NO_TYPEID)
+  if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>) ||
+      ex.target_type() == typeid(asio::strand<asio::io_context::executor_type>))
     return ex;
+#endif
   return asio::make_strand(ex);
 }
 
@@ -430,7 +434,11 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     const std::size_t i = idx;
     slots_.state[i] = finished;
     --running_;
-    const bool stop = policy_.on_complete(idx, std::forward<O>(o), outer_cancelled_);
+    bool stop = false;
+    {
+      std::decay_t<O> local(std::forward<O>(o)); // a loser's late value dies here, before finishing
+      stop = policy_.on_complete(idx, std::move(local), outer_cancelled_);
+    }
     if (stop) cancel_running();
     maybe_finish();
   }

@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#include <halt/select.hpp>
+#include <halt/task.hpp>
+
+#include "support/async.hpp"
+#include "support/catch.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Appends "<name> guard" to a log when destroyed.
+struct log_guard {
+  std::vector<std::string>* log;
+  std::string name;
+  log_guard(std::vector<std::string>& l, std::string n) : log(&l), name(std::move(n)) {}
+  log_guard(log_guard&& o) noexcept : log(std::exchange(o.log, nullptr)), name(std::move(o.name)) {}
+  log_guard& operator=(log_guard&&) = delete;
+  ~log_guard() {
+    if (log) log->push_back(name + " guard");
+  }
+};
+
+// Counts destructions (not counting moved-from objects).
+struct counted {
+  std::atomic<int>* count;
+  int value;
+  counted(std::atomic<int>& c, int v) : count(&c), value(v) {}
+  counted(counted&& o) noexcept : count(std::exchange(o.count, nullptr)), value(o.value) {}
+  counted& operator=(counted&&) = delete;
+  ~counted() {
+    if (count) ++*count;
+  }
+};
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<int> value_after(int v, std::chrono::steady_clock::duration d) {
+  co_await sleep_for(d);
+  co_return v;
+}
+
+asio::awaitable<int> ready(int v) { co_return v; }
+
+asio::awaitable<int> guarded_sleeper(std::vector<std::string>& log, std::string name) {
+  log_guard g(log, name);
+  co_await sleep_for(60s);
+  co_return -1;
+}
+
+// Runs `body` as a coroutine on `io` and runs `io` until it is done (bounded).
+template <class F>
+void run_main(asio::io_context& io, F body) {
+  bool done = false;
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    try {
+      co_await body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done = true;
+  };
+  asio::co_spawn(io, main, asio::detached);
+  halt_test::run_until(io, [&] { return done; }, 30s);
+  if (error) std::rethrow_exception(error);
+}
+
+} // namespace
+
+TEST_CASE("select returns the first branch to finish, after every loser's guards ran", "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto v = co_await halt::select(guarded_sleeper(log, "a"), value_after(42, 5ms),
+                                   guarded_sleeper(log, "c"));
+    log.push_back("select returned");
+    REQUIRE(v.index() == 1);
+    CHECK(std::get<1>(v) == 42);
+  });
+  REQUIRE(log.size() == 3);
+  CHECK(log[2] == "select returned");
+  CHECK(std::count(log.begin(), log.end(), "a guard") == 1);
+  CHECK(std::count(log.begin(), log.end(), "c guard") == 1);
+}
+
+TEST_CASE("select waits for a loser whose cleanup co_awaits a timer", "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto slow_loser = [&]() -> asio::awaitable<int> {
+    bool cancelled = false;
+    try {
+      co_await sleep_for(60s);
+    } catch (const std::system_error& e) {
+      cancelled = e.code() == asio::error::operation_aborted;
+    }
+    REQUIRE(cancelled);
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await sleep_for(20ms); // async cleanup
+    log.push_back("loser cleaned up");
+    co_return 0;
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto v = co_await halt::select(slow_loser(), value_after(1, 1ms));
+    log.push_back("select returned");
+    CHECK(v.index() == 1);
+  });
+  REQUIRE(log.size() == 2);
+  CHECK(log[0] == "loser cleaned up");
+  CHECK(log[1] == "select returned");
+}
+
+TEST_CASE("a loser's value that arrives late is destroyed before select returns", "[select]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  auto stubborn = [&]() -> asio::awaitable<counted> {
+    try {
+      co_await sleep_for(60s);
+    } catch (const std::system_error&) {
+    }
+    co_return counted(destroyed, 7); // catches the cancel and returns a value anyway
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto v = co_await halt::select(stubborn(), value_after(1, 1ms));
+    CHECK(v.index() == 1);
+    CHECK(destroyed == 1);
+  });
+}
+
+TEST_CASE("a winner that throws: select rethrows after the losers unwound", "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto thrower = []() -> asio::awaitable<int> {
+    co_await sleep_for(2ms);
+    throw std::runtime_error("boom");
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    bool caught = false;
+    try {
+      co_await halt::select(guarded_sleeper(log, "loser"), thrower());
+    } catch (const std::runtime_error& e) {
+      caught = std::string(e.what()) == "boom";
+      log.push_back("caught");
+    }
+    CHECK(caught);
+  });
+  REQUIRE(log.size() == 2);
+  CHECK(log[0] == "loser guard");
+  CHECK(log[1] == "caught");
+}
+
+TEST_CASE("branches ready at once: the first in start order wins (biased by default)", "[select]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 20; ++i) {
+      auto v = co_await halt::select(ready(1), ready(2), ready(3));
+      CHECK(v.index() == 0);
+      auto w = co_await halt::select(halt::biased, ready(1), ready(2));
+      CHECK(w.index() == 0);
+    }
+  });
+}
+
+TEST_CASE("with halt::fair every branch that is ready at once can win", "[select]") {
+  asio::io_context io;
+  int wins[3] = {0, 0, 0};
+  run_main(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 300; ++i) {
+      auto v = co_await halt::select(halt::fair, ready(1), ready(2), ready(3));
+      ++wins[v.index()];
+      CHECK(std::visit([](int x) { return x; }, v) == static_cast<int>(v.index()) + 1);
+    }
+  });
+  CHECK(wins[0] > 0); // each has probability 1/3; missing one in 300 tries is ~1e-53
+  CHECK(wins[1] > 0);
+  CHECK(wins[2] > 0);
+}
+
+TEST_CASE("void branches give std::monostate; non-default-constructible values work", "[select]") {
+  struct no_default {
+    explicit no_default(int x) : v(x) {}
+    int v;
+  };
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto v = co_await halt::select(sleep_for(1ms), sleep_for(60s));
+    CHECK(v.index() == 0);
+    static_assert(std::is_same_v<decltype(v), std::variant<std::monostate, std::monostate>>);
+    auto make = []() -> asio::awaitable<no_default> { co_return no_default(9); };
+    auto w = co_await halt::select(sleep_for(60s), make());
+    REQUIRE(w.index() == 1);
+    CHECK(std::get<1>(w).v == 9);
+  });
+}
+
+TEST_CASE("nested selects unwind inside out", "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto inner = [&]() -> asio::awaitable<int> {
+    auto v = co_await halt::select(guarded_sleeper(log, "inner a"), guarded_sleeper(log, "inner b"));
+    co_return v.index() == 0 ? 1 : 2;
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto v = co_await halt::select(inner(), value_after(5, 5ms));
+    log.push_back("outer returned");
+    REQUIRE(v.index() == 1);
+    CHECK(std::get<1>(v) == 5);
+    // the inner select won its own race in a nested select too
+    auto w = co_await halt::select(halt::select(ready(3), sleep_for(60s)), sleep_for(60s));
+    REQUIRE(w.index() == 0);
+    CHECK(std::get<0>(w).index() == 0);
+  });
+  REQUIRE(log.size() == 3);
+  CHECK(log[2] == "outer returned");
+}
+
+TEST_CASE("select inside an aborted task: every branch unwinds and the task reports cancelled",
+          "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    log_guard task_guard(log, "task");
+    auto v = co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+    co_return static_cast<int>(v.index());
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(5ms);
+    auto r = co_await h.cancel_and_join();
+    CHECK(r.is_cancelled());
+  });
+  REQUIRE(log.size() == 3);
+  CHECK(log[2] == "task guard"); // the branches unwound before the task's own frame
+}
+
+TEST_CASE("cancelling the select through its slot cancels every branch: operation_aborted",
+          "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  asio::cancellation_signal sig;
+  std::error_code result;
+  bool done = false;
+  auto body = [&]() -> asio::awaitable<void> {
+    try {
+      co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+    } catch (const std::system_error& e) {
+      result = e.code();
+      log.push_back("select failed");
+    }
+  };
+  asio::co_spawn(io, body, asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr) { done = true; }));
+  asio::steady_timer t(io, 5ms);
+  t.async_wait([&](std::error_code) { sig.emit(asio::cancellation_type::terminal); });
+  halt_test::run_until(io, [&] { return done; });
+  CHECK(result == asio::error::operation_aborted);
+  REQUIRE(log.size() == 3);
+  CHECK(log[2] == "select failed");
+}
+
+TEST_CASE("select of plain Asio operations: no frame, errors become exceptions", "[select]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer fast(ex, 1ms), slow(ex, 60s);
+    auto v = co_await halt::select(slow.async_wait(asio::experimental::deferred),
+                                   fast.async_wait(asio::experimental::deferred));
+    CHECK(v.index() == 1);
+
+    // a callable that takes a completion token is an operation too
+    asio::steady_timer t2(ex, 1ms);
+    auto op = [&](auto&& token) { return t2.async_wait(std::forward<decltype(token)>(token)); };
+    auto w = co_await halt::select(op, sleep_for(60s));
+    CHECK(w.index() == 0);
+
+    // an operation that fails (connection refused) is rethrown as std::system_error
+    asio::ip::tcp::acceptor acc(ex, {asio::ip::address_v4::loopback(), 0});
+    auto ep = acc.local_endpoint();
+    acc.close();
+    asio::ip::tcp::socket s(ex);
+    bool failed = false;
+    try {
+      co_await halt::select(s.async_connect(ep, asio::experimental::deferred), sleep_for(60s));
+    } catch (const std::system_error& e) {
+      failed = e.code() == asio::error::connection_refused;
+    }
+    CHECK(failed);
+  });
+}
+
+TEST_CASE("select aborts a socket read that lost", "[select]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::acceptor acc(ex, {asio::ip::address_v4::loopback(), 0});
+    asio::ip::tcp::socket client(ex), server(ex);
+    co_await client.async_connect(acc.local_endpoint(), asio::use_awaitable);
+    co_await acc.async_accept(server, asio::use_awaitable);
+    char buf[16];
+    auto v = co_await halt::select(server.async_read_some(asio::buffer(buf), asio::experimental::deferred),
+                                   sleep_for(2ms));
+    CHECK(v.index() == 1);
+    // the socket is usable again: the cancelled read consumed nothing
+    co_await asio::async_write(client, asio::buffer("hi", 2), asio::use_awaitable);
+    auto w = co_await halt::select(server.async_read_some(asio::buffer(buf), asio::experimental::deferred),
+                                   sleep_for(60s));
+    REQUIRE(w.index() == 0);
+    CHECK(std::get<0>(w) == 2);
+  });
+}
+
+TEST_CASE("the range form returns the winner's index", "[select]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    std::vector<asio::awaitable<int>> v;
+    v.push_back(value_after(0, 60s));
+    v.push_back(value_after(10, 60s));
+    v.push_back(value_after(20, 1ms));
+    v.push_back(value_after(30, 60s));
+    auto [i, x] = co_await halt::select(std::move(v));
+    CHECK(i == 2);
+    CHECK(x == 20);
+
+    std::vector<asio::awaitable<void>> w;
+    w.push_back(sleep_for(60s));
+    w.push_back(sleep_for(1ms));
+    auto [j, m] = co_await halt::select(halt::fair, std::move(w));
+    CHECK(j == 1);
+    (void)m;
+
+    bool threw = false;
+    try {
+      co_await halt::select(std::vector<asio::awaitable<int>>{});
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    CHECK(threw);
+  });
+}
+
+TEST_CASE("select on a 4-thread pool without a user strand, 10^4 times", "[select][threads]") {
+  asio::thread_pool pool(4);
+  std::atomic<int> guards{0};
+  std::atomic<int> selects{0};
+  constexpr int tasks = 100, rounds = 100;
+  auto loser = [&]() -> asio::awaitable<int> {
+    counted g(guards, 0);
+    co_await sleep_for(60s);
+    co_return 0;
+  };
+  auto winner = [&](int i) -> asio::awaitable<int> {
+    counted g(guards, 0);
+    if (i % 2) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    co_return i;
+  };
+  auto worker = [&](int t) -> asio::awaitable<void> {
+    for (int r = 0; r < rounds; ++r) {
+      auto v = co_await halt::select(loser(), winner(r), loser());
+      if (v.index() == 1 && std::get<1>(v) == r) ++selects; // Catch2 assertions are not thread-safe
+    }
+    (void)t;
+  };
+  for (int t = 0; t < tasks; ++t) asio::co_spawn(pool, worker(t), halt_test::rethrow{});
+  pool.join();
+  CHECK(selects == tasks * rounds);
+  CHECK(guards == 3 * tasks * rounds);
+}
+
+TEST_CASE("run_until_cancelled: the value, or nullopt once the token is cancelled", "[select]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    halt::cancellation_token token;
+    auto a = co_await halt::run_until_cancelled(token, value_after(4, 1ms));
+    REQUIRE(a);
+    CHECK(*a == 4);
+
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, 5ms);
+    t.async_wait([token](std::error_code) { token.cancel(); });
+    auto b = co_await halt::run_until_cancelled(token, guarded_sleeper(log, "work"));
+    CHECK_FALSE(b);
+    CHECK(log == std::vector<std::string>{"work guard"});
+  });
+}
+
+TEST_CASE("run_until_cancelled with an already-cancelled token never starts the work", "[select]") {
+  asio::io_context io;
+  bool started = false;
+  std::atomic<int> destroyed{0};
+  auto work = [&](counted c) -> asio::awaitable<int> {
+    started = true;
+    co_return c.value;
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    halt::cancellation_token token;
+    token.cancel();
+    auto r = co_await halt::run_until_cancelled(token, work(counted(destroyed, 1)));
+    CHECK_FALSE(r);
+  });
+  CHECK_FALSE(started);
+  CHECK(destroyed == 1);
+}
+
+TEST_CASE("run_until_cancelled with an empty token throws no_state", "[select]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    halt::cancellation_token token;
+    halt::cancellation_token moved = std::move(token);
+    std::error_code ec;
+    try {
+      co_await halt::run_until_cancelled(token, ready(1));
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    CHECK(ec == halt::errc::no_state);
+  });
+}
+
+TEST_CASE("select when the io_context is destroyed with branches pending: no leak", "[select]") {
+  std::vector<std::string> log;
+  {
+    asio::io_context io;
+    auto body = [&]() -> asio::awaitable<void> {
+      log_guard g(log, "parent");
+      co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+    };
+    asio::co_spawn(io, body, asio::detached);
+    io.run_for(10ms);
+    CHECK(log.empty());
+  }
+  CHECK(log.size() == 3); // every frame destroyed, under ASan with no leak
+}
