@@ -16,16 +16,23 @@
 //   asio::awaitable<std::optional<V>>          run_until_cancelled(cancellation_token, B branch);
 //
 // Semantics
-// - Every branch starts (in argument order; with halt::fair in a random rotation), each as its own
-//   thread of execution with its own cancellation signal, on one strand over the caller's
-//   executor (the caller's own strand if it runs on one). The first branch to complete wins.
-// - Every other branch gets terminal cancellation. select completes only when every loser has
-//   finished: its frames are destroyed and its RAII guards have run. A loser's value that arrives
-//   late is destroyed. If the winner completed with an exception (or, for an operation, an error
-//   code), select rethrows it (std::system_error for an error code) after the losers unwound.
-// - Ties: branches that are ready at once complete in the order they started, so the first in
-//   start order wins: argument order by default (like Tokio's `biased;`), a random rotation with
-//   halt::fair (like Tokio's default). Pass halt::biased to say so explicitly.
+// - Branches start one after another (in argument order; with halt::fair in a random rotation),
+//   each as its own thread of execution with its own cancellation signal, on one strand over the
+//   caller's executor (the caller's own strand if it runs on one). The first branch to complete
+//   wins.
+// - A branch that completes while it starts (ready at once: it finishes before its first
+//   suspension) wins on the spot, and the branches after it in start order are never started:
+//   their awaitables are destroyed unstarted, like a future that Tokio's select! never polled.
+//   A branch that never started cannot lose data. Otherwise every branch starts.
+// - Every other started branch gets terminal cancellation. select completes only when every
+//   loser has finished: its frames are destroyed and its RAII guards have run. A loser's value
+//   that arrives late is destroyed. If the winner completed with an exception (or, for an
+//   operation, an error code), select rethrows it (std::system_error for an error code) after the
+//   losers unwound.
+// - Ties: of several branches that are ready at once, the first in start order wins: argument
+//   order by default (like Tokio's `biased;`), a random rotation with halt::fair (like Tokio's
+//   default). Pass halt::biased to say so explicitly. Put the branch that must win ties (a
+//   shutdown token, say) first.
 // - Cancelling the select itself (its slot: the enclosing task aborted, an outer select or
 //   timeout) cancels every branch; once they have finished, select fails with
 //   asio::error::operation_aborted. If a winner had already completed when the cancel arrived,

@@ -111,37 +111,44 @@ struct group_result {
 
 // ---- branches --------------------------------------------------------------------------------
 
-// A co_spawned asio::awaitable<T>.
+// A co_spawned asio::awaitable<T>. A small wrapper coroutine settles the branch's outcome the
+// moment the awaitable finishes, so that a branch that is ready at once decides the group while
+// it is being started (the branches after it then never start).
 template <class T>
 struct awaitable_branch {
   using value_type = value_t<T>;
+  static constexpr bool settles_itself = true;
   asio::awaitable<T> aw;
 
-  // co_spawn needs a default-constructible result type; others travel in an optional.
-  static asio::awaitable<std::optional<T>> wrap(asio::awaitable<T> a) {
-    co_return std::optional<T>(co_await std::move(a));
+  template <class State, class Index>
+  static asio::awaitable<void> run(std::shared_ptr<State> st, Index idx, asio::awaitable<T> a) {
+    std::optional<outcome<value_type>> o;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(a);
+        o.emplace(outcome<value_type>::ok());
+      } else {
+        T v = co_await std::move(a);
+        o.emplace(outcome<value_type>::ok(std::move(v)));
+      }
+    } catch (...) {
+      o.emplace(outcome<value_type>::failed(std::current_exception()));
+    }
+    st->settle(idx, std::move(*o));
   }
 
-  template <class Ex, class H>
-  void start(const Ex& ex, H&& h) {
-    if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
-      asio::co_spawn(ex, std::move(aw), std::forward<H>(h));
-    else
-      asio::co_spawn(ex, wrap(std::move(aw)), std::forward<H>(h));
+  template <class State, class Index, class H>
+  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>& st, Index idx, H&& h) {
+    auto body = run(st, idx, std::move(aw));
+    asio::co_spawn(ex, std::move(body), std::forward<H>(h));
   }
   void drop() noexcept { asio::awaitable<T> gone(std::move(aw)); }
 
-  static outcome<value_type> make(std::exception_ptr e) {
-    if (e) return outcome<value_type>::failed(std::move(e));
-    return outcome<value_type>::ok();
-  }
-  template <class V>
-  static outcome<value_type> make(std::exception_ptr e, V&& v) {
-    if (e) return outcome<value_type>::failed(std::move(e));
-    if constexpr (std::is_same_v<std::decay_t<V>, std::optional<T>>)
-      return outcome<value_type>::ok(std::move(*v));
-    else
-      return outcome<value_type>::ok(std::forward<V>(v));
+  // The co_spawn completion: the branch's thread has finished.
+  template <class State, class Index>
+  static void deliver(State& st, Index idx, std::exception_ptr e) {
+    if (e) st.settle(idx, outcome<value_type>::failed(std::move(e))); // ignored if settled
+    st.retire(idx);
   }
 };
 
@@ -219,8 +226,8 @@ struct op_branch {
   using value_type = typename traits::value_type;
   std::optional<std::decay_t<Op>> op;
 
-  template <class Ex, class H>
-  void start(const Ex&, H&& h) {
+  template <class State, class Index, class H>
+  void start(const asio::any_io_executor&, const std::shared_ptr<State>&, Index, H&& h) {
     std::move (*op)(std::forward<H>(h));
     op.reset();
   }
@@ -249,8 +256,8 @@ struct timer_branch {
   typename Timer::time_point at;
   std::optional<Timer> timer;
 
-  template <class Ex, class H>
-  void start(const Ex& ex, H&& h) {
+  template <class State, class Index, class H>
+  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>&, Index, H&& h) {
     timer.emplace(ex, at);
     timer->async_wait(std::forward<H>(h));
   }
@@ -268,8 +275,8 @@ struct token_branch {
   using value_type = std::monostate;
   Token tok;
 
-  template <class Ex, class H>
-  void start(const Ex&, H&& h) {
+  template <class State, class Index, class H>
+  void start(const asio::any_io_executor&, const std::shared_ptr<State>&, Index, H&& h) {
     tok.async_wait(std::forward<H>(h));
   }
   void drop() noexcept {}
@@ -295,15 +302,20 @@ concept branch_arg = is_awaitable<std::decay_t<B>>::value || async_operation<B>;
 
 // ---- the group -------------------------------------------------------------------------------
 
-// The strand that serialises a group: the caller's own strand if it runs on one.
+// The strand that serialises a group: the caller's own strand if it runs on one (then `own` is
+// true: the caller is running inside it right now).
 // (Asio 1.22's any_executor::target<T>() does not check the type: compare target_type().)
-inline asio::any_io_executor group_strand(const asio::any_io_executor& ex) {
+struct group_executor {
+  asio::any_io_executor ex;
+  bool own = false;
+};
+inline group_executor group_strand(const asio::any_io_executor& ex) {
 #if !defined(ASIO_NO_TYPEID)
   if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>) ||
       ex.target_type() == typeid(asio::strand<asio::io_context::executor_type>))
-    return ex;
+    return {ex, true};
 #endif
-  return asio::make_strand(ex);
+  return {asio::make_strand(ex), false};
 }
 
 inline std::size_t random_start(std::size_t n) noexcept {
@@ -322,7 +334,12 @@ struct branch_handler {
   template <class... A>
   void operator()(A&&... a) {
     using B = typename State::template branch_at<Index>;
-    st->complete(idx, B::make(std::forward<A>(a)...));
+    if constexpr (requires { B::settles_itself; }) {
+      B::deliver(*st, idx, std::forward<A>(a)...);
+    } else {
+      st->settle(idx, B::make(std::forward<A>(a)...));
+      st->retire(idx);
+    }
   }
 };
 
@@ -346,7 +363,7 @@ struct dynamic_slots {
   std::size_t size() const { return n; }
 };
 
-enum : unsigned char { not_started = 0, running = 1, finished = 2 };
+enum : unsigned char { not_started = 0, running = 1, settled = 2, finished = 3 };
 
 // Policy interface (all calls on the strand):
 //   bool on_complete(Index, outcome<V>&&, bool outer_cancelled)  -> true: cancel the others
@@ -387,6 +404,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   bool stopping_ = false;   // the running branches were (or are being) cancelled
   bool outer_cancelled_ = false;
   bool done_ = false;
+  bool inline_ = false; // launching inside the initiation: the completion must be posted
 
   std::size_t size() const { return slots_.size(); }
 
@@ -401,14 +419,15 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     }
   }
 
-  // On the strand.
+  // On the strand. Starts the branches in order. Once the group is decided (a branch that was
+  // ready at once won, or failed for try_join) or cancelled, the rest are destroyed unstarted.
   void launch() {
     ++busy_;
     const std::size_t n = size();
     for (std::size_t k = 0; k < n; ++k) {
       const std::size_t i = (first_ + k) % n;
       for_index(i, [&](auto idx, auto& b) {
-        if (outer_cancelled_) { // the group was cancelled before it started: start nothing
+        if (stopping_) {
           b.drop();
           slots_.state[i] = finished;
           return;
@@ -416,11 +435,13 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
         slots_.state[i] = running;
         ++running_;
         try {
-          b.start(strand_, branch_handler<group_state, decltype(idx)>{this->shared_from_this(), idx});
+          auto self = this->shared_from_this();
+          b.start(strand_, self, idx, branch_handler<group_state, decltype(idx)>{self, idx});
         } catch (...) { // the initiation threw (bad_alloc, bad arguments): the branch failed
           if (slots_.state[i] == running) {
             using B = std::decay_t<decltype(b)>;
-            complete(idx, outcome<typename B::value_type>::failed(std::current_exception()));
+            settle(idx, outcome<typename B::value_type>::failed(std::current_exception()));
+            retire(idx);
           }
         }
       });
@@ -429,17 +450,27 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     maybe_finish();
   }
 
+  // A branch's outcome is known (its frames are gone or going). At most once per branch.
   template <class Index, class O>
-  void complete(Index idx, O&& o) {
+  void settle(Index idx, O&& o) {
     const std::size_t i = idx;
-    slots_.state[i] = finished;
-    --running_;
+    if (slots_.state[i] != running) return;
+    slots_.state[i] = settled;
     bool stop = false;
     {
       std::decay_t<O> local(std::forward<O>(o)); // a loser's late value dies here, before finishing
       stop = policy_.on_complete(idx, std::move(local), outer_cancelled_);
     }
     if (stop) cancel_running();
+  }
+
+  // A branch's thread of execution has finished.
+  template <class Index>
+  void retire(Index idx) {
+    const std::size_t i = idx;
+    if (slots_.state[i] == finished) return;
+    slots_.state[i] = finished;
+    --running_;
     maybe_finish();
   }
 
@@ -466,12 +497,16 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
                                                              : std::error_code();
     auto r = policy_.result(outer_cancelled_);
     auto ex = asio::get_associated_executor(handler_, strand_);
-    asio::dispatch(ex, [self = this->shared_from_this(), ec, r = std::move(r)]() mutable {
+    auto finish = [self = this->shared_from_this(), ec, r = std::move(r)]() mutable {
       self->outer_slot_.clear();
       Handler h(std::move(self->handler_));
       self.reset(); // the group's storage goes before the caller resumes
       std::move(h)(ec, std::move(r));
-    });
+    };
+    if (inline_)
+      asio::post(ex, std::move(finish));
+    else
+      asio::dispatch(ex, std::move(finish));
   }
 };
 
@@ -489,20 +524,30 @@ struct outer_cancel_handler {
 template <class Policy, class Branches, class Slots, class R>
 struct initiate_group {
   template <class Handler>
-  void operator()(Handler&& handler, asio::any_io_executor strand, Policy p, Branches b,
+  void operator()(Handler&& handler, group_executor strand, Policy p, Branches b,
                   std::size_t n, std::size_t first) const {
     using H = std::decay_t<Handler>;
     using state = group_state<Policy, Branches, Slots, H>;
     auto slot = asio::get_associated_cancellation_slot(handler);
-    auto st = std::make_shared<state>(std::move(strand), std::move(p), std::move(b), n,
+    auto st = std::make_shared<state>(std::move(strand.ex), std::move(p), std::move(b), n,
                                       std::forward<Handler>(handler));
     st->first_ = first;
     if (slot.is_connected()) {
       st->outer_slot_ = slot;
       slot.template emplace<outer_cancel_handler<state>>(outer_cancel_handler<state>{st});
     }
-    auto ex = st->strand_;
-    asio::post(ex, [st = std::move(st)] { st->launch(); });
+    // Inline when the caller already runs on the group's strand (a halt task), else posted.
+    // Branches never complete inline (co_spawn posts the completion of a branch that finished
+    // without a context switch, operations post theirs); should the group still finish while
+    // launching inline (every started initiation threw), the completion is posted.
+    if (strand.own) {
+      st->inline_ = true;
+      st->launch();
+      st->inline_ = false;
+    } else {
+      auto ex = st->strand_;
+      asio::post(ex, [st = std::move(st)] { st->launch(); });
+    }
   }
 };
 

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+//
+// halt::timeout and halt::timeout_at (timeout.hpp): ready and slow branches, expiry with the
+// branch unwound first, timed_out versus operation_aborted (outer cancellation, a branch's own
+// operation_aborted), a branch's own exception, bad input, plain deferred operations, other
+// clocks, saturation, and the error code's mapping to std::errc::timed_out.
+//
+// Note: g++ 12 miscompiles temporaries in a co_await full-expression, so these tests never put a
+// co_await inside a Catch macro and always name awaitables and lambdas first.
+#include <halt/error.hpp>
+#include <halt/scope_guard.hpp>
+#include <halt/task.hpp>
+#include <halt/timeout.hpp>
+
+#include "support/async.hpp"
+#include "support/catch.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> wait_for_flag(const bool& flag) {
+  for (int i = 0; i < 10'000 && !flag; ++i) co_await sleep_for(1ms);
+  if (!flag) throw std::runtime_error("wait_for_flag: flag never set");
+}
+
+template <class F>
+void run_main(asio::io_context& io, F body) {
+  bool done = false;
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    try {
+      co_await body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done = true;
+  };
+  asio::co_spawn(io, main, asio::detached);
+  halt_test::run_until(io, [&] { return done; }, 10s);
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<int> ready(int v) { co_return v; }
+
+asio::awaitable<int> value_after(std::chrono::steady_clock::duration d, int v) {
+  co_await sleep_for(d);
+  co_return v;
+}
+
+asio::awaitable<int> throw_after(std::chrono::steady_clock::duration d, std::string what) {
+  co_await sleep_for(d);
+  throw std::runtime_error(what);
+}
+
+// Never finishes on its own (60 s). Records whether it was cancelled and when its guard ran.
+struct endless_probe {
+  bool guard_ran = false;
+  std::error_code saw;
+};
+asio::awaitable<int> endless(endless_probe& p) {
+  halt::scope_exit guard([&] { p.guard_ran = true; });
+  try {
+    co_await sleep_for(60s);
+  } catch (const std::system_error& e) {
+    p.saw = e.code();
+    throw;
+  }
+  co_return 1;
+}
+
+struct no_default {
+  explicit no_default(int v) : value(v) {}
+  const int value;
+};
+
+} // namespace
+
+TEST_CASE("a ready branch returns its value, even with a zero duration or a past deadline", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = ready(1);
+    const int v1 = co_await halt::timeout(5s, std::move(a));
+    CHECK(v1 == 1);
+
+    auto b = ready(2);
+    const int v2 = co_await halt::timeout(0ms, std::move(b));
+    CHECK(v2 == 2);
+
+    auto c = ready(3);
+    const int v3 = co_await halt::timeout_at(std::chrono::steady_clock::now() - 1s, std::move(c));
+    CHECK(v3 == 3);
+
+    auto d = ready(4);
+    const int v4 = co_await halt::timeout_at(std::chrono::system_clock::now() - 1h, std::move(d));
+    CHECK(v4 == 4);
+
+    auto e = ready(5);
+    const int v5 = co_await halt::timeout(std::chrono::nanoseconds(0), std::move(e));
+    CHECK(v5 == 5);
+  });
+}
+
+TEST_CASE("a slow branch that finishes before the deadline returns its value", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = value_after(10ms, 7);
+    const int v = co_await halt::timeout(5s, std::move(a));
+    CHECK(v == 7);
+
+    auto s = sleep_for(5ms);
+    auto m = co_await halt::timeout(5s, std::move(s)); // void branch: std::monostate
+    static_assert(std::is_same_v<decltype(m), std::monostate>);
+    (void)m;
+
+    auto n = []() -> asio::awaitable<no_default> {
+      co_await sleep_for(1ms);
+      co_return no_default(8);
+    };
+    auto na = n();
+    const no_default nd = co_await halt::timeout(5s, std::move(na));
+    CHECK(nd.value == 8);
+  });
+}
+
+TEST_CASE("a branch that never finishes times out after the deadline, unwound first", "[timeout]") {
+  asio::io_context io;
+  endless_probe probe;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    const auto start = std::chrono::steady_clock::now();
+    auto a = endless(probe);
+    std::error_code code;
+    bool guard_ran_at_throw = false;
+    try {
+      co_await halt::timeout(20ms, std::move(a));
+      FAIL("timeout must throw");
+    } catch (const std::system_error& e) {
+      code = e.code();
+      guard_ran_at_throw = probe.guard_ran;
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    CHECK(code == halt::errc::timed_out);
+    CHECK(code != asio::error::operation_aborted);
+    CHECK(guard_ran_at_throw);
+    CHECK(probe.saw == asio::error::operation_aborted); // the branch got cancelled
+    CHECK(elapsed >= 20ms);                              // not before the deadline
+  });
+}
+
+TEST_CASE("a branch that catches the cancellation and returns anyway still times out", "[timeout]") {
+  asio::io_context io;
+  std::weak_ptr<int> late_value;
+  bool caught = false;
+  auto stubborn = [&]() -> asio::awaitable<std::shared_ptr<int>> {
+    try {
+      co_await sleep_for(60s);
+    } catch (const std::system_error&) {
+      caught = true;
+    }
+    auto p = std::make_shared<int>(1);
+    late_value = p;
+    co_return p;
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = stubborn();
+    std::error_code code;
+    try {
+      auto p = co_await halt::timeout(10ms, std::move(a));
+      FAIL("timeout must throw");
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    CHECK(code == halt::errc::timed_out);
+    CHECK(caught);
+    CHECK(late_value.expired()); // the loser's value was destroyed
+  });
+}
+
+TEST_CASE("an abort of the enclosing task inside timeout is a cancellation, not timed_out", "[timeout]") {
+  asio::io_context io;
+  endless_probe probe;
+  bool started = false;
+  std::error_code code;
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    auto a = endless(probe);
+    started = true;
+    try {
+      const int v = co_await halt::timeout(30s, std::move(a));
+      co_return v;
+    } catch (const std::system_error& e) {
+      code = e.code();
+      throw;
+    }
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await wait_for_flag(started);
+    co_await sleep_for(5ms);
+    h.abort();
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+    CHECK(code == asio::error::operation_aborted);
+    CHECK(code != halt::errc::timed_out);
+    CHECK(probe.guard_ran);
+    CHECK(probe.saw == asio::error::operation_aborted);
+  });
+}
+
+TEST_CASE("an outer cancellation signal fails timeout with operation_aborted, not timed_out", "[timeout]") {
+  asio::io_context io;
+  asio::cancellation_signal sig; // outlives the coroutine: io is run until it has finished
+  endless_probe probe;
+  std::error_code code;
+  bool finished = false;
+  auto body = [&]() -> asio::awaitable<void> {
+    auto a = endless(probe);
+    try {
+      co_await halt::timeout(30s, std::move(a));
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+  };
+  asio::co_spawn(io, body(), asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
+                   finished = true;
+                   if (e) std::rethrow_exception(e);
+                 }));
+  asio::steady_timer later(io, 20ms);
+  later.async_wait([&](std::error_code) { sig.emit(asio::cancellation_type::terminal); });
+  halt_test::run_until(io, [&] { return finished; }, 10s);
+  CHECK(code == asio::error::operation_aborted);
+  CHECK(code != halt::errc::timed_out);
+  CHECK(probe.guard_ran);
+  CHECK(probe.saw == asio::error::operation_aborted);
+}
+
+TEST_CASE("a branch's own exception propagates", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = throw_after(1ms, "branch failed");
+    std::string what;
+    try {
+      co_await halt::timeout(5s, std::move(a));
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    CHECK(what == "branch failed");
+
+    // Also when the deadline is zero: the branch failed at once, before the timer.
+    auto thrower = []() -> asio::awaitable<int> { throw std::logic_error("at once"); co_return 0; };
+    auto b = thrower();
+    std::string what2;
+    try {
+      co_await halt::timeout(0ms, std::move(b));
+    } catch (const std::logic_error& e) {
+      what2 = e.what();
+    }
+    CHECK(what2 == "at once");
+  });
+}
+
+TEST_CASE("a branch that reports operation_aborted itself fails with operation_aborted", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto self_aborting = []() -> asio::awaitable<int> {
+      co_await sleep_for(1ms);
+      throw std::system_error(asio::error::operation_aborted);
+    };
+    auto a = self_aborting();
+    std::error_code code;
+    try {
+      co_await halt::timeout(5s, std::move(a));
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    CHECK(code == asio::error::operation_aborted);
+    CHECK(code != halt::errc::timed_out);
+  });
+}
+
+TEST_CASE("a negative duration throws invalid_argument from the call", "[timeout]") {
+  bool ran = false;
+  auto branch = [&]() -> asio::awaitable<int> {
+    ran = true;
+    co_return 1;
+  };
+  CHECK_THROWS_AS(halt::timeout(-1ms, branch()), std::invalid_argument);
+  CHECK_THROWS_AS(halt::timeout(std::chrono::duration<double>(-1e-9), branch()), std::invalid_argument);
+  CHECK_THROWS_AS(halt::timeout(std::chrono::hours(-1), branch()), std::invalid_argument);
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("timeout on a plain deferred operation", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+
+    asio::steady_timer quick(ex, 5ms);
+    auto op = quick.async_wait(asio::experimental::deferred);
+    auto m = co_await halt::timeout(5s, std::move(op));
+    static_assert(std::is_same_v<decltype(m), std::monostate>);
+    (void)m;
+    CHECK(quick.expiry() <= std::chrono::steady_clock::now());
+
+    asio::steady_timer slow(ex, 60s);
+    auto op2 = slow.async_wait(asio::experimental::deferred);
+    std::error_code code;
+    try {
+      co_await halt::timeout(10ms, std::move(op2));
+      FAIL("timeout must throw");
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    CHECK(code == halt::errc::timed_out);
+
+    // An operation that fails with its own error code: std::system_error with that code.
+    asio::steady_timer cancelled(ex, 60s);
+    asio::steady_timer canceller(ex, 5ms);
+    canceller.async_wait([&](std::error_code) { cancelled.cancel(); });
+    auto op3 = cancelled.async_wait(asio::experimental::deferred);
+    std::error_code code3;
+    try {
+      co_await halt::timeout(5s, std::move(op3));
+    } catch (const std::system_error& e) {
+      code3 = e.code();
+    }
+    CHECK(code3 == asio::error::operation_aborted);
+  });
+}
+
+TEST_CASE("timeout_at with std::chrono::system_clock", "[timeout]") {
+  asio::io_context io;
+  endless_probe probe;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = value_after(5ms, 3);
+    const int v = co_await halt::timeout_at(std::chrono::system_clock::now() + 5s, std::move(a));
+    CHECK(v == 3);
+
+    auto b = endless(probe);
+    std::error_code code;
+    try {
+      co_await halt::timeout_at(std::chrono::system_clock::now() + 20ms, std::move(b));
+      FAIL("timeout_at must throw");
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    CHECK(code == halt::errc::timed_out);
+    CHECK(probe.guard_ran);
+
+    // A coarser duration type for the time point.
+    auto c = value_after(1ms, 4);
+    const auto at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) + 10s;
+    const int v4 = co_await halt::timeout_at(at, std::move(c));
+    CHECK(v4 == 4);
+  });
+}
+
+TEST_CASE("durations too large for the clock saturate", "[timeout]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = value_after(1ms, 1);
+    const int v1 = co_await halt::timeout(std::chrono::hours::max(), std::move(a));
+    CHECK(v1 == 1);
+    auto b = value_after(1ms, 2);
+    const int v2 = co_await halt::timeout(std::chrono::duration<double>(1e300), std::move(b));
+    CHECK(v2 == 2);
+    auto c = value_after(1ms, 3);
+    const int v3 = co_await halt::timeout_at(std::chrono::steady_clock::time_point::max(), std::move(c));
+    CHECK(v3 == 3);
+  });
+}
+
+TEST_CASE("halt::errc::timed_out maps to std::errc::timed_out", "[timeout]") {
+  // error.hpp: "timed_out [compares equal] to std::errc::timed_out".
+  const std::error_code ec = halt::errc::timed_out;
+  CHECK(ec == std::errc::timed_out);
+  CHECK(ec != std::errc::operation_canceled);
+  CHECK(ec.category() == halt::error_category());
+  CHECK(ec != asio::error::operation_aborted);
+
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto a = sleep_for(60s);
+    std::error_code code;
+    try {
+      co_await halt::timeout(1ms, std::move(a));
+    } catch (const std::system_error& e) {
+      code = e.code();
+    }
+    CHECK(code == std::errc::timed_out);
+    CHECK(code == halt::errc::timed_out);
+  });
+}
