@@ -4,8 +4,10 @@
 //
 // halt::timeout: bound an awaitable (or a plain Asio operation) by a deadline.
 //
-//   asio::awaitable<V> timeout(std::chrono::duration<Rep, Period> d, B branch);
-//   asio::awaitable<V> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch);
+//   asio::awaitable<T> timeout(std::chrono::duration<Rep, Period> d, B branch);
+//   asio::awaitable<T> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch);
+//   // T: the branch's result, T for an asio::awaitable<T> (void included), the value type for a
+//   // plain operation (as in select.hpp).
 //
 // Semantics
 // - The branch starts first, then a timer (an asio::basic_waitable_timer<Clock>; steady_clock for
@@ -35,14 +37,27 @@
 #include <chrono>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace halt {
 
 namespace detail {
 
+// awaitable<T> -> T (void stays void); an operation -> its value type.
+template <class B>
+struct timeout_value {
+  using type = branch_value_t<B>;
+};
+template <class T, class E>
+struct timeout_value<asio::awaitable<T, E>> {
+  using type = T;
+};
+template <class B>
+using timeout_value_t = typename timeout_value<std::decay_t<B>>::type;
+
 template <class Clock, class B>
-asio::awaitable<branch_value_t<B>> timeout_impl(typename Clock::time_point at, B branch) {
+asio::awaitable<timeout_value_t<B>> timeout_impl(typename Clock::time_point at, B branch) {
   using timer = asio::basic_waitable_timer<Clock>;
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   auto ex = co_await asio::this_coro::executor;
@@ -53,7 +68,7 @@ asio::awaitable<branch_value_t<B>> timeout_impl(typename Clock::time_point at, B
   auto r = co_await std::move(op);
   auto v = std::move(r).get();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
-  co_return std::move(std::get<0>(v));
+  if constexpr (!std::is_void_v<timeout_value_t<B>>) co_return std::move(std::get<0>(v));
 }
 
 template <class Clock, class Rep, class Period>
@@ -70,7 +85,7 @@ typename Clock::time_point saturating_deadline(std::chrono::duration<Rep, Period
 /// The branch's value, or std::system_error(halt::errc::timed_out) once `d` has passed and the
 /// branch has unwound. \throws std::invalid_argument (from the call) if `d` is negative.
 template <class Rep, class Period, detail::branch_arg B>
-asio::awaitable<branch_value_t<B>> timeout(std::chrono::duration<Rep, Period> d, B branch) {
+asio::awaitable<detail::timeout_value_t<B>> timeout(std::chrono::duration<Rep, Period> d, B branch) {
   if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
   return detail::timeout_impl<std::chrono::steady_clock>(
       detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(branch));
@@ -79,7 +94,7 @@ asio::awaitable<branch_value_t<B>> timeout(std::chrono::duration<Rep, Period> d,
 /// The branch's value, or std::system_error(halt::errc::timed_out) once `at` has passed (on
 /// `Clock`) and the branch has unwound. A past deadline still lets a ready branch win.
 template <class Clock, class Duration, detail::branch_arg B>
-asio::awaitable<branch_value_t<B>> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch) {
+asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch) {
   return detail::timeout_impl<Clock>(std::chrono::ceil<typename Clock::duration>(at), std::move(branch));
 }
 
