@@ -17,6 +17,7 @@
 //   timeout.hpp             timeout, timeout_at
 //   shield.hpp              shield, finally
 //   scope_guard.hpp         scope_exit, scope_fail, scope_success
+//   shutdown.hpp            shutdown, shutdown_options, shutdown_report, on_shutdown
 
 #include <halt/detail/config.hpp>
 
@@ -40,3 +41,6 @@
 #include <halt/select.hpp>
 #include <halt/shield.hpp>
 #include <halt/timeout.hpp>
+
+// Production shutdown
+#include <halt/shutdown.hpp>
