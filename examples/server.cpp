@@ -102,7 +102,7 @@ asio::awaitable<void> connection(tcp::socket sock, int id, halt::cancellation_to
     }
   } catch (const std::system_error& e) {
     if (e.code() != asio::error::eof && e.code() != asio::error::connection_reset) throw;
-    std::printf("connection %d: client left after %ld lines\n", id, acked);
+    std::printf("connection %d: client left; lines acknowledged: %ld\n", id, acked);
     co_return;
   }
 
@@ -114,7 +114,7 @@ asio::awaitable<void> connection(tcp::socket sock, int id, halt::cancellation_to
   };
   try {
     co_await halt::shield(goodbye(), 1s);
-    std::printf("connection %d: shutting down: %ld lines acknowledged, said goodbye\n", id, acked);
+    std::printf("connection %d: shutting down: lines acknowledged: %ld, said goodbye\n", id, acked);
   } catch (const std::system_error& e) {
     std::printf("connection %d: goodbye failed: %s\n", id, e.code().message().c_str());
   }
