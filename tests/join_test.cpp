@@ -255,7 +255,6 @@ TEST_CASE("try_join cancels the other branches on the first failure and rethrows
     auto a = endless(endless_a);
     auto b = failing();
     auto c = stubborn();
-    const auto start = std::chrono::steady_clock::now();
     std::string what;
     bool a_guard_at_throw = false, c_guard_at_throw = false;
     try {
@@ -271,7 +270,6 @@ TEST_CASE("try_join cancels the other branches on the first failure and rethrows
     CHECK(a_guard_at_throw); // unwound before try_join threw
     CHECK(stubborn_caught);
     CHECK(c_guard_at_throw);
-    CHECK(std::chrono::steady_clock::now() - start < 30s); // the 60 s waits were cut short
   });
 }
 
