@@ -22,7 +22,7 @@
 //     task_tracker& tracker();   // closed and waited for by phase 1
 //     void request();      // any thread: start the shutdown (as the first signal does)
 //     void force();        // any thread: go to phase 2 now (as a second signal does)
-//     bool requested() const;
+//     bool requested() const;   // requested, or begun by a signal
 //     asio::awaitable<shutdown_report> run();   // waits for the trigger, runs both phases
 //   };
 //   struct shutdown_report { trigger, forced, force_reason, graceful_time, total_time,
@@ -171,7 +171,8 @@ struct shutdown_entry {
 };
 
 struct shutdown_registry {
-  std::mutex m;
+  // Recursive: a refused spawn destroys its entry guard while spawn() holds the lock.
+  std::recursive_mutex m;
   std::uint64_t next_id = 0;
   bool phase1 = false; // once set, policy-abort tasks are aborted as they are spawned
   std::map<std::uint64_t, std::shared_ptr<shutdown_entry>> running;
@@ -189,7 +190,7 @@ struct entry_guard {
     e->finished_at.store(std::chrono::steady_clock::now().time_since_epoch().count(),
                          std::memory_order_relaxed);
     e->done.store(true, std::memory_order_release);
-    std::lock_guard<std::mutex> g(r->m);
+    std::lock_guard<std::recursive_mutex> g(r->m);
     r->running.erase(e->id);
   }
 };
@@ -245,30 +246,29 @@ public:
     auto e = std::make_shared<detail::shutdown_entry>();
     e->name = std::move(name);
     e->policy = policy;
-    {
-      std::lock_guard<std::mutex> g(reg_->m);
-      e->id = reg_->next_id++;
-    }
-    detail::entry_guard guard(e, reg_);
-    auto h = [&] {
-      if constexpr (detail::awaitable_factory<Body>)
-        return tracker_.spawn(std::forward<ExOrCtx>(ex),
-                              detail::named_task_fn<T, std::decay_t<Body>>(std::move(guard),
-                                                                           std::forward<Body>(body)));
-      else
-        return tracker_.spawn(std::forward<ExOrCtx>(ex),
-                              detail::named_task<T>(std::move(guard), std::forward<Body>(body)));
-    }(); // throws errc::closed once phase 1 has begun (the entry was never registered)
-    e->handle = h.abort_handle(); // before the entry is visible to run()
     bool abort_now = false;
+    std::optional<decltype(tracker_.spawn(ex, std::declval<asio::awaitable<T>>()))> h;
     {
-      std::lock_guard<std::mutex> g(reg_->m);
+      // Admission to the tracker and registration happen under the lock that run() holds
+      // while it takes its snapshot and closes the tracker: a spawn is either refused
+      // (errc::closed) or in the report.
+      std::lock_guard<std::recursive_mutex> g(reg_->m);
+      e->id = reg_->next_id++;
+      detail::entry_guard guard(e, reg_);
+      if constexpr (detail::awaitable_factory<Body>)
+        h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
+                                 detail::named_task_fn<T, std::decay_t<Body>>(std::move(guard),
+                                                                              std::forward<Body>(body))));
+      else
+        h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
+                                 detail::named_task<T>(std::move(guard), std::forward<Body>(body))));
+      e->handle = h->abort_handle();
       // A task that already finished (on another thread) has no entry to keep.
       if (!e->done.load(std::memory_order_acquire)) reg_->running.emplace(e->id, e);
       abort_now = reg_->phase1 && policy == on_shutdown::abort;
     }
     if (abort_now) e->handle.abort();
-    return h;
+    return std::move(*h);
   }
 
   /// Spawns a named, tracked task on the shutdown's executor.
@@ -288,7 +288,10 @@ public:
     requested_.cancel();
   }
 
-  bool requested() const noexcept { return requested_.is_cancelled(); }
+  /// True once the shutdown was requested (request(), force()) or began (a signal).
+  bool requested() const noexcept {
+    return requested_.is_cancelled() || started_.load(std::memory_order_acquire);
+  }
 
   /// Waits for the trigger, runs phase 1 and, if needed, phase 2, and returns the report.
   asio::awaitable<shutdown_report> run() {
@@ -318,8 +321,10 @@ public:
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::shared_ptr<detail::shutdown_entry>> snapshot;
     {
-      std::lock_guard<std::mutex> g(reg_->m);
+      std::lock_guard<std::recursive_mutex> g(reg_->m);
+      started_.store(true, std::memory_order_release);
       reg_->phase1 = true;
+      tracker_.close(); // with the snapshot: a later spawn is refused, an earlier one is listed
       for (auto& [id, e] : reg_->running) snapshot.push_back(e);
     }
     say("shutdown: " + rep.trigger + " received; phase 1 (graceful): cancelling " +
@@ -327,7 +332,6 @@ public:
     for (auto& e : snapshot)
       if (e->policy == on_shutdown::abort) abort_entry(*e);
     root_.cancel(errc::shutdown);
-    tracker_.close();
 
     bool drained = false;
     if (forced_.is_cancelled()) {
@@ -355,7 +359,7 @@ public:
       rep.forced = true;
       std::vector<std::shared_ptr<detail::shutdown_entry>> left;
       {
-        std::lock_guard<std::mutex> g(reg_->m);
+        std::lock_guard<std::recursive_mutex> g(reg_->m);
         for (auto& [id, e] : reg_->running) left.push_back(e);
       }
       say("shutdown: phase 2 (forced, " + rep.force_reason + "): aborting " +
@@ -415,6 +419,7 @@ private:
   task_tracker tracker_;
   std::shared_ptr<detail::shutdown_registry> reg_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> started_{false};
 };
 
 } // namespace halt

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+//
+// The guide's small code blocks (docs/01-*.md ... docs/07-*.md), compiled and run. Every ```cpp
+// block of a chapter that is not quoted from an example appears here verbatim (indentation may
+// differ), inside real code with the declarations it needs; tests/docs_test.cpp checks that. When
+// you edit a block in the guide, edit its copy here, and the other way round.
+//
+// Notes:
+// - g++ 12 miscompiles temporaries in a co_await full-expression: the code around the snippets
+//   names its lambdas and awaitables first, and no co_await appears inside a Catch macro. (The
+//   snippets are the guide's code as written; the temporaries they hold are plain awaitables and
+//   deferred operations, as in the examples.)
+// - halt's headers come first (clang with Asio 1.22 needs them before any Asio header), and the
+//   include-only blocks of the guide are the first lines below.
+// - clang-format is off: it would sort the include blocks and realign the snippets' comments, and
+//   they would no longer match the guide.
+
+// clang-format off
+
+// docs/01-tokens.md
+#include <halt/halt.hpp>   // or <halt/cancellation_token.hpp>
+
+// docs/02-abort.md
+#include <halt/task.hpp>   // spawn, join_handle, abort_handle, scoped_task, join_result
+#include <halt/join_set.hpp>
+#include <halt/task_tracker.hpp>
+#include <halt/spawn_blocking.hpp>
+
+// docs/03-select.md
+#include <halt/select.hpp>   // select, run_until_cancelled, halt::fair, halt::biased
+#include <halt/timeout.hpp>  // timeout, timeout_at
+#include <halt/join.hpp>     // join, try_join
+
+// docs/04-cleanup.md
+#include <halt/scope_guard.hpp>  // scope_exit, scope_fail, scope_success
+#include <halt/shield.hpp>       // shield, finally
+
+// docs/05-shutdown.md
+#include <halt/shutdown.hpp>   // shutdown, shutdown_options, shutdown_report, on_shutdown
+
+#include "support/async.hpp"
+#include "support/catch.hpp"
+
+#include <asio/buffer.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read_until.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+constexpr auto deferred = asio::experimental::deferred; // asio::deferred from Asio 1.23
+
+namespace {
+
+// Two connected loopback sockets: the snippets read from `sock`, the test writes into `peer`.
+struct socket_pair {
+  tcp::socket sock;
+  tcp::socket peer;
+  explicit socket_pair(asio::io_context& io) : sock(io), peer(io) {
+    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+    sock.connect(acceptor.local_endpoint());
+    acceptor.accept(peer);
+  }
+};
+
+// Runs `aw` on `io` to the end (at most 20 s); rethrows what escaped it.
+void run_to_end(asio::io_context& io, asio::awaitable<void> aw) {
+  bool done = false;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(aw), [&](std::exception_ptr e) {
+    done = true;
+    error = e;
+  });
+  halt_test::run_until(io, [&] { return done; });
+  if (error) std::rethrow_exception(error);
+}
+
+} // namespace
+
+// =================================================================================================
+// docs/01-tokens.md
+// =================================================================================================
+
+TEST_CASE("01-tokens: the tree", "[docs]") {
+  halt::cancellation_token root;              // a new root, not cancelled
+  auto conn = root.child_token();             // cancelled whenever root is
+  auto req  = conn.child_token();
+  conn.cancel();                              // conn and req; never root, never conn's siblings
+
+  CHECK_FALSE(root.is_cancelled());
+  CHECK(conn.is_cancelled());
+  CHECK(req.is_cancelled());
+  CHECK(req.reason() == halt::errc::cancelled);
+  auto sibling = root.child_token();
+  CHECK_FALSE(sibling.is_cancelled());
+}
+
+namespace ch01 {
+
+// Reads from `sock` until the read ends; tells whether it ended with operation_aborted.
+asio::awaitable<void> bound_read(tcp::socket& sock, halt::cancellation_token token, bool& aborted) {
+  char data[64];
+  auto buf = asio::buffer(data);
+  try {
+    co_await sock.async_read_some(buf, halt::bind_cancellation(token, asio::use_awaitable));
+  } catch (const std::system_error& e) {
+    aborted = e.code() == asio::error::operation_aborted;
+  }
+}
+
+} // namespace ch01
+
+TEST_CASE("01-tokens: binding a token to an Asio operation", "[docs]") {
+  asio::io_context io;
+  socket_pair pair(io);
+  halt::cancellation_token token;
+  bool aborted = false;
+  bool done = false;
+  asio::co_spawn(io, ch01::bound_read(pair.sock, token, aborted), [&](std::exception_ptr e) {
+    done = true;
+    if (e) std::rethrow_exception(e);
+  });
+  io.poll(); // the read is pending: the peer sends nothing
+  REQUIRE_FALSE(done);
+  token.cancel();
+  halt_test::run_until(io, [&] { return done; });
+  CHECK(aborted);
+}
+
+TEST_CASE("01-tokens: deadlines", "[docs]") {
+  asio::io_context io;
+  halt::cancellation_token conn;
+  const auto before = std::chrono::steady_clock::now();
+
+  auto req = conn.child_token_after(io, 30s);          // or child_token_at(ex, time_point)
+  req.deadline();                                      // std::optional<steady_clock::time_point>
+
+  const auto after = std::chrono::steady_clock::now();
+  REQUIRE(req.deadline().has_value());
+  CHECK(*req.deadline() >= before + 30s);
+  CHECK(*req.deadline() <= after + 30s);
+  CHECK_FALSE(conn.deadline().has_value());
+  CHECK_FALSE(req.is_cancelled());
+  conn.cancel(); // releases the timer at once
+  CHECK(req.reason() == halt::errc::cancelled);
+}
+
+// =================================================================================================
+// docs/03-select.md (the rest of the chapter quotes examples/select_request.cpp and
+// examples/token_worker_select.cpp)
+// =================================================================================================
+
+namespace ch03 {
+
+// Reads what `sock` has (within 2 s), then "handshakes" before `deadline`. The handshake takes
+// `handshake_time`.
+asio::awaitable<std::size_t> read_then_handshake(
+    tcp::socket& sock, std::chrono::system_clock::time_point deadline,
+    std::chrono::steady_clock::duration handshake_time) {
+  char data[64];
+  auto buf = asio::buffer(data);
+  auto handshake = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, handshake_time);
+    co_await timer.async_wait(asio::use_awaitable);
+  };
+
+  std::size_t n = co_await halt::timeout(2s, sock.async_read_some(buf, deferred));
+  co_await halt::timeout_at(deadline, handshake());   // any clock: steady, system, ...
+
+  co_return n;
+}
+
+asio::awaitable<std::string> fetch_user(int id) {
+  co_return "user " + std::to_string(id);
+}
+
+asio::awaitable<std::vector<int>> fetch_orders(int id) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return std::vector<int>{id, id + 1};
+}
+
+asio::awaitable<std::size_t> upload(const std::string& part) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return part.size();
+}
+
+struct joined {
+  std::string user;
+  std::vector<int> orders;
+  std::size_t a = 0;
+  std::size_t b = 0;
+};
+
+asio::awaitable<void> join_both(int id, joined& out) {
+  const std::string part1 = "first part";
+  const std::string part2 = "second";
+
+  auto [user, orders] = co_await halt::join(fetch_user(id), fetch_orders(id));
+  auto [a, b] = co_await halt::try_join(upload(part1), upload(part2));
+
+  out.user = user;
+  out.orders = orders;
+  out.a = a;
+  out.b = b;
+}
+
+} // namespace ch03
+
+TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
+  SECTION("both finish in time") {
+    asio::io_context io;
+    socket_pair pair(io);
+    asio::write(pair.peer, asio::buffer("ping", 4));
+    std::size_t n = 0;
+    auto body = [&]() -> asio::awaitable<void> {
+      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 10s, 1ms);
+      n = co_await std::move(read);
+    };
+    run_to_end(io, body());
+    CHECK(n == 4);
+  }
+  SECTION("the handshake misses its deadline") {
+    asio::io_context io;
+    socket_pair pair(io);
+    asio::write(pair.peer, asio::buffer("ping", 4));
+    std::error_code code;
+    auto body = [&]() -> asio::awaitable<void> {
+      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
+      try {
+        co_await std::move(read);
+      } catch (const std::system_error& e) {
+        code = e.code();
+      }
+    };
+    run_to_end(io, body());
+    CHECK(code == halt::errc::timed_out);
+  }
+}
+
+TEST_CASE("03-select: join and try_join", "[docs]") {
+  asio::io_context io;
+  ch03::joined out;
+  run_to_end(io, ch03::join_both(7, out));
+  CHECK(out.user == "user 7");
+  CHECK(out.orders == std::vector<int>{7, 8});
+  CHECK(out.a == 10);
+  CHECK(out.b == 6);
+}
+
+// =================================================================================================
+// docs/04-cleanup.md (the example is examples/cleanup.cpp)
+// =================================================================================================
+
+namespace ch04 {
+
+struct latch_probe {
+  bool work_started = false;
+  bool cancelled = false;
+  bool rollback_started = false;
+  bool reached_end = false;
+};
+
+// The guide's "this does not work": after an abort, the rollback's co_await throws at once.
+asio::awaitable<void> rollback_after_catch(latch_probe& p) {
+  auto work = [&p]() -> asio::awaitable<void> {
+    p.work_started = true;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 60s);
+    co_await timer.async_wait(asio::use_awaitable); // the abort lands here
+  };
+  auto rollback = [&p]() -> asio::awaitable<void> {
+    p.rollback_started = true;
+    co_return;
+  };
+  bool& cancelled = p.cancelled;
+
+  try {
+    co_await work();
+  } catch (const std::system_error&) {
+    cancelled = true;               // C++ forbids co_await inside a catch block anyway
+  }
+  if (cancelled) co_await rollback();   // throws operation_aborted at once: the task is cancelled
+
+  p.reached_end = true;
+}
+
+struct finally_probe {
+  int work_calls = 0;
+  int cleanups = 0;
+  std::vector<int> cleanup_saw_work_calls; // each cleanup records how many works had ended
+  int value = 0;
+  std::vector<std::string> cleanup_errors;
+};
+
+// Both forms of finally. With `fail`, the second work and its cleanup both throw.
+asio::awaitable<void> work_with_cleanup(finally_probe& p, bool fail) {
+  auto work = [&p, fail]() -> asio::awaitable<int> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    if (++p.work_calls == 2 && fail) throw std::runtime_error("work failed");
+    co_return 10 * p.work_calls;
+  };
+  auto cleanup = [&p, fail]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    p.cleanup_saw_work_calls.push_back(p.work_calls);
+    if (++p.cleanups == 2 && fail) throw std::runtime_error("cleanup failed");
+  };
+  auto on_cleanup_error = [&p](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      p.cleanup_errors.push_back(x.what());
+    }
+  };
+
+  int value = co_await halt::finally(work(), cleanup);                 // cleanup() -> awaitable<void>
+  value = co_await halt::finally(work(), cleanup, on_cleanup_error);
+
+  p.value = value;
+}
+
+} // namespace ch04
+
+TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run", "[docs]") {
+  asio::io_context io;
+  ch04::latch_probe p;
+  auto h = halt::spawn(io, ch04::rollback_after_catch(p));
+  halt_test::run_until(io, [&] { return p.work_started; });
+  h.abort();
+  bool joined = false;
+  bool was_cancelled = false;
+  h.async_join([&](std::error_code ec, halt::join_result<void> r) {
+    joined = !ec;
+    was_cancelled = r.is_cancelled();
+  });
+  halt_test::run_until(io, [&] { return joined; });
+  CHECK(was_cancelled);
+  CHECK(p.cancelled);               // the catch block ran
+  CHECK_FALSE(p.rollback_started);  // but co_await rollback() threw before the rollback started
+  CHECK_FALSE(p.reached_end);
+}
+
+TEST_CASE("04-cleanup: finally", "[docs]") {
+  SECTION("work succeeds: its value is passed on, after the cleanup") {
+    asio::io_context io;
+    ch04::finally_probe p;
+    run_to_end(io, ch04::work_with_cleanup(p, false));
+    CHECK(p.value == 20);
+    CHECK(p.cleanup_saw_work_calls == std::vector<int>{1, 2});
+    CHECK(p.cleanup_errors.empty());
+  }
+  SECTION("work and cleanup both fail: work's exception is kept, cleanup's goes to the handler") {
+    asio::io_context io;
+    ch04::finally_probe p;
+    std::string what;
+    try {
+      run_to_end(io, ch04::work_with_cleanup(p, true));
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    CHECK(what == "work failed");
+    CHECK(p.value == 0);
+    CHECK(p.cleanup_saw_work_calls == std::vector<int>{1, 2});
+    CHECK(p.cleanup_errors == std::vector<std::string>{"cleanup failed"});
+  }
+}
+
+// =================================================================================================
+// docs/05-shutdown.md (the other blocks are quoted from examples/server.cpp)
+// =================================================================================================
+
+TEST_CASE("05-shutdown: the options", "[docs]") {
+  asio::io_context io;
+
+  halt::shutdown_options options;
+  options.grace = 10s;              // phase 1 bound (negative: std::invalid_argument)
+  options.abort_wait = 5s;          // phase 2 bound
+  options.signals = {SIGINT, SIGTERM};
+  options.log = [](const std::string& line) { std::puts(line.c_str()); };
+  halt::shutdown sd(io, options);   // a signal that cannot be installed: std::system_error
+
+  auto worker = [](halt::cancellation_token token) -> asio::awaitable<void> {
+    co_await token.cancelled(); // cooperative: finishes as soon as the shutdown begins
+  };
+  sd.spawn("worker", worker(sd.token())).detach();
+
+  halt::shutdown_report report;
+  auto main_task = [&]() -> asio::awaitable<void> { report = co_await sd.run(); };
+  auto h = halt::spawn(io, main_task);
+  sd.request();
+  halt_test::run_until(io, [&] { return h.is_finished(); });
+
+  CHECK(report.trigger == "request()");
+  CHECK_FALSE(report.forced);
+  REQUIRE(report.tasks.size() == 1);
+  CHECK(report.tasks[0].name == "worker");
+  CHECK(report.tasks[0].how == halt::shutdown_report::outcome::graceful);
+  CHECK(sd.token().reason() == halt::errc::shutdown);
+}
+
+// =================================================================================================
+// docs/06-cancellation-safety.md (the safe version is quoted from examples/server.cpp)
+// =================================================================================================
+
+namespace ch06 {
+
+// The guide's unsafe read: a line raced against the token. Returns the winner's index and, when
+// the read wins, the length of the line (its delimiter included).
+asio::awaitable<std::pair<std::size_t, std::size_t>> unsafe_read_line(
+    tcp::socket& sock, std::string& tmp, halt::cancellation_token token) {
+  // Not safe: if this read loses after half a line arrived, its result (the line's length) is lost.
+  auto r = co_await halt::select(token.cancelled(),
+                                 asio::async_read_until(sock, asio::dynamic_buffer(tmp), '\n', deferred));
+
+  co_return std::pair<std::size_t, std::size_t>{r.index(), r.index() == 1 ? std::get<1>(r) : 0};
+}
+
+} // namespace ch06
+
+TEST_CASE("06-cancellation-safety: async_read_until raced against a token", "[docs]") {
+  asio::io_context io;
+  socket_pair pair(io);
+  halt::cancellation_token token;
+  std::string tmp;
+  std::pair<std::size_t, std::size_t> result{99, 0};
+  bool done = false;
+  auto body = [&]() -> asio::awaitable<void> {
+    auto read = ch06::unsafe_read_line(pair.sock, tmp, token);
+    result = co_await std::move(read);
+  };
+
+  SECTION("a whole line arrives: the read wins") {
+    asio::write(pair.peer, asio::buffer("hello\n", 6));
+    run_to_end(io, body());
+    CHECK(result.first == 1);
+    CHECK(result.second == 6);
+  }
+  SECTION("half a line, then the token: the token wins and the read is cancelled") {
+    asio::write(pair.peer, asio::buffer("hel", 3));
+    asio::co_spawn(io, body(), [&](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+    halt_test::run_for(io, 20ms); // the read takes "hel" and waits for the rest of the line
+    REQUIRE_FALSE(done);
+    token.cancel();
+    halt_test::run_until(io, [&] { return done; });
+    CHECK(result.first == 0);
+  }
+}
