@@ -480,3 +480,20 @@ TEST_CASE("a branch that is ready at once decides the select: later branches nev
     CHECK(destroyed == 2);
   });
 }
+
+TEST_CASE("select against an already-cancelled token.cancelled() never starts the work", "[select]") {
+  asio::io_context io;
+  bool started = false;
+  auto work = [&]() -> asio::awaitable<int> {
+    started = true;
+    co_await sleep_for(60s);
+    co_return 1;
+  };
+  run_main(io, [&]() -> asio::awaitable<void> {
+    halt::cancellation_token token;
+    token.cancel();
+    auto v = co_await halt::select(token.cancelled(), work());
+    CHECK(v.index() == 0);
+  });
+  CHECK_FALSE(started);
+}

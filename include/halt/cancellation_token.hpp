@@ -375,11 +375,22 @@ public:
   }
 
   /// `co_await token.cancelled();` waits until the token is cancelled. Throws
-  /// std::system_error(operation_aborted) if the awaiting coroutine is cancelled first.
-  asio::awaitable<void> cancelled() const { return async_wait(asio::use_awaitable); }
+  /// std::system_error(operation_aborted) if the awaiting coroutine is cancelled first. On a
+  /// token that is already cancelled it completes without suspending, so as a select branch it
+  /// wins at once and the branches after it never start.
+  asio::awaitable<void> cancelled() const {
+    require_state();
+    if (is_cancelled()) return ready_now();
+    return async_wait(asio::use_awaitable);
+  }
 
   /// A guard that cancels this token when destroyed, unless disarm()ed.
   halt::drop_guard drop_guard() const;
+
+private:
+  static asio::awaitable<void> ready_now() { co_return; }
+
+public:
 
   friend bool operator==(const cancellation_token& a, const cancellation_token& b) noexcept {
     return a.n_ == b.n_;
