@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Print a Markdown side-by-side table: halt vs std::stop_token vs raw Asio
-vs tokio-util CancellationToken.
+"""Print Markdown side-by-side tables: halt vs std::stop_token vs raw Asio
+vs tokio-util CancellationToken (token and task ops), and halt vs Asio's
+awaitable operators vs Tokio (select / timeout ops).
 
 Usage:
-    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json ...] build/bench/tokio.jsonl
+    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json ...] build/bench/tokio.jsonl
 
 Inputs
   * token_bench.json: Google Benchmark JSON output of the C++ program
@@ -18,6 +19,12 @@ Inputs
   * tokio.jsonl: one `{"op": "<name>", "ns": <float>}` object per line, as
     printed by benchmarks/tokio (halt-tokio-bench). For `task_memory_bytes`
     the "ns" field holds bytes per task.
+
+The select / timeout ops (names starting with `select` or `timeout`, from
+select_bench) go into a second table with the columns halt | raw Asio (`||`)
+| Tokio | asio/halt | tokio/halt. Tokio has no separate counterpart for a
+plain-operation branch or for a caller on a strand: those rows show the Tokio
+op named in their label (TOKIO_SHARED).
 
 A missing or unreadable input file only leaves its columns empty ("–").
 Only the Python 3 standard library is used.
@@ -66,6 +73,43 @@ ROW_LABELS = {
     "abort_all_10k_per_task": "abort_all_10k_per_task (ns/task)",
     "task_memory_bytes": "task_memory_bytes (**bytes**/task, not ns)",
 }
+
+# Select / timeout ops (select_bench and the Tokio program): their own table.
+SELECT_ROW_ORDER = [
+    "select_ready_pending",
+    "select_pending_ready",
+    "select_ready_timer_op",
+    "select_pending_timer_op",
+    "select_ready_pending_strand",
+    "timeout_ready",
+    "select8",
+    "select_ready_pending_unbiased",
+    "select_ready_never",
+]
+
+SELECT_LABELS = {
+    "select_ready_pending": "select(ready, pending) (tokio: biased, sleep)",
+    "select_pending_ready": "select(pending, ready) (tokio: biased, sleep polled first)",
+    "select_ready_timer_op": "select(ready, timer op) (tokio: = select_ready_pending)",
+    "select_pending_timer_op": "select(timer op, ready) (tokio: = select_pending_ready)",
+    "select_ready_pending_strand": "select(ready, pending), caller on a strand (tokio: = select_ready_pending)",
+    "timeout_ready": "timeout(60 s, ready)",
+    "select8": "select, 8 branches: 7 pending, then ready (tokio: biased)",
+    "select_ready_pending_unbiased": "select!(ready, sleep), unbiased (tokio only)",
+    "select_ready_never": "select!(ready, pending()), biased (tokio only)",
+}
+
+# Select rows without a Tokio op of their own -> the Tokio op shown on them.
+TOKIO_SHARED = {
+    "select_ready_timer_op": "select_ready_pending",
+    "select_pending_timer_op": "select_pending_ready",
+    "select_ready_pending_strand": "select_ready_pending",
+}
+
+
+def is_select_op(op: str) -> bool:
+    return op in SELECT_ROW_ORDER or op.startswith(("select", "timeout"))
+
 
 # User counters that replace real_time as the value (first match wins).
 VALUE_COUNTERS = ("ns_per_child", "ns_per_task", "p999_ns", "bytes")
@@ -317,6 +361,7 @@ def fmt_ratio(num: Optional[float], den: Optional[float]) -> str:
 
 def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
     ops = {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
+    ops = {op for op in ops if not is_select_op(op)}
     ordered = [op for op in ROW_ORDER if op in ops] + sorted(ops - set(ROW_ORDER))
 
     header = ["operation", "halt ns", "std::stop_token ns", "raw Asio ns",
@@ -330,6 +375,26 @@ def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
         tok = tokio.get(op)
         cells = [ROW_LABELS.get(op, op), fmt_ns(halt), fmt_ns(std), fmt_ns(asio),
                  fmt_ns(tok), fmt_ratio(tok, halt), fmt_ratio(std, halt)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def build_select_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
+    """The select / timeout ops; [] when there are none."""
+    ops = {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
+    ops = {op for op in ops if is_select_op(op)}
+    if not ops:
+        return []
+    ordered = [op for op in SELECT_ROW_ORDER if op in ops] + sorted(ops - set(SELECT_ROW_ORDER))
+    header = ["operation", "halt ns", "raw Asio `\\|\\|` ns", "Tokio ns", "asio/halt", "tokio/halt"]
+    align = ["---", "---:", "---:", "---:", "---:", "---:"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for op in ordered:
+        halt = cpp.get((op, "halt"))
+        asio = cpp.get((op, "asio"))
+        tok = tokio.get(op, tokio.get(TOKIO_SHARED.get(op, ""), None))
+        cells = [SELECT_LABELS.get(op, op), fmt_ns(halt), fmt_ns(asio), fmt_ns(tok),
+                 fmt_ratio(asio, halt), fmt_ratio(tok, halt)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -363,6 +428,15 @@ def main(argv: List[str]) -> int:
             "(> 1 means halt is faster; for task_memory_bytes, bytes / bytes: > 1 means halt "
             "uses less memory). The task rows' tokio column is Tokio itself (current-thread "
             "runtime), not tokio-util. Missing cells: " + MISSING + "."]
+    select_rows = build_select_table(cpp, tokio)
+    if select_rows:
+        out += ["", "## Select / timeout (median; ns per call)", ""]
+        out += select_rows
+        out += ["",
+                "asio/halt = raw Asio ns / halt ns and tokio/halt = Tokio ns / halt ns "
+                "(> 1 means halt is faster). Raw Asio is asio::experimental::awaitable_operators "
+                "(`a || b`); Tokio is `tokio::select!` / `tokio::time::timeout` on the "
+                "current-thread runtime. Missing cells: " + MISSING + "."]
     print("\n".join(out))
     return 0
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build and run the C++ (halt / std::stop_token / raw Asio) and the Rust
-# (tokio-util CancellationToken) benchmarks, then print a Markdown table.
+# (tokio-util CancellationToken, Tokio tasks, select!, timeout) benchmarks,
+# then print Markdown tables.
 #
 # Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio]
-#   --no-cpp    skip building/running the C++ token_bench and task_bench (the
-#               table keeps the previous build/bench/*.json if there are any)
+#   --no-cpp    skip building/running the C++ token_bench, task_bench and
+#               select_bench (the tables keep the previous build/bench/*.json
+#               if there are any)
 #   --no-tokio  skip building/running the Rust program (likewise for
 #               build/bench/tokio.jsonl)
 #
-# Outputs: build/bench/token_bench.json, build/bench/tokio.jsonl, and the
-# table on stdout (also saved to build/bench/compare.md).
+# Outputs: build/bench/{token,task,select}_bench.json, build/bench/tokio.jsonl,
+# and the tables on stdout (also saved to build/bench/compare.md).
 # The two programs run one after the other, never concurrently.
 set -euo pipefail
 
@@ -19,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-cpp) run_cpp=0 ;;
         --no-tokio) run_tokio=0 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -58,12 +60,12 @@ if [ "$run_tokio" = 1 ]; then
 fi
 
 if [ "$run_cpp" = 1 ]; then
-    echo "== configuring + building C++ token_bench and task_bench (Release)" >&2
+    echo "== configuring + building C++ token_bench, task_bench and select_bench (Release)" >&2
     cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=Release \
         -DHALT_BUILD_BENCHMARKS=ON -DHALT_BUILD_TESTS=OFF -DHALT_BUILD_EXAMPLES=OFF
-    cmake --build "$out" --target token_bench task_bench -j "$jobs"
+    cmake --build "$out" --target token_bench task_bench select_bench -j "$jobs"
 
-    for bench in token_bench task_bench; do
+    for bench in token_bench task_bench select_bench; do
         echo "== running C++ $bench" >&2
         "$out/benchmarks/$bench" \
             --benchmark_format=json \
@@ -82,4 +84,5 @@ if [ "$run_tokio" = 1 ]; then
 fi
 
 echo "== comparison" >&2
-python3 benchmarks/compare.py "$out/token_bench.json" "$out/task_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"
+python3 benchmarks/compare.py "$out/token_bench.json" "$out/task_bench.json" \
+    "$out/select_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"

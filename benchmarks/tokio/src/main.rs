@@ -20,8 +20,12 @@
 //! `abort_before_start`, `join_set_10k_per_task`, `abort_all_10k_per_task`,
 //! `task_memory_bytes`) run on ONE current-thread runtime
 //! (`Builder::new_current_thread().enable_all()`), measured inside
-//! `rt.block_on(async { ... })`. See `benchmarks/README.md`, section
-//! "Method", for the exact protocol of every op (the C++ side mirrors it).
+//! `rt.block_on(async { ... })`. The select/timeout ops (`select_*`,
+//! `timeout_ready`, counterparts of the C++ `select_bench`) use
+//! `tokio::select!` and `tokio::time::timeout` inside `block_on` on the same
+//! runtime, with the same per-call protocol. See `benchmarks/README.md`,
+//! section "Method", for the exact protocol of every op (the C++ side
+//! mirrors it).
 //!
 //! Common protocol for the per-call ops (`is_cancelled`, `child_token`,
 //! `clone_drop`, `cancelled_register`), see [`bench_per_op`]:
@@ -63,6 +67,9 @@ const MAX_SAMPLES: usize = 16 * 1024 * 1024;
 const TASKS: usize = 10_000;
 /// "Forever" for the pending tasks: they sleep this long and are aborted.
 const SLEEP_FOREVER: Duration = Duration::from_secs(3600);
+/// The losing `sleep` branch of the select/timeout ops (the C++ side waits on
+/// a 60 s `steady_timer`).
+const SELECT_SLEEP: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // allocation counting (for `task_memory_bytes` only)
@@ -703,26 +710,140 @@ fn op_task_memory_bytes(rt: &Runtime) -> f64 {
     })
 }
 
+// ---------------------------------------------------------------------------
+// select / timeout ops (current-thread runtime, inside block_on)
+// ---------------------------------------------------------------------------
+
+/// A branch that is ready at once (the C++ side's `ready()`, a coroutine that
+/// co_returns 1).
+async fn ready_now() -> u64 {
+    1
+}
+
+/// `select_ready_pending`, per iteration: `select! { biased; ready, sleep(60 s) }`.
+/// `biased;` polls the branches in order, so the ready branch wins on its first
+/// poll and the `Sleep` is created (deadline computed, timer handle cloned)
+/// and dropped without ever being polled (never registered in the timer wheel).
+fn op_select_ready_pending(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "select_ready_pending", || async {
+        let v = tokio::select! {
+            biased;
+            v = ready_now() => v,
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("the sleep won"),
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// `select_pending_ready`, per iteration: `select! { biased; sleep(60 s), ready }`.
+/// The sleep is polled first (registered in the timer wheel, `Pending`), then
+/// the ready branch wins, and dropping the `Sleep` deregisters it.
+fn op_select_pending_ready(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "select_pending_ready", || async {
+        let v = tokio::select! {
+            biased;
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("the sleep won"),
+            v = ready_now() => v,
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// `select_ready_pending_unbiased`: as `select_ready_pending` but with
+/// `select!`'s default random start, so about half of the iterations poll
+/// (register, deregister) the sleep first.
+fn op_select_ready_pending_unbiased(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "select_ready_pending_unbiased", || async {
+        let v = tokio::select! {
+            v = ready_now() => v,
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("the sleep won"),
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// `select_ready_never`: `select! { biased; ready, std::future::pending() }`:
+/// the loser is free to create and drop, so this is select!'s own cost.
+fn op_select_ready_never(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "select_ready_never", || async {
+        let v = tokio::select! {
+            biased;
+            v = ready_now() => v,
+            _ = std::future::pending::<()>() => unreachable!("pending() won"),
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// `timeout_ready`, per iteration: `tokio::time::timeout(60 s, ready).await`.
+/// `Timeout` polls the inner future first, so its `Sleep` is created but never
+/// polled.
+fn op_timeout_ready(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "timeout_ready", || async {
+        let v = tokio::time::timeout(SELECT_SLEEP, ready_now())
+            .await
+            .expect("timed out");
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// `select8`, per iteration: `select! { biased; 7 x sleep(60 s), ready }`: the
+/// seven sleeps are polled (registered) first, the ready branch wins, the
+/// seven are dropped (deregistered).
+fn op_select8(rt: &Runtime) -> f64 {
+    bench_per_op_async(rt, "select8", || async {
+        let v = tokio::select! {
+            biased;
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            _ = tokio::time::sleep(SELECT_SLEEP) => unreachable!("a sleep won"),
+            v = ready_now() => v,
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
+/// Usage: `halt-tokio-bench [SUBSTRING]`: with an argument, only the ops whose
+/// name contains SUBSTRING run (e.g. `select`); without, all of them.
 fn main() {
-    // Each result is printed (and flushed, stdout is line-buffered) as soon as
-    // it is known.
-    emit("is_cancelled", op_is_cancelled());
-    emit("child_token", op_child_token());
-    emit("clone_drop", op_clone_drop());
-    emit("cancelled_register", op_cancelled_register());
-    emit("cancel_fanout_per_child", op_cancel_fanout_per_child());
-    emit("cancel_one_waiter", op_cancel_one_waiter());
-    emit("is_cancelled_p999_under_cancel", op_is_cancelled_p999_under_cancel());
+    let filter = std::env::args().nth(1);
+    let wanted = |op: &str| filter.as_deref().map_or(true, |f| op.contains(f));
+    // Runs `f` and prints its result (stdout is line-buffered: flushed as soon
+    // as it is known), if the op is wanted.
+    let run = |op: &str, f: &dyn Fn() -> f64| {
+        if wanted(op) {
+            emit(op, f());
+        }
+    };
+    run("is_cancelled", &op_is_cancelled);
+    run("child_token", &op_child_token);
+    run("clone_drop", &op_clone_drop);
+    run("cancelled_register", &op_cancelled_register);
+    run("cancel_fanout_per_child", &op_cancel_fanout_per_child);
+    run("cancel_one_waiter", &op_cancel_one_waiter);
+    run("is_cancelled_p999_under_cancel", &op_is_cancelled_p999_under_cancel);
 
     // Task ops: one current-thread runtime for all of them.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("cannot build the current-thread runtime");
-    emit("spawn_abort_join", op_spawn_abort_join(&rt));
-    emit("spawn_join_ready", op_spawn_join_ready(&rt));
-    emit("abort_before_start", op_abort_before_start(&rt));
-    emit("join_set_10k_per_task", op_join_set_10k_per_task(&rt));
-    emit("abort_all_10k_per_task", op_abort_all_10k_per_task(&rt));
-    emit("task_memory_bytes", op_task_memory_bytes(&rt));
+    run("spawn_abort_join", &|| op_spawn_abort_join(&rt));
+    run("spawn_join_ready", &|| op_spawn_join_ready(&rt));
+    run("abort_before_start", &|| op_abort_before_start(&rt));
+    run("join_set_10k_per_task", &|| op_join_set_10k_per_task(&rt));
+    run("abort_all_10k_per_task", &|| op_abort_all_10k_per_task(&rt));
+    run("task_memory_bytes", &|| op_task_memory_bytes(&rt));
+
+    // Select / timeout ops, on the same runtime.
+    run("select_ready_pending", &|| op_select_ready_pending(&rt));
+    run("select_pending_ready", &|| op_select_pending_ready(&rt));
+    run("select_ready_pending_unbiased", &|| op_select_ready_pending_unbiased(&rt));
+    run("select_ready_never", &|| op_select_ready_never(&rt));
+    run("timeout_ready", &|| op_timeout_ready(&rt));
+    run("select8", &|| op_select8(&rt));
 }
