@@ -238,7 +238,7 @@ concept awaitable_factory = requires(std::decay_t<F>& f) {
 // Makes the task state; the caller wires hooks, then calls launch().
 template <class T>
 std::shared_ptr<coro_task<T>> make_task(asio::any_io_executor ex) {
-  return std::make_shared<coro_task<T>>(asio::make_strand(std::move(ex)));
+  return std::make_shared<coro_task<T>>(cheap_strand(ex));
 }
 
 template <class T, class Body>

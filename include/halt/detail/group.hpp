@@ -17,6 +17,7 @@
 //   then every branch's frames are destroyed and its RAII guards have run.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/strand.hpp>
 #include <halt/error.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -315,7 +316,7 @@ inline group_executor group_strand(const asio::any_io_executor& ex) {
       ex.target_type() == typeid(asio::strand<asio::io_context::executor_type>))
     return {ex, true};
 #endif
-  return {asio::make_strand(ex), false};
+  return {cheap_strand(ex), false};
 }
 
 inline std::size_t random_start(std::size_t n) noexcept {
@@ -399,7 +400,8 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   Handler handler_;
   asio::cancellation_slot outer_slot_;
   std::size_t first_ = 0;   // start offset (fair)
-  std::size_t running_ = 0; // started and not finished
+  std::size_t running_ = 0;   // started and not finished
+  std::size_t unsettled_ = 0; // started and outcome not known yet
   int busy_ = 0;            // inside launch or a cancel loop: do not finish yet
   bool stopping_ = false;   // the running branches were (or are being) cancelled
   bool outer_cancelled_ = false;
@@ -434,6 +436,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
         }
         slots_.state[i] = running;
         ++running_;
+        ++unsettled_;
         try {
           auto self = this->shared_from_this();
           b.start(strand_, self, idx, branch_handler<group_state, decltype(idx)>{self, idx});
@@ -447,6 +450,10 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
       });
     }
     --busy_;
+    // Every started branch settled while it started (ready at once, the rest never started):
+    // the outcome is known and every branch's frames are gone, so complete now instead of
+    // waiting a queue pass for co_spawn's posted completions (they only retire the branches).
+    if (unsettled_ == 0) finish();
     maybe_finish();
   }
 
@@ -456,6 +463,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     const std::size_t i = idx;
     if (slots_.state[i] != running) return;
     slots_.state[i] = settled;
+    --unsettled_;
     bool stop = false;
     {
       std::decay_t<O> local(std::forward<O>(o)); // a loser's late value dies here, before finishing
@@ -491,7 +499,12 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   }
 
   void maybe_finish() {
-    if (busy_ || running_ || done_) return;
+    if (busy_ || running_) return;
+    finish();
+  }
+
+  void finish() {
+    if (done_) return;
     done_ = true;
     auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? std::error_code(asio::error::operation_aborted)
                                                              : std::error_code();

@@ -11,6 +11,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
+#include <halt/detail/strand.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -100,7 +101,8 @@ private:
 
 namespace detail {
 
-using task_executor = asio::strand<asio::any_io_executor>;
+// A task's executor: its own strand (see cheap_strand).
+using task_executor = asio::any_io_executor;
 
 // True if `e` holds a std::system_error whose code compares equal to `code` (an error code enum
 // or an error condition enum).
