@@ -46,6 +46,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/deferred.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read_until.hpp>
@@ -352,10 +353,12 @@ TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run",
   h.abort();
   bool joined = false;
   bool was_cancelled = false;
-  h.async_join([&](std::error_code ec, halt::join_result<void> r) {
+  // Bound to io: a plain handler has no associated executor and would run on Asio's system
+  // executor, another thread.
+  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<void> r) {
     joined = !ec;
     was_cancelled = r.is_cancelled();
-  });
+  }));
   halt_test::run_until(io, [&] { return joined; });
   CHECK(was_cancelled);
   CHECK(p.cancelled);               // the catch block ran
