@@ -41,9 +41,15 @@ asio::awaitable<std::tuple<branch_value_t<B>...>> join_impl(B... branches) {
   auto ex = co_await asio::this_coro::executor;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   auto all = make_branches(std::move(branches)...);
-  auto op = async_group<typename policy::R, fixed_slots<n>>(ex, policy{}, std::move(all), n, 0,
-                                                            asio::use_awaitable);
-  auto r = co_await std::move(op);
+  group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(ex, policy{},
+                                                                             std::move(all), n, 0);
+  group_result<typename policy::R> r;
+  if (g.ready()) {
+    r = g.take();
+  } else {
+    auto op = g.wait();
+    r = co_await std::move(op);
+  }
   co_return std::move(r).get();
 }
 } // namespace detail

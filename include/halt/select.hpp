@@ -80,9 +80,15 @@ asio::awaitable<std::variant<branch_value_t<B>...>> select_impl(bool fair_start,
   auto ex = co_await asio::this_coro::executor;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   auto all = make_branches(std::move(branches)...);
-  auto op = async_group<typename policy::R, fixed_slots<n>>(
-      ex, policy{}, std::move(all), n, fair_start ? random_start(n) : 0, asio::use_awaitable);
-  auto r = co_await std::move(op);
+  group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(
+      ex, policy{}, std::move(all), n, fair_start ? random_start(n) : 0);
+  group_result<typename policy::R> r;
+  if (g.ready()) {
+    r = g.take();
+  } else {
+    auto op = g.wait();
+    r = co_await std::move(op);
+  }
   co_return std::move(r).get();
 }
 
@@ -96,9 +102,15 @@ asio::awaitable<std::pair<std::size_t, value_t<T>>> select_range_impl(bool fair_
   for (auto& a : v) branches.push_back(awaitable_branch<T>{std::move(a)});
   const std::size_t n = branches.size();
   auto ex = co_await asio::this_coro::executor;
-  auto op = async_group<typename policy::R, dynamic_slots>(
-      ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0, asio::use_awaitable);
-  auto r = co_await std::move(op);
+  group_launch<typename policy::R, dynamic_slots, policy, std::vector<awaitable_branch<T>>> g(
+      ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0);
+  group_result<typename policy::R> r;
+  if (g.ready()) {
+    r = g.take();
+  } else {
+    auto op = g.wait();
+    r = co_await std::move(op);
+  }
   co_return std::move(r).get();
 }
 
@@ -147,9 +159,15 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cance
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   auto ex = co_await asio::this_coro::executor;
   auto both = std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token});
-  auto op = async_group<typename policy::R, fixed_slots<2>>(ex, policy{}, std::move(both), 2, 0,
-                                                            asio::use_awaitable);
-  auto r = co_await std::move(op);
+  group_launch<typename policy::R, fixed_slots<2>, policy, decltype(both)> g(ex, policy{},
+                                                                             std::move(both), 2, 0);
+  group_result<typename policy::R> r;
+  if (g.ready()) {
+    r = g.take();
+  } else {
+    auto op = g.wait();
+    r = co_await std::move(op);
+  }
   auto v = std::move(r).get();
   if (v.index() == 1) co_return std::nullopt;
   co_return std::optional<branch_value_t<B>>(std::move(std::get<0>(v)));

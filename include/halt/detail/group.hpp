@@ -32,11 +32,14 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -311,11 +314,7 @@ struct group_executor {
   bool own = false;
 };
 inline group_executor group_strand(const asio::any_io_executor& ex) {
-#if !defined(ASIO_NO_TYPEID)
-  if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>) ||
-      ex.target_type() == typeid(asio::strand<asio::io_context::executor_type>))
-    return {ex, true};
-#endif
+  if (is_strand(ex)) return {ex, true};
   return {cheap_strand(ex), false};
 }
 
@@ -326,6 +325,16 @@ inline std::size_t random_start(std::size_t n) noexcept {
   s ^= s << 17;
   return n ? static_cast<std::size_t>(s % n) : 0;
 }
+
+// Groups that completed while launching inline, before co_spawn's posted completions of their
+// branches ran. Each keeps its state queued until then; a caller that loops on groups that are
+// always ready never suspends, so this is bounded: past the limit, a group waits for its
+// branches (one queue pass) like any other, and the queue drains.
+inline std::atomic<std::size_t>& early_groups() noexcept {
+  static std::atomic<std::size_t> n{0};
+  return n;
+}
+inline constexpr std::size_t early_group_limit = 64;
 
 template <class State, class Index>
 struct branch_handler {
@@ -406,7 +415,13 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   bool stopping_ = false;   // the running branches were (or are being) cancelled
   bool outer_cancelled_ = false;
   bool done_ = false;
-  bool inline_ = false; // launching inside the initiation: the completion must be posted
+  bool inline_ = false;     // launching inside the initiation: the completion must be posted
+  bool allow_early_ = true; // may complete once every branch settled, before they retired
+  bool early_ = false;      // did, and counts in early_groups() until destroyed
+
+  ~group_state() {
+    if (early_) early_groups().fetch_sub(1, std::memory_order_relaxed);
+  }
 
   std::size_t size() const { return slots_.size(); }
 
@@ -453,7 +468,11 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     // Every started branch settled while it started (ready at once, the rest never started):
     // the outcome is known and every branch's frames are gone, so complete now instead of
     // waiting a queue pass for co_spawn's posted completions (they only retire the branches).
-    if (unsettled_ == 0) finish();
+    if (unsettled_ == 0 && running_ > 0 && allow_early_ && !done_) {
+      early_ = true;
+      early_groups().fetch_add(1, std::memory_order_relaxed);
+      finish();
+    }
     maybe_finish();
   }
 
@@ -572,6 +591,112 @@ auto async_group(const asio::any_io_executor& caller, Policy p, Branches b, std:
       initiate_group<Policy, Branches, Slots, R>{}, token, group_strand(caller), std::move(p),
       std::move(b), n, first);
 }
+
+// ---- launching from the caller's own strand without suspending ---------------------------------
+
+// Where a group launched inline leaves its outcome: kept until the caller waits for it, or handed
+// to the waiting caller.
+template <class R>
+struct waiter_box {
+  std::optional<std::pair<std::error_code, group_result<R>>> result;
+  std::function<void(std::error_code, group_result<R>)> waiter;
+
+  void complete(std::error_code ec, group_result<R> r) {
+    if (waiter) {
+      auto w = std::move(waiter);
+      w(ec, std::move(r));
+    } else {
+      result.emplace(ec, std::move(r));
+    }
+  }
+};
+
+// The group's handler on the inline path. No associated executor: the group completes on its
+// strand, which is the caller's executor.
+template <class R>
+struct inline_handler {
+  std::shared_ptr<waiter_box<R>> box;
+  void operator()(std::error_code ec, group_result<R> r) const { box->complete(ec, std::move(r)); }
+};
+
+struct initiate_wait_group {
+  template <class Handler, class State, class Box>
+  void operator()(Handler&& handler, std::shared_ptr<State> st, std::shared_ptr<Box> box) const {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) {
+      st->outer_slot_ = slot;
+      slot.template emplace<outer_cancel_handler<State>>(outer_cancel_handler<State>{st});
+    }
+    // std::function (Asio 1.22 has no any_completion_handler) needs a copyable target.
+    auto h = std::make_shared<std::decay_t<Handler>>(std::forward<Handler>(handler));
+    box->waiter = [h](std::error_code ec, auto r) { std::move(*h)(ec, std::move(r)); };
+  }
+};
+
+// Starts a group. On the caller's own strand (inside a halt task, say) it launches at once, in
+// the caller's coroutine: a group that is decided while launching (a branch ready at once) is
+// then ready() without any suspension or queue pass. Elsewhere the launch is posted to a new
+// strand and wait() does it (async_group).
+template <class R, class Slots, class Policy, class Branches>
+class group_launch {
+  using box_type = waiter_box<R>;
+  using state_type = group_state<Policy, Branches, Slots, inline_handler<R>>;
+
+public:
+  group_launch(const asio::any_io_executor& caller, Policy p, Branches b, std::size_t n,
+               std::size_t first) {
+    auto ge = group_strand(caller);
+    if (ge.own) {
+      box_ = std::make_shared<box_type>();
+      st_ = std::make_shared<state_type>(std::move(ge.ex), std::move(p), std::move(b), n,
+                                         inline_handler<R>{box_});
+      st_->first_ = first;
+      st_->allow_early_ = early_groups().load(std::memory_order_relaxed) < early_group_limit;
+      st_->launch();
+    } else {
+      later_.emplace(std::move(ge), std::move(p), std::move(b), n, first);
+    }
+  }
+
+  bool ready() const noexcept { return box_ && box_->result; }
+
+  // The outcome of a group that is ready(): throws like the awaited form would.
+  group_result<R> take() {
+    auto [ec, r] = std::move(*box_->result);
+    box_->result.reset();
+    if (ec) throw std::system_error(ec);
+    return std::move(r);
+  }
+
+  asio::awaitable<group_result<R>> wait() {
+    if (st_)
+      return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
+          initiate_wait_group{}, asio::use_awaitable, st_, box_);
+    auto& l = *later_;
+    return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
+        initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge),
+        std::move(l.p), std::move(l.b), l.n, l.first);
+  }
+
+private:
+  struct deferred_launch {
+    group_executor ge;
+    Policy p;
+    Branches b;
+    std::size_t n;
+    std::size_t first;
+  };
+  std::shared_ptr<box_type> box_;
+  std::shared_ptr<state_type> st_;
+  std::optional<deferred_launch> later_;
+};
+
+// In a coroutine: `auto r = co_await run_group<R, Slots>(ex, policy, branches, n, first);` is
+// spelled out by the front ends as
+//   group_launch<...> g(ex, ...);
+//   group_result<R> r;
+//   if (g.ready()) r = g.take(); else { auto op = g.wait(); r = co_await std::move(op); }
+// so that a group decided while launching costs no suspension and no extra frame.
 
 // ---- policies --------------------------------------------------------------------------------
 
