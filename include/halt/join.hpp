@@ -29,6 +29,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <tuple>
+#include <optional>
 #include <utility>
 
 namespace halt {
@@ -43,14 +44,15 @@ asio::awaitable<std::tuple<branch_value_t<B>...>> join_impl(B... branches) {
   auto all = make_branches(std::move(branches)...);
   group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(ex, policy{},
                                                                              std::move(all), n, 0);
-  group_result<typename policy::R> r;
+  std::optional<group_result<typename policy::R>> r;
   if (g.ready()) {
-    r = g.take();
+    r.emplace(g.take());
   } else {
     auto op = g.wait();
-    r = co_await std::move(op);
+    auto res = co_await std::move(op);
+    r.emplace(std::move(res));
   }
-  co_return std::move(r).get();
+  co_return std::move(*r).get();
 }
 } // namespace detail
 

@@ -82,14 +82,15 @@ asio::awaitable<std::variant<branch_value_t<B>...>> select_impl(bool fair_start,
   auto all = make_branches(std::move(branches)...);
   group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(
       ex, policy{}, std::move(all), n, fair_start ? random_start(n) : 0);
-  group_result<typename policy::R> r;
+  std::optional<group_result<typename policy::R>> r;
   if (g.ready()) {
-    r = g.take();
+    r.emplace(g.take());
   } else {
     auto op = g.wait();
-    r = co_await std::move(op);
+    auto res = co_await std::move(op);
+    r.emplace(std::move(res));
   }
-  co_return std::move(r).get();
+  co_return std::move(*r).get();
 }
 
 template <class T>
@@ -104,14 +105,15 @@ asio::awaitable<std::pair<std::size_t, value_t<T>>> select_range_impl(bool fair_
   auto ex = co_await asio::this_coro::executor;
   group_launch<typename policy::R, dynamic_slots, policy, std::vector<awaitable_branch<T>>> g(
       ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0);
-  group_result<typename policy::R> r;
+  std::optional<group_result<typename policy::R>> r;
   if (g.ready()) {
-    r = g.take();
+    r.emplace(g.take());
   } else {
     auto op = g.wait();
-    r = co_await std::move(op);
+    auto res = co_await std::move(op);
+    r.emplace(std::move(res));
   }
-  co_return std::move(r).get();
+  co_return std::move(*r).get();
 }
 
 } // namespace detail
@@ -161,14 +163,15 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cance
   auto both = std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token});
   group_launch<typename policy::R, fixed_slots<2>, policy, decltype(both)> g(ex, policy{},
                                                                              std::move(both), 2, 0);
-  group_result<typename policy::R> r;
+  std::optional<group_result<typename policy::R>> r;
   if (g.ready()) {
-    r = g.take();
+    r.emplace(g.take());
   } else {
     auto op = g.wait();
-    r = co_await std::move(op);
+    auto res = co_await std::move(op);
+    r.emplace(std::move(res));
   }
-  auto v = std::move(r).get();
+  auto v = std::move(*r).get();
   if (v.index() == 1) co_return std::nullopt;
   co_return std::optional<branch_value_t<B>>(std::move(std::get<0>(v)));
 }

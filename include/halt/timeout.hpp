@@ -38,6 +38,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <type_traits>
+#include <optional>
 #include <utility>
 
 namespace halt {
@@ -65,14 +66,15 @@ asio::awaitable<timeout_value_t<B>> timeout_impl(typename Clock::time_point at, 
   auto both = std::make_tuple(make_branch(std::move(branch)), timer_branch<timer>{at, {}});
   group_launch<typename policy::R, fixed_slots<2>, policy, decltype(both)> g(ex, policy{},
                                                                              std::move(both), 2, 0);
-  group_result<typename policy::R> r;
+  std::optional<group_result<typename policy::R>> r;
   if (g.ready()) {
-    r = g.take();
+    r.emplace(g.take());
   } else {
     auto op = g.wait();
-    r = co_await std::move(op);
+    auto res = co_await std::move(op);
+    r.emplace(std::move(res));
   }
-  auto v = std::move(r).get();
+  auto v = std::move(*r).get();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<timeout_value_t<B>>) co_return std::move(std::get<0>(v));
 }
