@@ -39,20 +39,11 @@ template <bool FailFast, class... B>
 asio::awaitable<std::tuple<branch_value_t<B>...>> join_impl(B... branches) {
   constexpr std::size_t n = sizeof...(B);
   using policy = join_policy<FailFast, branch_value_t<B>...>;
-  auto ex = co_await asio::this_coro::executor;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   auto all = make_branches(std::move(branches)...);
-  group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(ex, policy{},
-                                                                             std::move(all), n, 0);
-  std::optional<group_result<typename policy::R>> r;
-  if (g.ready()) {
-    r.emplace(g.take());
-  } else {
-    auto op = g.wait();
-    auto res = co_await std::move(op);
-    r.emplace(std::move(res));
-  }
-  co_return std::move(*r).get();
+  auto op = run_group<typename policy::R, fixed_slots<n>>(policy{}, std::move(all), n, 0);
+  auto r = co_await std::move(op);
+  co_return std::move(r).get();
 }
 } // namespace detail
 

@@ -77,20 +77,12 @@ template <class... B>
 asio::awaitable<std::variant<branch_value_t<B>...>> select_impl(bool fair_start, B... branches) {
   constexpr std::size_t n = sizeof...(B);
   using policy = select_policy<branch_value_t<B>...>;
-  auto ex = co_await asio::this_coro::executor;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   auto all = make_branches(std::move(branches)...);
-  group_launch<typename policy::R, fixed_slots<n>, policy, decltype(all)> g(
-      ex, policy{}, std::move(all), n, fair_start ? random_start(n) : 0);
-  std::optional<group_result<typename policy::R>> r;
-  if (g.ready()) {
-    r.emplace(g.take());
-  } else {
-    auto op = g.wait();
-    auto res = co_await std::move(op);
-    r.emplace(std::move(res));
-  }
-  co_return std::move(*r).get();
+  auto op = run_group<typename policy::R, fixed_slots<n>>(policy{}, std::move(all), n,
+                                                           fair_start ? random_start(n) : 0);
+  auto r = co_await std::move(op);
+  co_return std::move(r).get();
 }
 
 template <class T>
@@ -102,18 +94,10 @@ asio::awaitable<std::pair<std::size_t, value_t<T>>> select_range_impl(bool fair_
   branches.reserve(v.size());
   for (auto& a : v) branches.push_back(awaitable_branch<T>{std::move(a)});
   const std::size_t n = branches.size();
-  auto ex = co_await asio::this_coro::executor;
-  group_launch<typename policy::R, dynamic_slots, policy, std::vector<awaitable_branch<T>>> g(
-      ex, policy{}, std::move(branches), n, fair_start ? random_start(n) : 0);
-  std::optional<group_result<typename policy::R>> r;
-  if (g.ready()) {
-    r.emplace(g.take());
-  } else {
-    auto op = g.wait();
-    auto res = co_await std::move(op);
-    r.emplace(std::move(res));
-  }
-  co_return std::move(*r).get();
+  auto op = run_group<typename policy::R, dynamic_slots>(policy{}, std::move(branches), n,
+                                                         fair_start ? random_start(n) : 0);
+  auto r = co_await std::move(op);
+  co_return std::move(r).get();
 }
 
 } // namespace detail
@@ -159,19 +143,10 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cance
     throw std::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
   if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
   using policy = select_policy<branch_value_t<B>, std::monostate>;
-  auto ex = co_await asio::this_coro::executor;
   auto both = std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token});
-  group_launch<typename policy::R, fixed_slots<2>, policy, decltype(both)> g(ex, policy{},
-                                                                             std::move(both), 2, 0);
-  std::optional<group_result<typename policy::R>> r;
-  if (g.ready()) {
-    r.emplace(g.take());
-  } else {
-    auto op = g.wait();
-    auto res = co_await std::move(op);
-    r.emplace(std::move(res));
-  }
-  auto v = std::move(*r).get();
+  auto op = run_group<typename policy::R, fixed_slots<2>>(policy{}, std::move(both), 2, 0);
+  auto r = co_await std::move(op);
+  auto v = std::move(r).get();
   if (v.index() == 1) co_return std::nullopt;
   co_return std::optional<branch_value_t<B>>(std::move(std::get<0>(v)));
 }

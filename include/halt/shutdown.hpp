@@ -79,6 +79,15 @@
 
 namespace halt {
 
+namespace detail {
+inline std::string format_ms(std::chrono::nanoseconds d, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f ms", decimals,
+                std::chrono::duration<double, std::milli>(d).count());
+  return buf;
+}
+} // namespace detail
+
 struct shutdown_options {
   std::chrono::steady_clock::duration grace = std::chrono::seconds(10);
   std::chrono::steady_clock::duration abort_wait = std::chrono::seconds(5);
@@ -119,11 +128,7 @@ struct shutdown_report {
 
   /// A few human-readable lines.
   std::string to_string() const {
-    auto ms = [](std::chrono::nanoseconds d) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f ms", std::chrono::duration<double, std::milli>(d).count());
-      return std::string(buf);
-    };
+    auto ms = [](std::chrono::nanoseconds d) { return detail::format_ms(d, 1); };
     std::string s = "shutdown report: triggered by " + trigger + "; ";
     if (forced)
       s += "graceful phase " + ms(graceful_time) + ", then forced (" + force_reason + ")";
@@ -143,6 +148,12 @@ struct shutdown_report {
 };
 
 namespace detail {
+
+// `obj.async_wait` as a select branch (an operation taking a completion token).
+template <class T>
+auto wait_on(T& obj) {
+  return [&obj](auto&& token) { return obj.async_wait(std::forward<decltype(token)>(token)); };
+}
 
 inline std::string signal_name(int sig) {
   switch (sig) {
@@ -299,9 +310,6 @@ public:
       throw std::system_error(make_error_code(errc::no_state), "halt::shutdown::run: already running");
     shutdown_report rep;
     auto ex = co_await asio::this_coro::executor;
-    auto signal_wait = [this](auto&& token) {
-      return signals_->async_wait(std::forward<decltype(token)>(token));
-    };
 
     // 0. The trigger.
     if (forced_.is_cancelled()) {
@@ -310,7 +318,8 @@ public:
       if (!requested_.is_cancelled()) co_await requested_.cancelled();
       rep.trigger = forced_.is_cancelled() ? "force()" : "request()";
     } else {
-      auto first = co_await halt::select(requested_.cancelled(), signal_wait);
+      auto signal = detail::wait_on(*signals_); // named: no temporaries inside a co_await (g++ 12)
+      auto first = co_await halt::select(requested_.cancelled(), signal);
       if (first.index() == 1)
         rep.trigger = detail::signal_name(std::get<1>(first));
       else
@@ -338,15 +347,17 @@ public:
       rep.force_reason = "force()";
     } else {
       asio::steady_timer grace(ex, opts_.grace);
-      auto grace_wait = [&grace](auto&& token) { return grace.async_wait(std::forward<decltype(token)>(token)); };
       if (signals_) {
-        auto r = co_await halt::select(tracker_.wait(), grace_wait, signal_wait, forced_.cancelled());
+        auto expiry = detail::wait_on(grace);
+        auto signal = detail::wait_on(*signals_);
+        auto r = co_await halt::select(tracker_.wait(), expiry, signal, forced_.cancelled());
         drained = r.index() == 0;
         if (r.index() == 1) rep.force_reason = "grace period expired";
         if (r.index() == 2) rep.force_reason = "second signal (" + detail::signal_name(std::get<2>(r)) + ")";
         if (r.index() == 3) rep.force_reason = "force()";
       } else {
-        auto r = co_await halt::select(tracker_.wait(), grace_wait, forced_.cancelled());
+        auto expiry = detail::wait_on(grace);
+        auto r = co_await halt::select(tracker_.wait(), expiry, forced_.cancelled());
         drained = r.index() == 0;
         rep.force_reason = r.index() == 1 ? "grace period expired" : r.index() == 2 ? "force()" : "";
       }
@@ -366,8 +377,8 @@ public:
           std::to_string(tracker_.size()) + " task(s) still running");
       for (auto& e : left) abort_entry(*e);
       asio::steady_timer limit(ex, opts_.abort_wait);
-      auto limit_wait = [&limit](auto&& token) { return limit.async_wait(std::forward<decltype(token)>(token)); };
-      auto r = co_await halt::select(tracker_.wait(), limit_wait);
+      auto expiry = detail::wait_on(limit);
+      auto r = co_await halt::select(tracker_.wait(), expiry);
       if (r.index() == 1)
         say("shutdown: " + std::to_string(tracker_.size()) + " task(s) still running after " +
             ms(opts_.abort_wait) + "; giving up on them");
@@ -396,11 +407,7 @@ public:
   }
 
 private:
-  static std::string ms(std::chrono::nanoseconds d) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.0f ms", std::chrono::duration<double, std::milli>(d).count());
-    return buf;
-  }
+  static std::string ms(std::chrono::nanoseconds d) { return detail::format_ms(d, 0); }
   void say(const std::string& s) const {
     if (opts_.log) opts_.log(s);
   }

@@ -61,20 +61,11 @@ template <class Clock, class B>
 asio::awaitable<timeout_value_t<B>> timeout_impl(typename Clock::time_point at, B branch) {
   using timer = asio::basic_waitable_timer<Clock>;
   using policy = select_policy<branch_value_t<B>, std::monostate>;
-  auto ex = co_await asio::this_coro::executor;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
   auto both = std::make_tuple(make_branch(std::move(branch)), timer_branch<timer>{at, {}});
-  group_launch<typename policy::R, fixed_slots<2>, policy, decltype(both)> g(ex, policy{},
-                                                                             std::move(both), 2, 0);
-  std::optional<group_result<typename policy::R>> r;
-  if (g.ready()) {
-    r.emplace(g.take());
-  } else {
-    auto op = g.wait();
-    auto res = co_await std::move(op);
-    r.emplace(std::move(res));
-  }
-  auto v = std::move(*r).get();
+  auto op = run_group<typename policy::R, fixed_slots<2>>(policy{}, std::move(both), 2, 0);
+  auto r = co_await std::move(op);
+  auto v = std::move(r).get();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<timeout_value_t<B>>) co_return std::move(std::get<0>(v));
 }

@@ -32,6 +32,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <array>
@@ -583,15 +584,6 @@ struct initiate_group {
   }
 };
 
-// Runs the group; completes with void(std::error_code, group_result<R>).
-template <class R, class Slots, class Policy, class Branches, class CompletionToken>
-auto async_group(const asio::any_io_executor& caller, Policy p, Branches b, std::size_t n,
-                 std::size_t first, CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, void(std::error_code, group_result<R>)>(
-      initiate_group<Policy, Branches, Slots, R>{}, token, group_strand(caller), std::move(p),
-      std::move(b), n, first);
-}
-
 // ---- launching from the caller's own strand without suspending ---------------------------------
 
 // Where a group launched inline leaves its outcome: kept until the caller waits for it, or handed
@@ -636,7 +628,7 @@ struct initiate_wait_group {
 // Starts a group. On the caller's own strand (inside a halt task, say) it launches at once, in
 // the caller's coroutine: a group that is decided while launching (a branch ready at once) is
 // then ready() without any suspension or queue pass. Elsewhere the launch is posted to a new
-// strand and wait() does it (async_group).
+// strand and wait() does it (initiate_group).
 template <class R, class Slots, class Policy, class Branches>
 class group_launch {
   using box_type = waiter_box<R>;
@@ -691,12 +683,16 @@ private:
   std::optional<deferred_launch> later_;
 };
 
-// In a coroutine: `auto r = co_await run_group<R, Slots>(ex, policy, branches, n, first);` is
-// spelled out by the front ends as
-//   group_launch<...> g(ex, ...);
-//   group_result<R> r;
-//   if (g.ready()) r = g.take(); else { auto op = g.wait(); r = co_await std::move(op); }
-// so that a group decided while launching costs no suspension and no extra frame.
+// Runs a group from a coroutine and returns its outcome. On the caller's own strand a group that
+// is decided while it launches returns without suspending (see group_launch).
+template <class R, class Slots, class Policy, class Branches>
+asio::awaitable<group_result<R>> run_group(Policy p, Branches b, std::size_t n, std::size_t first) {
+  auto ex = co_await asio::this_coro::executor;
+  group_launch<R, Slots, Policy, Branches> g(ex, std::move(p), std::move(b), n, first);
+  if (g.ready()) co_return g.take();
+  auto op = g.wait(); // named: g++ 12 destroys temporaries inside a co_await twice
+  co_return co_await std::move(op);
+}
 
 // ---- policies --------------------------------------------------------------------------------
 
