@@ -33,6 +33,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using halt_test::sleep_for;
+using halt_test::run_main;
+
 // Appends "<name> guard" to a log when destroyed.
 struct log_guard {
   std::vector<std::string>* log;
@@ -57,10 +60,6 @@ struct counted {
   }
 };
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
 
 asio::awaitable<int> value_after(int v, std::chrono::steady_clock::duration d) {
   co_await sleep_for(d);
@@ -75,23 +74,6 @@ asio::awaitable<int> guarded_sleeper(std::vector<std::string>& log, std::string 
   co_return -1;
 }
 
-// Runs `body` as a coroutine on `io` and runs `io` until it is done (bounded).
-template <class F>
-void run_main(asio::io_context& io, F body) {
-  bool done = false;
-  std::exception_ptr error;
-  auto main = [&]() -> asio::awaitable<void> {
-    try {
-      co_await body();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done = true;
-  };
-  asio::co_spawn(io, main, asio::detached);
-  halt_test::run_until(io, [&] { return done; }, 30s);
-  if (error) std::rethrow_exception(error);
-}
 
 } // namespace
 

@@ -37,10 +37,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
+using halt_test::sleep_for;
+using halt_test::run_main;
+
 
 // Suspends until `flag` is set (polling); throws instead of waiting forever.
 asio::awaitable<void> wait_for_flag(const bool& flag) {
@@ -48,22 +47,6 @@ asio::awaitable<void> wait_for_flag(const bool& flag) {
   if (!flag) throw std::runtime_error("wait_for_flag: flag never set");
 }
 
-template <class F>
-void run_main(asio::io_context& io, F body) {
-  bool done = false;
-  std::exception_ptr error;
-  auto main = [&]() -> asio::awaitable<void> {
-    try {
-      co_await body();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done = true;
-  };
-  asio::co_spawn(io, main, asio::detached);
-  halt_test::run_until(io, [&] { return done; }, 10s);
-  if (error) std::rethrow_exception(error);
-}
 
 asio::awaitable<int> value_after(std::chrono::steady_clock::duration d, int v) {
   co_await sleep_for(d);

@@ -28,6 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using halt_test::sleep_for;
+
 // Counts how often it was destroyed (not counting moved-from objects).
 struct guard {
   std::atomic<int>* count;
@@ -39,10 +41,6 @@ struct guard {
   }
 };
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
 
 // Runs `body` as a coroutine on `io` and runs `io` until it is done (bounded).
 template <class F>

@@ -41,32 +41,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
+using halt_test::sleep_for;
+using halt_test::run_main;
+
 
 asio::awaitable<void> wait_for_flag(const bool& flag) {
   for (int i = 0; i < 10'000 && !flag; ++i) co_await sleep_for(1ms);
   if (!flag) throw std::runtime_error("wait_for_flag: flag never set");
 }
 
-template <class F>
-void run_main(asio::io_context& io, F body) {
-  bool done = false;
-  std::exception_ptr error;
-  auto main = [&]() -> asio::awaitable<void> {
-    try {
-      co_await body();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done = true;
-  };
-  asio::co_spawn(io, main, asio::detached);
-  halt_test::run_until(io, [&] { return done; }, 10s);
-  if (error) std::rethrow_exception(error);
-}
 
 asio::awaitable<int> ready(int v) { co_return v; }
 

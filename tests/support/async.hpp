@@ -5,7 +5,13 @@
 
 #include "catch.hpp"
 
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <exception>
@@ -50,6 +56,31 @@ void run_until(asio::io_context& io, Pred done,
 inline void run_for(asio::io_context& io, std::chrono::milliseconds d) {
   if (io.stopped()) io.restart();
   io.run_for(d);
+}
+
+// Waits on a steady_timer for `d`.
+inline asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+// Runs the coroutine `body()` on `io` until it finishes (bounded: fails the test after `limit`)
+// and rethrows what escaped it.
+template <class F>
+void run_main(asio::io_context& io, F body, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  bool done = false;
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    try {
+      co_await body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done = true;
+  };
+  asio::co_spawn(io, main, asio::detached);
+  run_until(io, [&] { return done; }, limit);
+  if (error) std::rethrow_exception(error);
 }
 
 } // namespace halt_test
