@@ -416,7 +416,6 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   bool stopping_ = false;   // the running branches were (or are being) cancelled
   bool outer_cancelled_ = false;
   bool done_ = false;
-  bool inline_ = false;     // launching inside the initiation: the completion must be posted
   bool allow_early_ = true; // may complete once every branch settled, before they retired
   bool early_ = false;      // did, and counts in early_groups() until destroyed
 
@@ -536,10 +535,9 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
       self.reset(); // the group's storage goes before the caller resumes
       std::move(h)(ec, std::move(r));
     };
-    if (inline_)
-      asio::post(ex, std::move(finish));
-    else
-      asio::dispatch(ex, std::move(finish));
+    // Never inside an initiation: the posted launch (initiate_group) runs in a handler of its
+    // own, and the inline launch (group_launch) has no initiation around it.
+    asio::dispatch(ex, std::move(finish));
   }
 };
 
@@ -557,30 +555,22 @@ struct outer_cancel_handler {
 template <class Policy, class Branches, class Slots, class R>
 struct initiate_group {
   template <class Handler>
-  void operator()(Handler&& handler, group_executor strand, Policy p, Branches b,
+  void operator()(Handler&& handler, asio::any_io_executor strand, Policy p, Branches b,
                   std::size_t n, std::size_t first) const {
     using H = std::decay_t<Handler>;
     using state = group_state<Policy, Branches, Slots, H>;
     auto slot = asio::get_associated_cancellation_slot(handler);
-    auto st = std::make_shared<state>(std::move(strand.ex), std::move(p), std::move(b), n,
+    auto st = std::make_shared<state>(std::move(strand), std::move(p), std::move(b), n,
                                       std::forward<Handler>(handler));
     st->first_ = first;
     if (slot.is_connected()) {
       st->outer_slot_ = slot;
       slot.template emplace<outer_cancel_handler<state>>(outer_cancel_handler<state>{st});
     }
-    // Inline when the caller already runs on the group's strand (a halt task), else posted.
-    // Branches never complete inline (co_spawn posts the completion of a branch that finished
-    // without a context switch, operations post theirs); should the group still finish while
-    // launching inline (every started initiation threw), the completion is posted.
-    if (strand.own) {
-      st->inline_ = true;
-      st->launch();
-      st->inline_ = false;
-    } else {
-      auto ex = st->strand_;
-      asio::post(ex, [st = std::move(st)] { st->launch(); });
-    }
+    // The caller is not on the new strand: the launch is posted to it. (A caller on its own
+    // strand launches inline, without an initiation: group_launch.)
+    auto ex = st->strand_;
+    asio::post(ex, [st = std::move(st)] { st->launch(); });
   }
 };
 
@@ -666,7 +656,7 @@ public:
           initiate_wait_group{}, asio::use_awaitable, st_, box_);
     auto& l = *later_;
     return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
-        initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge),
+        initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge.ex),
         std::move(l.p), std::move(l.b), l.n, l.first);
   }
 
