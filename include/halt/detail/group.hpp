@@ -636,7 +636,7 @@ public:
       st_->allow_early_ = early_groups().load(std::memory_order_relaxed) < early_group_limit;
       st_->launch();
     } else {
-      later_.emplace(std::move(ge), std::move(p), std::move(b), n, first);
+      later_.emplace(deferred_launch{std::move(ge), std::move(p), std::move(b), n, first});
     }
   }
 
