@@ -382,19 +382,40 @@ TEST_CASE("the callable form keeps its captures alive while the task runs", "[ta
   });
 }
 
-TEST_CASE("spawn works on a strand and joins complete on the joiner's executor", "[task]") {
+TEST_CASE("spawn works on a strand; a plain-callback join runs on the system executor", "[task]") {
   asio::io_context io;
   auto strand = asio::make_strand(io);
   auto h = halt::spawn(strand, []() -> asio::awaitable<int> { co_return 11; });
-  std::atomic<bool> on_io{true};
+  std::atomic<bool> on_io{false};
   std::atomic<int> v{0};
+  // Pending when the task finishes: dispatched to the system executor, so it runs at once on
+  // the thread that finished the task.
   h.async_join([&](std::error_code, halt::join_result<int> r) {
     on_io = io.get_executor().running_in_this_thread();
     v = r.value();
   });
   io.run_for(10s);
   halt_test::wait_until([&] { return v.load() == 11; });
-  CHECK_FALSE(on_io.load()); // a plain callback completes on the system executor
+  CHECK(on_io.load());
+
+  // Joined after the task finished: never inline in async_join, so it is posted to the system
+  // executor's own thread.
+  auto h2 = halt::spawn(strand, []() -> asio::awaitable<int> { co_return 12; });
+  io.restart();
+  io.run_for(10s);
+  REQUIRE(h2.is_finished());
+  std::atomic<bool> inline_call{true}, failed{true}, done{false}, in_initiation{true};
+  h2.async_join([&](std::error_code ec, halt::join_result<int> r) {
+    inline_call = in_initiation.load();
+    failed = static_cast<bool>(ec);
+    v = r.value();
+    done = true;
+  });
+  in_initiation = false;
+  halt_test::wait_until([&] { return done.load(); });
+  CHECK_FALSE(inline_call.load());
+  CHECK_FALSE(failed.load());
+  CHECK(v.load() == 12);
 }
 
 TEST_CASE("joining an empty handle inside a coroutine throws no_state, catchably", "[task]") {

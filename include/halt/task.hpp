@@ -25,12 +25,16 @@
 // - A task starts the way tokio::spawn does: posted, never run inline inside spawn(). Each task
 //   runs on its own strand of the given executor (io_context, strand or thread_pool), so aborting
 //   it is race-free on a multi-threaded pool.
-// - abort() delivers terminal cancellation to the task on its strand: the task stops at its
+// - abort() delivers terminal cancellation to the task on its strand (dispatched: on a thread
+//   that already runs the task's executor it is delivered before abort() returns; the task
+//   still resumes through its executor, later). The task stops at its
 //   current or next suspension point (the co_await throws operation_aborted), its frames unwind
 //   (RAII destructors run), and join reports cancelled. A task aborted before its first run never
 //   runs; what it owns is destroyed. After completion abort() has no effect, and a task that
 //   catches the cancellation and returns a value anyway reports that value.
-// - Joining completes through the joiner's executor. Cancelling a join (through its slot, or by
+// - Joining completes through the joiner's executor: dispatched there when the task finishes
+//   (so a joiner on the finishing thread's executor resumes at once), posted if the task had
+//   already finished (never inline in async_join). Cancelling a join (through its slot, or by
 //   racing it) does not cancel the task, and the handle can be joined again. The result can be
 //   taken once: a later join completes with halt::errc::no_state.
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
@@ -52,6 +56,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/use_awaitable.hpp>
@@ -92,74 +97,85 @@ private:
 
 namespace detail {
 
+template <class Body>
+struct task_body;
 template <class T>
-using task_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+struct task_body<asio::awaitable<T>> {
+  using type = T;
+};
 
-template <class T>
-asio::awaitable<void> run_awaitable(std::shared_ptr<coro_task<T>> st, asio::awaitable<T> aw) {
-  if constexpr (std::is_void_v<T>) {
-    co_await std::move(aw);
-    st->value_.emplace();
-  } else {
-    st->value_.emplace(co_await std::move(aw));
+// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
+// Owns a task's body (an awaitable<T>, or a callable returning one). Moving it leaves the source
+// empty, so the coroutine frame's parameter copy owns nothing once the body is moved out of it.
+template <class Body>
+struct body_box {
+  std::optional<Body> b;
+
+  explicit body_box(Body&& x) : b(std::in_place, std::move(x)) {}
+  body_box(body_box&& o) noexcept(std::is_nothrow_move_constructible_v<Body>) : b(std::move(o.b)) {
+    o.b.reset();
   }
-}
+  body_box& operator=(body_box&&) = delete;
 
-// Keeps the callable (and its captures) alive for as long as the coroutine it returns runs.
-template <class T, class F>
-asio::awaitable<void> run_callable(std::shared_ptr<coro_task<T>> st, F f) {
-  if constexpr (std::is_void_v<T>) {
-    co_await f();
-    st->value_.emplace();
-  } else {
-    st->value_.emplace(co_await f());
-  }
-}
-
-// co_spawn's completion handler. If destroyed unrun (the context went away), the task reports
-// cancelled.
-template <class T>
-struct task_done {
-  std::shared_ptr<coro_task<T>> st;
-
-  explicit task_done(std::shared_ptr<coro_task<T>> s) noexcept : st(std::move(s)) {}
-  task_done(task_done&&) noexcept = default;
-  task_done& operator=(task_done&&) = delete;
-  ~task_done() {
-    if (st) st->finish(join_result<T>::cancelled());
-  }
-
-  // From co_spawn of the wrapper coroutine (the value is in value_), or of a void task.
-  void operator()(std::exception_ptr e) {
-    auto s = std::move(st);
-    s->running_ = false;
-    if (e) return failed(*s, std::move(e));
-    if constexpr (std::is_void_v<T>) {
-      s->finish(join_result<T>::from_value({}));
-    } else {
-      auto r = join_result<T>::from_value(std::move(*s->value_));
-      s->value_.reset();
-      s->finish(std::move(r));
-    }
-  }
-
-  // From co_spawn of the user's awaitable itself (T is default-constructible).
-  template <class V>
-  void operator()(std::exception_ptr e, V&& v) {
-    auto s = std::move(st);
-    s->running_ = false;
-    if (e) return failed(*s, std::move(e));
-    s->finish(join_result<T>::from_value(task_value_t<T>(std::forward<V>(v))));
-  }
-
-private:
-  static void failed(coro_task<T>& s, std::exception_ptr e) {
-    if (s.abort_requested() && is_system_error(e, asio::error::operation_aborted))
-      s.finish(join_result<T>::cancelled());
+  // The awaitable to run. For a callable, the result may refer to the callable, which stays in
+  // this box until the awaitable has finished.
+  auto start() {
+    if constexpr (requires { typename task_body<Body>::type; })
+      return std::move(*b);
     else
-      s.finish(join_result<T>::from_exception(std::move(e)));
+      return (*b)();
   }
 };
+
+// Reports the task's outcome. If the task's frame is destroyed before it finished (its execution
+// context went away), the task reports cancelled.
+template <class T>
+struct finish_guard {
+  std::shared_ptr<coro_task<T>> st;
+
+  explicit finish_guard(std::shared_ptr<coro_task<T>> s) noexcept : st(std::move(s)) {}
+  finish_guard(const finish_guard&) = delete;
+  finish_guard& operator=(const finish_guard&) = delete;
+  ~finish_guard() {
+    if (st) finish(join_result<T>::cancelled());
+  }
+  void finish(join_result<T> r) {
+    auto s = std::move(st);
+    s->running_ = false;
+    s->finish(std::move(r));
+  }
+};
+
+// The task's coroutine, co_spawned on the task's strand. It catches what escapes the body (an
+// abort arrives as operation_aborted: matched by the catch clause, with no rethrow), lets the
+// body's frames and the callable's captures go, and then reports, so that a join completes as
+// soon as the task is done, without waiting for co_spawn's completion.
+template <class T, class Body>
+asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> box) {
+  finish_guard<T> guard(std::move(s)); // declared first: destroyed last
+  std::optional<join_result<T>> out;
+  {
+    body_box<Body> body(std::move(box));
+    try {
+      auto aw = body.start();
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(aw);
+        out.emplace(join_result<T>::from_value({}));
+      } else {
+        auto v = co_await std::move(aw);
+        out.emplace(join_result<T>::from_value(std::move(v)));
+      }
+    } catch (const std::system_error& e) {
+      if (e.code() == asio::error::operation_aborted && guard.st->abort_requested())
+        out.emplace(join_result<T>::cancelled());
+      else
+        out.emplace(join_result<T>::from_exception(std::current_exception()));
+    } catch (...) {
+      out.emplace(join_result<T>::from_exception(std::current_exception()));
+    }
+  } // the body's frames and captures are gone before the task reports
+  guard.finish(std::move(*out));
+}
 
 // Posted by spawn(): starts the task on its strand, or drops it if it was aborted first.
 template <class T, class Body>
@@ -179,27 +195,16 @@ struct task_start {
 
   void operator()() {
     auto s = std::move(st);
-    if (s->abort_requested()) {
+    if (!s->begin_start()) {
       body.reset(); // what the task owns is destroyed before join reports
       s->finish(join_result<T>::cancelled());
       return;
     }
-    s->running_ = true;
     auto ex = *s->strand_;
     auto slot = s->sig_.slot();
-    if constexpr (std::is_same_v<Body, asio::awaitable<T>> &&
-                  (std::is_void_v<T> || std::is_default_constructible_v<T>)) {
-      // co_spawn the awaitable itself: no wrapper frame, so an abort unwinds one level less.
-      // (A callable goes through run_callable, whose frame, and the callable's captures with
-      // it, is gone before the task reports; co_spawn would keep the callable until after.)
-      asio::co_spawn(ex, std::move(*body), asio::bind_cancellation_slot(slot, task_done<T>(s)));
-    } else if constexpr (std::is_same_v<Body, asio::awaitable<T>>) {
-      auto coro = run_awaitable<T>(s, std::move(*body));
-      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
-    } else {
-      auto coro = run_callable<T, Body>(s, std::move(*body));
-      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_done<T>(s)));
-    }
+    auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
+    body.reset();
+    asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, asio::detached));
   }
 };
 
@@ -211,14 +216,6 @@ asio::any_io_executor to_executor(ExOrCtx&& ex) {
     return asio::any_io_executor(ex);
 }
 
-template <class Body>
-struct task_body;
-template <class T>
-struct task_body<asio::awaitable<T>> {
-  using type = T;
-};
-
-// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
 template <class B>
 struct spawn_value {
   using type = typename task_body<std::invoke_result_t<B&>>::type;
@@ -273,9 +270,8 @@ struct join_completion {
 struct initiate_join {
   template <class Handler, class T>
   void operator()(Handler&& h, std::shared_ptr<task_state<T>> st) const {
-    if (!st) throw std::system_error(make_error_code(errc::no_state), "halt::join_handle::join");
-    auto done = st->done_;
-    done.async_wait(join_completion<std::decay_t<Handler>, T>{std::forward<Handler>(h), std::move(st)});
+    auto& task = *st; // the handle checked for an empty state before initiating
+    start_join(task, join_completion<std::decay_t<Handler>, T>{std::forward<Handler>(h), std::move(st)});
   }
 };
 
@@ -389,7 +385,7 @@ private:
     if (h_.valid()) {
       try {
         h_.abort();
-      } catch (...) { // abort() only throws for an empty handle, and only posts otherwise
+      } catch (...) { // abort() only throws for an empty handle
       }
     }
   }

@@ -5,16 +5,24 @@
 // Shared state of a spawned task. Unstable internals.
 //
 // A task runs on its own strand. Everything about the coroutine itself (the Asio cancellation
-// signal, whether it has started) is touched only on that strand; abort() requests are posted
-// there. The outcome is published under a mutex, and then the `done_` token is cancelled: joins
-// are waits on that token, so they inherit its executor, slot and shutdown behaviour.
+// signal, whether it is running) is touched only on that strand; abort() requests are dispatched
+// there. The outcome is published under the task's mutex, which also guards the list of pending
+// joins: finish() claims them under it and then dispatches each completion to its joiner's
+// executor (inline when the finishing thread already runs that executor, as Asio's own
+// co_spawn completions do). A pending join is owned by the joiner context's wait_service until
+// it is claimed (wait_op.hpp), so a joiner's context may be destroyed while the task runs on.
 
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/detail/strand.hpp>
+#include <halt/detail/wait_op.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
 #include <asio/cancellation_signal.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
@@ -123,50 +131,119 @@ struct task_hook {
   std::shared_ptr<void> ctx;
 };
 
+// A pending join (see the top of this file). The links are guarded by the task's mutex.
+struct join_waiter : wait_op_base {
+  join_waiter* jprev_ = nullptr;
+  join_waiter* jnext_ = nullptr;
+  bool linked_ = false;
+  wait_service* service_ = nullptr;
+  // Delivers a claimed completion through the joiner's executor (dispatched, so possibly inline,
+  // or posted), then ends the claim. The op may be gone once it returns.
+  void (*deliver_)(join_waiter*, std::error_code, bool dispatch) = nullptr;
+};
+
 struct task_base {
   virtual ~task_base() = default;
 
   // Any thread, idempotent, never blocks.
   void abort() {
-    if (!abort_requested_.exchange(true, std::memory_order_acq_rel)) do_abort();
+    // seq_cst: pairs with coro_task's start (started_ store, then this flag's load).
+    if (!abort_requested_.exchange(true, std::memory_order_seq_cst)) do_abort();
   }
   bool is_finished() const noexcept { return finished_.load(std::memory_order_acquire); }
-  bool abort_requested() const noexcept { return abort_requested_.load(std::memory_order_acquire); }
+  bool abort_requested() const noexcept { return abort_requested_.load(std::memory_order_seq_cst); }
+
+  // Removes a pending join that did not complete through finish() (cancelled, or destroyed by
+  // its context's shutdown).
+  void unlink_joiner(join_waiter* w) noexcept {
+    std::lock_guard<std::mutex> g(m_);
+    unlink_locked(w);
+  }
 
   std::atomic<bool> abort_requested_{false};
   std::atomic<bool> finished_{false};
-  cancellation_token done_; // cancelled once the outcome is published
-  task_hook hook_;          // set before the task starts
+  task_hook hook_; // set before the task starts
+  std::mutex m_;   // guards the outcome and joiners_
 
 protected:
   virtual void do_abort() = 0;
-  // Runs under the result mutex when the task finishes: drop what must not outlive the task's
-  // execution context (its strand).
+  // Runs under m_ when the task finishes: drop what must not outlive the task's execution
+  // context (its strand).
   virtual void on_finish_locked() noexcept {}
 
   void run_hook() noexcept {
     if (hook_.fn) hook_.fn(hook_.ctx.get(), this);
     hook_ = {};
   }
+
+  void link_locked(join_waiter* w) noexcept {
+    w->jprev_ = nullptr;
+    w->jnext_ = joiners_;
+    if (joiners_) joiners_->jprev_ = w;
+    joiners_ = w;
+    w->linked_ = true;
+  }
+  void unlink_locked(join_waiter* w) noexcept {
+    if (!w->linked_) return;
+    if (w->jprev_)
+      w->jprev_->jnext_ = w->jnext_;
+    else
+      joiners_ = w->jnext_;
+    if (w->jnext_) w->jnext_->jprev_ = w->jprev_;
+    w->jprev_ = w->jnext_ = nullptr;
+    w->linked_ = false;
+  }
+  // Unlinks every pending join and claims each; returns the claimed ones (oldest first), linked
+  // through jnext_. Called with m_ held, once finished_ is set.
+  join_waiter* claim_joiners_locked() noexcept {
+    join_waiter* claimed = nullptr;
+    while (join_waiter* w = joiners_) {
+      unlink_locked(w);
+      if (w->service_->begin_claim(w)) {
+        w->jnext_ = claimed;
+        claimed = w;
+      }
+    }
+    return claimed;
+  }
+  static void deliver_all(join_waiter* claimed) {
+    while (claimed) {
+      join_waiter* w = claimed;
+      claimed = std::exchange(w->jnext_, nullptr);
+      w->deliver_(w, std::error_code{}, true);
+    }
+  }
+
+  join_waiter* joiners_ = nullptr; // m_
 };
 
 template <class T>
 struct task_state : task_base {
   using result_type = join_result<T>;
 
-  // Publishes the outcome exactly once, from any thread.
+  // Publishes the outcome exactly once, from any thread, then completes the pending joins.
   void finish(result_type r) {
+    join_waiter* claimed = nullptr;
     {
       std::lock_guard<std::mutex> g(m_);
       if (!detached_) result_.emplace(std::move(r));
       finished_.store(true, std::memory_order_release);
       on_finish_locked();
+      claimed = claim_joiners_locked();
     }
     run_hook();
-    done_.cancel();
+    deliver_all(claimed);
   }
 
-  // The result for a join that completed (done_ is cancelled). Empty if already taken.
+  // Links a pending join, or returns false if the task has already finished.
+  bool add_joiner(join_waiter* w) {
+    std::lock_guard<std::mutex> g(m_);
+    if (finished_.load(std::memory_order_relaxed)) return false;
+    link_locked(w);
+    return true;
+  }
+
+  // The result for a join that completed. Empty if already taken.
   std::optional<result_type> take() {
     std::lock_guard<std::mutex> g(m_);
     std::optional<result_type> r = std::move(result_);
@@ -185,28 +262,123 @@ struct task_state : task_base {
     }
   }
 
-  std::mutex m_;
-  bool detached_ = false;
-  std::optional<result_type> result_;
+  bool detached_ = false;                // m_
+  std::optional<result_type> result_;    // m_
 };
+
+// The join operation: owned by the joiner context's wait_service until claimed, by finish() (the
+// task's outcome), by the handler's cancellation slot (operation_aborted), or by the service's
+// shutdown (destroyed without completing).
+template <class Handler, class Executor>
+struct join_op final : join_waiter {
+  Handler handler_;
+  work_holder<Executor> work_;
+  asio::cancellation_slot slot_;
+  task_base* task_; // kept alive by the handler (join_completion holds the task)
+
+  join_op(Handler&& h, const Executor& ex, wait_service& svc, task_base* t)
+      : handler_(std::move(h)), work_(ex), slot_(asio::get_associated_cancellation_slot(handler_)),
+        task_(t) {
+    service_ = &svc;
+    complete_ = &do_complete;
+    destroy_ = &do_destroy;
+    deliver_ = &do_deliver;
+  }
+
+  void claim_and_post(std::error_code ec) {
+    if (service_->begin_claim(this)) do_deliver(this, ec, false);
+  }
+
+  static void do_deliver(join_waiter* b, std::error_code ec, bool dispatch) {
+    auto* op = static_cast<join_op*>(b);
+    wait_service* svc = op->service_;
+    if (dispatch)
+      asio::dispatch(op->work_.executor(), wait_completion(op, ec));
+    else
+      asio::post(op->work_.executor(), wait_completion(op, ec));
+    svc->end_claim(); // *op may be gone by now
+  }
+
+  void release_hooks() noexcept {
+    if (slot_.is_connected()) slot_.clear();
+    task_->unlink_joiner(this);
+  }
+
+  static void do_complete(wait_op_base* b, std::error_code ec) {
+    auto* op = static_cast<join_op*>(b);
+    op->release_hooks();
+    Handler h(std::move(op->handler_));
+    [[maybe_unused]] auto work = std::move(op->work_); // released after the handler ran
+    delete op;
+    std::move(h)(ec);
+  }
+
+  static void do_destroy(wait_op_base* b) noexcept {
+    auto* op = static_cast<join_op*>(b);
+    op->release_hooks();
+    delete op;
+  }
+};
+
+// Starts a join of `st` that completes `handler` (void(std::error_code)): never inline.
+template <class T, class Handler>
+void start_join(task_state<T>& st, Handler&& handler) {
+  using H = std::decay_t<Handler>;
+  auto ex = asio::get_associated_executor(handler);
+  using Ex = decltype(ex);
+  auto& svc = asio::use_service<wait_service>(context_of(ex));
+  auto* op = new join_op<H, Ex>(std::forward<Handler>(handler), ex, svc, &st);
+  if (op->slot_.is_connected()) {
+    op->slot_.assign([op](asio::cancellation_type type) {
+      if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                   asio::cancellation_type::total)) != asio::cancellation_type::none)
+        op->claim_and_post(asio::error::operation_aborted);
+    });
+  }
+  if (!svc.add(op, []() noexcept {})) {
+    op->release_hooks(); // the context is shutting down: drop the join, as Asio drops handlers
+    delete op;
+    return;
+  }
+  if (!st.add_joiner(op)) op->claim_and_post({}); // already finished: complete through the executor
+}
 
 // A coroutine task: runs on its own strand.
 template <class T>
 struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
   explicit coro_task(task_executor ex) : strand_(std::move(ex)) {}
 
+  // Claims the start on the strand. False if the task was aborted first (it must not run).
+  bool begin_start() noexcept {
+    started_.store(true, std::memory_order_seq_cst);
+    if (this->abort_requested()) return false;
+    running_ = true;
+    return true;
+  }
+
   // The strand is released when the task finishes, so that a join_handle may outlive the
   // execution context. Guarded by m_ (read without it only on the strand, before finishing).
   std::optional<task_executor> strand_;
-  asio::cancellation_signal sig_; // strand only
-  bool running_ = false;          // strand only
-  std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value_; // strand only
+  asio::cancellation_signal sig_;    // strand only
+  bool running_ = false;             // strand only
+  std::atomic<bool> started_{false}; // set on the strand when the start runs
 
 protected:
   void do_abort() override {
-    std::lock_guard<std::mutex> g(this->m_);
-    if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
-    asio::post(*strand_, [self = this->shared_from_this()] {
+    // Not started yet: the start sees abort_requested_ (seq_cst on both sides) and never runs
+    // the body, so there is nothing to deliver.
+    if (!started_.load(std::memory_order_seq_cst)) return;
+    std::optional<task_executor> ex;
+    {
+      std::lock_guard<std::mutex> g(this->m_);
+      if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
+      ex = *strand_;
+    }
+    // Dispatched: on a thread that already runs the task's executor (and the strand is free),
+    // the cancellation is delivered before abort() returns; otherwise it is queued on the strand.
+    // Either way it runs on the strand, and Asio operations complete by posting, so the task
+    // itself resumes later, through its executor.
+    asio::dispatch(*ex, [self = this->shared_from_this()] {
       if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
     });
   }
