@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -472,4 +473,44 @@ TEST_CASE("a finished callable task has destroyed its captures", "[task]") {
   io.run_for(10s);
   REQUIRE(h.is_finished());
   CHECK(destroyed == 1); // "finished" means the frames and the callable are gone
+}
+
+TEST_CASE("a pending join completes in the same handler that finishes the task", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> { co_return 5; });
+  std::vector<std::string> log;
+  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int> r) {
+    CHECK_FALSE(ec);
+    CHECK(r.value() == 5);
+    log.push_back("joined");
+  }));
+  // Queued right behind the task's start: the join is already done when it runs, because the
+  // completion is dispatched (not posted) to the joiner's executor, which this thread runs.
+  asio::post(io, [&] { log.push_back("next handler"); });
+  io.run();
+  CHECK(log == std::vector<std::string>{"joined", "next handler"});
+}
+
+TEST_CASE("a long chain of joins finishing at once does not exhaust the stack", "[task]") {
+  // Task i joins task i-1. When the first finishes, each join completes the next task: inline
+  // for a few levels, then through the queue.
+  asio::io_context io;
+  constexpr int n = 20000;
+  auto first = halt::spawn(io, []() -> asio::awaitable<int> {
+    co_await sleep_for(1ms);
+    co_return 0;
+  });
+  halt::join_handle<int> prev = std::move(first);
+  for (int i = 1; i < n; ++i) {
+    prev = halt::spawn(io, [p = std::move(prev)]() -> asio::awaitable<int> {
+      auto r = co_await p.join();
+      co_return r.value() + 1;
+    });
+  }
+  int last = -1;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await prev.join();
+    last = r.value();
+  });
+  CHECK(last == n - 1);
 }

@@ -206,11 +206,21 @@ protected:
     }
     return claimed;
   }
+  // Delivers the claimed joins. A joiner resumed inline may finish a task that another joiner
+  // waits for, and so on: past a few levels of such nesting, completions are posted instead, so
+  // a long chain of joins cannot exhaust the stack.
   static void deliver_all(join_waiter* claimed) {
+    static constexpr int max_inline_depth = 8;
+    static thread_local int depth = 0;
     while (claimed) {
       join_waiter* w = claimed;
       claimed = std::exchange(w->jnext_, nullptr);
-      w->deliver_(w, std::error_code{}, true);
+      const bool inline_ok = depth < max_inline_depth;
+      ++depth;
+      struct leave {
+        ~leave() { --depth; }
+      } scope;
+      w->deliver_(w, std::error_code{}, inline_ok);
     }
   }
 
