@@ -479,3 +479,39 @@ TEST_CASE("select against an already-cancelled token.cancelled() never starts th
   });
   CHECK_FALSE(started);
 }
+
+TEST_CASE("select inside a task on io_context(1): inline on the io_context, losers unwound", "[select]") {
+  asio::io_context io(1);
+  std::vector<std::string> log;
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    // Ready first: decided while launching; the pending branch never starts.
+    auto ready = []() -> asio::awaitable<int> { co_return 1; };
+    auto never = [&]() -> asio::awaitable<int> {
+      log.push_back("never started?");
+      co_await sleep_for(60s);
+      co_return 2;
+    };
+    auto a = ready();
+    auto b = never();
+    auto r1 = co_await halt::select(std::move(a), std::move(b));
+    // Pending loser: cancelled and unwound before select returns.
+    auto quick = []() -> asio::awaitable<int> {
+      co_await sleep_for(1ms);
+      co_return 3;
+    };
+    auto slow = [&]() -> asio::awaitable<int> {
+      log_guard g(log, "slow");
+      co_await sleep_for(60s);
+      co_return 4;
+    };
+    auto c = slow();
+    auto d = quick();
+    auto r2 = co_await halt::select(std::move(c), std::move(d));
+    log.push_back("select returned");
+    co_return static_cast<int>(r1.index() * 10 + r2.index());
+  });
+  int v = -1;
+  run_main(io, [&]() -> asio::awaitable<void> { v = (co_await h.join()).value(); });
+  CHECK(v == 1); // r1: index 0, r2: index 1
+  CHECK(log == std::vector<std::string>{"slow guard", "select returned"});
+}

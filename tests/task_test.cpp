@@ -10,6 +10,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -23,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -513,4 +515,78 @@ TEST_CASE("a long chain of joins finishing at once does not exhaust the stack", 
     last = r.value();
   });
   CHECK(last == n - 1);
+}
+
+TEST_CASE("where a task runs: its own strand, the strand given, or a single-threaded io_context", "[task]") {
+  SECTION("io_context with the default concurrency hint: a strand of its own") {
+    asio::io_context io;
+    auto h = halt::spawn(io, []() -> asio::awaitable<bool> {
+      auto ex = co_await asio::this_coro::executor;
+      co_return halt::detail::is_strand(ex);
+    });
+    bool on_strand = false;
+    run_main(io, [&]() -> asio::awaitable<void> { on_strand = (co_await h.join()).value(); });
+    CHECK(on_strand);
+  }
+  SECTION("io_context(1): the io_context's executor, no strand") {
+    asio::io_context io(1);
+    auto h = halt::spawn(io, []() -> asio::awaitable<bool> {
+      auto ex = co_await asio::this_coro::executor;
+      co_return !halt::detail::is_strand(ex) && halt::detail::is_serial(ex);
+    });
+    bool direct = false;
+    run_main(io, [&]() -> asio::awaitable<void> { direct = (co_await h.join()).value(); });
+    CHECK(direct);
+  }
+  SECTION("a strand: that strand") {
+    asio::io_context io;
+    auto strand = asio::make_strand(io);
+    const asio::any_io_executor given = strand;
+    auto h = halt::spawn(strand, [&given]() -> asio::awaitable<bool> {
+      auto ex = co_await asio::this_coro::executor;
+      co_return ex == given;
+    });
+    bool same = false;
+    run_main(io, [&]() -> asio::awaitable<void> { same = (co_await h.join()).value(); });
+    CHECK(same);
+  }
+}
+
+TEST_CASE("io_context(1) run by one thread: aborts from another thread, 2000 times", "[task][threads]") {
+  asio::io_context io(1);
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  std::atomic<int> guards{0}, started{0};
+  struct guard {
+    std::atomic<int>* n;
+    explicit guard(std::atomic<int>* c) : n(c) {}
+    guard(guard&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+    ~guard() {
+      if (n) n->fetch_add(1);
+    }
+  };
+  constexpr int rounds = 2000;
+  std::vector<halt::join_handle<void>> hs;
+  hs.reserve(rounds);
+  for (int i = 0; i < rounds; ++i) {
+    hs.push_back(halt::spawn(io, [g = guard(&guards), &started]() -> asio::awaitable<void> {
+      started.fetch_add(1);
+      co_await sleep_for(60s);
+    }));
+    if (i % 3 == 0) std::this_thread::yield(); // some start before their abort, some after
+    hs.back().abort();
+  }
+  std::atomic<int> cancelled{0}, joined{0};
+  for (auto& h : hs) {
+    h.async_join([&](std::error_code ec, halt::join_result<void> r) {
+      if (!ec && r.is_cancelled()) cancelled.fetch_add(1);
+      joined.fetch_add(1);
+    });
+  }
+  halt_test::wait_until([&] { return joined.load() == rounds; });
+  work.reset();
+  runner.join();
+  CHECK(cancelled.load() == rounds);
+  CHECK(guards.load() == rounds); // each task's captures destroyed exactly once
+  CHECK(started.load() <= rounds);
 }

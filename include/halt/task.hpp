@@ -23,8 +23,11 @@
 //
 // Semantics
 // - A task starts the way tokio::spawn does: posted, never run inline inside spawn(). Each task
-//   runs on its own strand of the given executor (io_context, strand or thread_pool), so aborting
-//   it is race-free on a multi-threaded pool.
+//   is serialised, so aborting it is race-free on a multi-threaded pool: on a strand you give it
+//   runs on that strand; on an io_context that Asio treats as single-threaded (concurrency hint
+//   1, ASIO_CONCURRENCY_HINT_1 or an unlocked hint) it runs on the io_context's executor itself;
+//   anywhere else (a thread_pool, an io_context with the default hint) on a strand of its own.
+//   "Its strand" below means that executor.
 // - abort() delivers terminal cancellation to the task on its strand (dispatched: on a thread
 //   that already runs the task's executor it is delivered before abort() returns; the task
 //   still resumes through its executor, later). The task stops at its
@@ -235,7 +238,7 @@ concept awaitable_factory = requires(std::decay_t<F>& f) {
 // Makes the task state; the caller wires hooks, then calls launch().
 template <class T>
 std::shared_ptr<coro_task<T>> make_task(asio::any_io_executor ex) {
-  return std::make_shared<coro_task<T>>(cheap_strand(ex));
+  return std::make_shared<coro_task<T>>(serial_executor(ex));
 }
 
 template <class T, class Body>

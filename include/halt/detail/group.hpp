@@ -307,15 +307,15 @@ concept branch_arg = is_awaitable<std::decay_t<B>>::value || async_operation<B>;
 
 // ---- the group -------------------------------------------------------------------------------
 
-// The strand that serialises a group: the caller's own strand if it runs on one (then `own` is
-// true: the caller is running inside it right now).
-// (Asio 1.22's any_executor::target<T>() does not check the type: compare target_type().)
+// The executor that serialises a group: the caller's own if it is serial (a strand, or a
+// single-threaded io_context; then `own` is true: the caller is running inside it right now),
+// otherwise a strand of the group's own.
 struct group_executor {
   asio::any_io_executor ex;
   bool own = false;
 };
 inline group_executor group_strand(const asio::any_io_executor& ex) {
-  if (is_strand(ex)) return {ex, true};
+  if (is_serial(ex)) return {ex, true};
   return {cheap_strand(ex), false};
 }
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 #pragma once
-// cheap_strand(ex): the strand that tasks and select groups run on.
+// serial_executor(ex): the executor that a task or a select group runs on. It must serialise
+// what runs on it, so that abort() and a group's cancellations are race-free.
 
 #include <halt/detail/config.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/detail/concurrency_hint.hpp>
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
 
@@ -58,6 +60,38 @@ inline asio::any_io_executor cheap_strand(const asio::any_io_executor& ex) {
   if (visit_io_executor(ex, [&](const auto& io_ex) { result = asio::make_strand(io_ex); }))
     return result;
   return asio::make_strand(ex);
+}
+
+// True if Asio itself treats `ctx` as run by one thread: a concurrency hint of 1 (Asio's
+// documented promise that one thread runs the context), or a hint that turns off the scheduler's
+// or the reactor's locking. The same condition as Asio's own single-thread optimisations.
+template <class Impl>
+bool single_threaded_impl(const Impl& impl) {
+  if constexpr (requires { impl.concurrency_hint(); }) {
+    const int h = impl.concurrency_hint();
+    return h == 1 || !ASIO_CONCURRENCY_HINT_IS_LOCKING(SCHEDULER, h) ||
+           !ASIO_CONCURRENCY_HINT_IS_LOCKING(REACTOR_IO, h);
+  } else {
+    return false;
+  }
+}
+inline bool single_threaded(asio::io_context& ctx) {
+  return single_threaded_impl(asio::use_service<asio::detail::io_context_impl>(ctx)); // no lookup
+}
+
+// True if everything that runs on `ex` is already serialised, and a caller running on `ex` is
+// inside that serialisation right now: a strand, or the executor of a single-threaded io_context.
+inline bool is_serial(const asio::any_io_executor& ex) {
+  if (is_strand(ex)) return true;
+  bool serial = false;
+  visit_io_executor(ex, [&](const auto& io_ex) { serial = single_threaded(io_ex.context()); });
+  return serial;
+}
+
+// The executor a task or group runs on: `ex` itself if it is serial (see is_serial), otherwise
+// a strand of its own over `ex`.
+inline asio::any_io_executor serial_executor(const asio::any_io_executor& ex) {
+  return is_serial(ex) ? ex : cheap_strand(ex);
 }
 
 } // namespace halt::detail

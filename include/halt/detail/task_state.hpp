@@ -4,9 +4,10 @@
 
 // Shared state of a spawned task. Unstable internals.
 //
-// A task runs on its own strand. Everything about the coroutine itself (the Asio cancellation
-// signal, whether it is running) is touched only on that strand; abort() requests are dispatched
-// there. The outcome is published under the task's mutex, which also guards the list of pending
+// A task runs on a serial executor (serial_executor in strand.hpp: its own strand, the strand it
+// was given, or a single-threaded io_context), called "the strand" below. Everything about the
+// coroutine itself (the Asio cancellation signal, whether it is running) is touched only on the
+// strand; abort() requests are dispatched there. The outcome is published under the task's mutex, which also guards the list of pending
 // joins: finish() claims them under it and then dispatches each completion to its joiner's
 // executor (inline when the finishing thread already runs that executor, as Asio's own
 // co_spawn completions do). A pending join is owned by the joiner context's wait_service until
@@ -109,7 +110,7 @@ private:
 
 namespace detail {
 
-// A task's executor: its own strand (see cheap_strand).
+// A task's executor: serial (see serial_executor).
 using task_executor = asio::any_io_executor;
 
 // True if `e` holds a std::system_error whose code compares equal to `code` (an error code enum
