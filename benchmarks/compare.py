@@ -58,11 +58,15 @@ ROW_ORDER = [
     "cancel_one_waiter",
     "is_cancelled_p999_under_cancel",
     "spawn_join_ready",
+    "spawn_join_ready_mt",
     "abort_before_start",
     "spawn_abort_join",
+    "spawn_abort_join_mt",
     "join_set_10k_per_task",
     "abort_all_10k_per_task",
+    "abort_all_10k_per_task_mt",
     "task_memory_bytes",
+    "task_memory_bytes_mt",
 ]
 
 ROW_LABELS = {
@@ -72,6 +76,19 @@ ROW_LABELS = {
     "join_set_10k_per_task": "join_set_10k_per_task (ns/task)",
     "abort_all_10k_per_task": "abort_all_10k_per_task (ns/task)",
     "task_memory_bytes": "task_memory_bytes (**bytes**/task, not ns)",
+    "spawn_join_ready_mt": "spawn_join_ready, io_context with the default hint (task on its own strand)",
+    "spawn_abort_join_mt": "spawn_abort_join, io_context with the default hint (task on its own strand)",
+    "abort_all_10k_per_task_mt": "abort_all_10k_per_task (ns/task), default hint (own strands)",
+    "task_memory_bytes_mt": "task_memory_bytes (**bytes**/task), default hint (own strand)",
+}
+
+# Task rows without a Tokio op of their own -> the Tokio op shown on them (Tokio's
+# current-thread runtime has one configuration).
+TOKIO_TASK_SHARED = {
+    "spawn_join_ready_mt": "spawn_join_ready",
+    "spawn_abort_join_mt": "spawn_abort_join",
+    "abort_all_10k_per_task_mt": "abort_all_10k_per_task",
+    "task_memory_bytes_mt": "task_memory_bytes",
 }
 
 # Select / timeout ops (select_bench and the Tokio program): their own table.
@@ -81,6 +98,7 @@ SELECT_ROW_ORDER = [
     "select_ready_timer_op",
     "select_pending_timer_op",
     "select_ready_pending_strand",
+    "select_ready_pending_mt",
     "timeout_ready",
     "select8",
     "select_ready_pending_unbiased",
@@ -93,6 +111,7 @@ SELECT_LABELS = {
     "select_ready_timer_op": "select(ready, timer op) (tokio: = select_ready_pending)",
     "select_pending_timer_op": "select(timer op, ready) (tokio: = select_pending_ready)",
     "select_ready_pending_strand": "select(ready, pending), caller on a strand (tokio: = select_ready_pending)",
+    "select_ready_pending_mt": "select(ready, pending), io_context with the default hint (tokio: = select_ready_pending)",
     "timeout_ready": "timeout(60 s, ready)",
     "select8": "select, 8 branches: 7 pending, then ready (tokio: biased)",
     "select_ready_pending_unbiased": "select!(ready, sleep), unbiased (tokio only)",
@@ -104,6 +123,7 @@ TOKIO_SHARED = {
     "select_ready_timer_op": "select_ready_pending",
     "select_pending_timer_op": "select_pending_ready",
     "select_ready_pending_strand": "select_ready_pending",
+    "select_ready_pending_mt": "select_ready_pending",
 }
 
 
@@ -372,7 +392,7 @@ def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
         halt = cpp.get((op, "halt"))
         std = cpp.get((op, "std"))
         asio = cpp.get((op, "asio"))
-        tok = tokio.get(op)
+        tok = tokio.get(op, tokio.get(TOKIO_TASK_SHARED.get(op, ""), None))
         cells = [ROW_LABELS.get(op, op), fmt_ns(halt), fmt_ns(std), fmt_ns(asio),
                  fmt_ns(tok), fmt_ratio(tok, halt), fmt_ratio(std, halt)]
         rows.append("| " + " | ".join(cells) + " |")

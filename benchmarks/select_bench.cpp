@@ -53,9 +53,12 @@ asio::awaitable<int> ready() { co_return 1; }
 // (enable_all). Without it, a row whose sleepers never start (halt skips the branches after a
 // branch that is ready at once) would run without a reactor, while the others pay one
 // epoll_wait per pass of the io_context's handler queue once their first timer exists.
+// on_strand: the coroutine runs on a strand. multi_thread: the io_context has the default
+// concurrency hint (several threads may run it), so a select from a coroutine on its plain
+// executor must make a strand of its own and post its launch there.
 template <class Body>
-void drive(benchmark::State& state, Body body, bool on_strand = false) {
-  asio::io_context io(1);
+void drive(benchmark::State& state, Body body, bool on_strand = false, bool multi_thread = false) {
+  asio::io_context io(multi_thread ? ASIO_CONCURRENCY_HINT_DEFAULT : 1);
   asio::steady_timer reactor_on(io); // never waited on
   std::exception_ptr error;
   auto main = [&]() -> asio::awaitable<void> {
@@ -109,6 +112,14 @@ asio::awaitable<void> ready_pending_asio(benchmark::State& st, asio::any_io_exec
 void select_ready_pending_asio(benchmark::State& state) { drive(state, ready_pending_asio); }
 void select_ready_pending_strand_asio(benchmark::State& state) {
   drive(state, ready_pending_asio, true);
+}
+
+// A coroutine on the plain executor of an io_context with the default concurrency hint.
+void select_ready_pending_mt_halt(benchmark::State& state) {
+  drive(state, ready_pending_halt, false, true);
+}
+void select_ready_pending_mt_asio(benchmark::State& state) {
+  drive(state, ready_pending_asio, false, true);
 }
 
 // ---- select(pending, ready): the sleeper starts first, must be cancelled and unwound ---------
@@ -256,6 +267,8 @@ BENCHMARK(select_ready_timer_op_halt)->Name("select_ready_timer_op/halt");
 BENCHMARK(select_pending_timer_op_halt)->Name("select_pending_timer_op/halt");
 BENCHMARK(select_ready_pending_strand_halt)->Name("select_ready_pending_strand/halt");
 BENCHMARK(select_ready_pending_strand_asio)->Name("select_ready_pending_strand/asio");
+BENCHMARK(select_ready_pending_mt_halt)->Name("select_ready_pending_mt/halt");
+BENCHMARK(select_ready_pending_mt_asio)->Name("select_ready_pending_mt/asio");
 BENCHMARK(timeout_ready_halt)->Name("timeout_ready/halt");
 BENCHMARK(timeout_ready_asio)->Name("timeout_ready/asio");
 BENCHMARK(select8_halt)->Name("select8/halt");

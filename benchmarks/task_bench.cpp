@@ -43,10 +43,15 @@ asio::awaitable<void> sleeper() {
 asio::awaitable<int> ready() { co_return 1; }
 
 // Each benchmark drives its loop from a coroutine on a single-threaded io_context (concurrency
-// hint 1), the counterpart of Tokio's current-thread runtime and block_on.
+// hint 1), the counterpart of Tokio's current-thread runtime and block_on. halt then runs tasks
+// on the io_context's executor directly. The `_mt` rows use the default hint instead (an
+// io_context that several threads may run), where each task gets a strand of its own.
+constexpr int single_thread = 1;
+constexpr int multi_thread = ASIO_CONCURRENCY_HINT_DEFAULT;
+
 template <class Body>
-void drive(benchmark::State& state, Body body) {
-  asio::io_context io(1);
+void drive(benchmark::State& state, Body body, int hint = single_thread) {
+  asio::io_context io(hint);
   std::exception_ptr error;
   auto main = [&]() -> asio::awaitable<void> {
     try {
@@ -63,7 +68,7 @@ void drive(benchmark::State& state, Body body) {
 asio::awaitable<void> yield_now() { co_await asio::post(asio::use_awaitable); }
 
 // spawn a task, let it run to its first suspension, abort it, join it.
-void spawn_abort_join_halt(benchmark::State& state) {
+void spawn_abort_join_halt(benchmark::State& state, int hint) {
   drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
     for (auto _ : st) {
       auto h = halt::spawn(ex, sleeper());
@@ -73,11 +78,11 @@ void spawn_abort_join_halt(benchmark::State& state) {
       auto r = co_await h.join();
       if (!r.is_cancelled()) st.SkipWithError("not cancelled");
     }
-  });
+  }, hint);
 }
 
 // The anchor: a raw co_spawn with a cancellation_signal, emitted on the same thread.
-void spawn_abort_join_asio(benchmark::State& state) {
+void spawn_abort_join_asio(benchmark::State& state, int hint) {
   drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
     for (auto _ : st) {
       asio::cancellation_signal sig;
@@ -89,26 +94,26 @@ void spawn_abort_join_asio(benchmark::State& state) {
       sig.emit(asio::cancellation_type::terminal);
       while (!done) co_await yield_now();
     }
-  });
+  }, hint);
 }
 
-void spawn_join_ready_halt(benchmark::State& state) {
+void spawn_join_ready_halt(benchmark::State& state, int hint) {
   drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
     for (auto _ : st) {
       auto h = halt::spawn(ex, ready());
       auto r = co_await h.join();
       benchmark::DoNotOptimize(r.value());
     }
-  });
+  }, hint);
 }
 
-void spawn_join_ready_asio(benchmark::State& state) {
+void spawn_join_ready_asio(benchmark::State& state, int hint) {
   drive(state, [](benchmark::State& st, asio::any_io_executor ex) -> asio::awaitable<void> {
     for (auto _ : st) {
       int v = co_await asio::co_spawn(ex, ready(), asio::use_awaitable);
       benchmark::DoNotOptimize(v);
     }
-  });
+  }, hint);
 }
 
 void abort_before_start_halt(benchmark::State& state) {
@@ -125,7 +130,7 @@ void abort_before_start_halt(benchmark::State& state) {
 constexpr int set_size = 10'000;
 
 void join_set_halt(benchmark::State& state) {
-  asio::io_context io;
+  asio::io_context io(single_thread);
   double per_task = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -146,8 +151,8 @@ void join_set_halt(benchmark::State& state) {
   state.counters["ns_per_task"] = per_task;
 }
 
-void abort_all_halt(benchmark::State& state) {
-  asio::io_context io;
+void abort_all_halt(benchmark::State& state, int hint) {
+  asio::io_context io(hint);
   double per_task = 0;
   for (auto _ : state) {
     halt::join_set<void> set;
@@ -168,10 +173,10 @@ void abort_all_halt(benchmark::State& state) {
 }
 
 // Bytes held per pending task (spawned and suspended on its timer).
-void task_memory_halt(benchmark::State& state) {
+void task_memory_halt(benchmark::State& state, int hint) {
   double bytes = 0;
   for (auto _ : state) {
-    asio::io_context io;
+    asio::io_context io(hint);
     io.poll();
     std::vector<halt::join_handle<void>> hs;
     hs.reserve(set_size);
@@ -189,7 +194,7 @@ void task_memory_halt(benchmark::State& state) {
 void task_memory_asio(benchmark::State& state) {
   double bytes = 0;
   for (auto _ : state) {
-    asio::io_context io;
+    asio::io_context io(single_thread);
     io.poll();
     std::vector<asio::cancellation_signal> sigs(set_size);
     const long before = heap_in_use();
@@ -206,14 +211,20 @@ void task_memory_asio(benchmark::State& state) {
 
 } // namespace
 
-BENCHMARK(spawn_abort_join_halt)->Name("spawn_abort_join/halt");
-BENCHMARK(spawn_abort_join_asio)->Name("spawn_abort_join/asio");
-BENCHMARK(spawn_join_ready_halt)->Name("spawn_join_ready/halt");
-BENCHMARK(spawn_join_ready_asio)->Name("spawn_join_ready/asio");
+BENCHMARK_CAPTURE(spawn_abort_join_halt, st, single_thread)->Name("spawn_abort_join/halt");
+BENCHMARK_CAPTURE(spawn_abort_join_asio, st, single_thread)->Name("spawn_abort_join/asio");
+BENCHMARK_CAPTURE(spawn_join_ready_halt, st, single_thread)->Name("spawn_join_ready/halt");
+BENCHMARK_CAPTURE(spawn_join_ready_asio, st, single_thread)->Name("spawn_join_ready/asio");
+BENCHMARK_CAPTURE(spawn_abort_join_halt, mt, multi_thread)->Name("spawn_abort_join_mt/halt");
+BENCHMARK_CAPTURE(spawn_abort_join_asio, mt, multi_thread)->Name("spawn_abort_join_mt/asio");
+BENCHMARK_CAPTURE(spawn_join_ready_halt, mt, multi_thread)->Name("spawn_join_ready_mt/halt");
+BENCHMARK_CAPTURE(spawn_join_ready_asio, mt, multi_thread)->Name("spawn_join_ready_mt/asio");
 BENCHMARK(abort_before_start_halt)->Name("abort_before_start/halt");
 BENCHMARK(join_set_halt)->Name("join_set_10k_per_task/halt")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
-BENCHMARK(abort_all_halt)->Name("abort_all_10k_per_task/halt")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
-BENCHMARK(task_memory_halt)->Name("task_memory_bytes/halt")->Iterations(1);
+BENCHMARK_CAPTURE(abort_all_halt, st, single_thread)->Name("abort_all_10k_per_task/halt")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(abort_all_halt, mt, multi_thread)->Name("abort_all_10k_per_task_mt/halt")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(task_memory_halt, st, single_thread)->Name("task_memory_bytes/halt")->Iterations(1);
+BENCHMARK_CAPTURE(task_memory_halt, mt, multi_thread)->Name("task_memory_bytes_mt/halt")->Iterations(1);
 BENCHMARK(task_memory_asio)->Name("task_memory_bytes/asio")->Iterations(1);
 
 BENCHMARK_MAIN();
