@@ -441,6 +441,24 @@ TEST_CASE("select when the io_context is destroyed with branches pending: no lea
   CHECK(log.size() == 3); // every frame destroyed, under ASan with no leak
 }
 
+TEST_CASE("select on a strand when the io_context is destroyed with branches pending: no leak",
+          "[select]") {
+  // On its own strand the caller launches the group inline; the group keeps the caller's handler,
+  // so the caller's frame must not keep the group (a cycle that leaked every frame).
+  std::vector<std::string> log;
+  {
+    asio::io_context io;
+    auto body = [&]() -> asio::awaitable<void> {
+      log_guard g(log, "parent");
+      co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+    };
+    asio::co_spawn(asio::make_strand(io), body, asio::detached);
+    io.run_for(10ms);
+    CHECK(log.empty());
+  }
+  CHECK(log.size() == 3); // every frame destroyed, under ASan with no leak
+}
+
 TEST_CASE("a branch that is ready at once decides the select: later branches never start",
           "[select]") {
   asio::io_context io;

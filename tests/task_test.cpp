@@ -519,7 +519,7 @@ TEST_CASE("a long chain of joins finishing at once does not exhaust the stack", 
 
 TEST_CASE("where a task runs: its own strand, the strand given, or a single-threaded io_context", "[task]") {
   SECTION("io_context with the default concurrency hint: a strand of its own") {
-    asio::io_context io;
+    asio::io_context io(ASIO_CONCURRENCY_HINT_DEFAULT); // (also in the _io1 variant)
     auto h = halt::spawn(io, []() -> asio::awaitable<bool> {
       auto ex = co_await asio::this_coro::executor;
       co_return halt::detail::is_strand(ex);

@@ -650,10 +650,13 @@ public:
     return std::move(r);
   }
 
+  // Call once. The launch's state moves into the wait: the caller's frame must not keep it,
+  // since the state keeps the caller's handler (and so its frame) until it completes; a context
+  // destroyed meanwhile would otherwise leak both.
   asio::awaitable<group_result<R>> wait() {
     if (st_)
       return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
-          initiate_wait_group{}, asio::use_awaitable, st_, box_);
+          initiate_wait_group{}, asio::use_awaitable, std::move(st_), std::move(box_));
     auto& l = *later_;
     return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
         initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge.ex),
