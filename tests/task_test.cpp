@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -589,4 +590,23 @@ TEST_CASE("io_context(1) run by one thread: aborts from another thread, 2000 tim
   CHECK(cancelled.load() == rounds);
   CHECK(guards.load() == rounds); // each task's captures destroyed exactly once
   CHECK(started.load() <= rounds);
+}
+
+TEST_CASE("a joiner's handler that throws when run inline: run() throws, no join is lost", "[task]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> asio::awaitable<int> { co_return 1; });
+  std::error_code second_ec;
+  bool second_done = false;
+  h.async_join(asio::bind_executor(io, [](std::error_code, halt::join_result<int>) {
+    throw std::runtime_error("boom"); // runs inside the task's finish, on this thread
+  }));
+  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) {
+    second_ec = ec;
+    second_done = true;
+  }));
+  CHECK_THROWS_WITH(io.run(), "boom"); // leaves run(), as from any handler
+  io.restart();
+  io.run();
+  CHECK(second_done); // delivered anyway; the first join took the result
+  CHECK(second_ec == halt::errc::no_state);
 }

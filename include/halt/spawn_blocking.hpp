@@ -54,7 +54,7 @@ struct blocking_start {
   ~blocking_start() {
     if (st) { // the pool went away before f started
       f.reset();
-      st->finish(join_result<R>::cancelled());
+      st->finish(join_result<R>::cancelled(), false); // in a destructor: post the joins
     }
   }
 

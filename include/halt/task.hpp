@@ -59,7 +59,6 @@
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/use_awaitable.hpp>
@@ -107,7 +106,6 @@ struct task_body<asio::awaitable<T>> {
   using type = T;
 };
 
-// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
 // Owns a task's body (an awaitable<T>, or a callable returning one). Moving it leaves the source
 // empty, so the coroutine frame's parameter copy owns nothing once the body is moved out of it.
 template <class Body>
@@ -140,12 +138,12 @@ struct finish_guard {
   finish_guard(const finish_guard&) = delete;
   finish_guard& operator=(const finish_guard&) = delete;
   ~finish_guard() {
-    if (st) finish(join_result<T>::cancelled());
+    if (st) finish(join_result<T>::cancelled(), false); // in a destructor: post the joins
   }
-  void finish(join_result<T> r) {
+  void finish(join_result<T> r, bool may_run_inline = true) {
     auto s = std::move(st);
     s->running_ = false;
-    s->finish(std::move(r));
+    s->finish(std::move(r), may_run_inline);
   }
 };
 
@@ -180,6 +178,18 @@ asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> b
   guard.finish(std::move(*out));
 }
 
+// co_spawn's completion of run_task. It keeps the task state, and with it the cancellation
+// signal that co_spawn's frames refer to, until they are done. run_task catches what the body
+// throws; what reaches here was thrown by a joiner's handler that finish() ran inline, and is
+// rethrown, so that it leaves the io_context's run() as it would have from a posted handler.
+template <class T>
+struct task_end {
+  std::shared_ptr<coro_task<T>> st;
+  void operator()(std::exception_ptr e) const {
+    if (e) std::rethrow_exception(e);
+  }
+};
+
 // Posted by spawn(): starts the task on its strand, or drops it if it was aborted first.
 template <class T, class Body>
 struct task_start {
@@ -192,7 +202,7 @@ struct task_start {
   ~task_start() {
     if (st) { // never started: the context went away
       body.reset();
-      st->finish(join_result<T>::cancelled());
+      st->finish(join_result<T>::cancelled(), false);
     }
   }
 
@@ -207,7 +217,7 @@ struct task_start {
     auto slot = s->sig_.slot();
     auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
     body.reset();
-    asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, asio::detached));
+    asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{std::move(s)}));
   }
 };
 
@@ -219,6 +229,7 @@ asio::any_io_executor to_executor(ExOrCtx&& ex) {
     return asio::any_io_executor(ex);
 }
 
+// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
 template <class B>
 struct spawn_value {
   using type = typename task_body<std::invoke_result_t<B&>>::type;

@@ -7,11 +7,12 @@
 // A task runs on a serial executor (serial_executor in strand.hpp: its own strand, the strand it
 // was given, or a single-threaded io_context), called "the strand" below. Everything about the
 // coroutine itself (the Asio cancellation signal, whether it is running) is touched only on the
-// strand; abort() requests are dispatched there. The outcome is published under the task's mutex, which also guards the list of pending
-// joins: finish() claims them under it and then dispatches each completion to its joiner's
-// executor (inline when the finishing thread already runs that executor, as Asio's own
-// co_spawn completions do). A pending join is owned by the joiner context's wait_service until
-// it is claimed (wait_op.hpp), so a joiner's context may be destroyed while the task runs on.
+// strand; abort() requests are dispatched there. The outcome is published under the task's
+// mutex, which also guards the list of pending joins: finish() claims them under it and then
+// dispatches each completion to its joiner's executor (inline when the finishing thread already
+// runs that executor, as Asio's own co_spawn completions do). A pending join is owned by the
+// joiner context's wait_service until it is claimed (wait_op.hpp), so a joiner's context may be
+// destroyed while the task runs on.
 
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
@@ -209,19 +210,25 @@ protected:
   }
   // Delivers the claimed joins. A joiner resumed inline may finish a task that another joiner
   // waits for, and so on: past a few levels of such nesting, completions are posted instead, so
-  // a long chain of joins cannot exhaust the stack.
-  static void deliver_all(join_waiter* claimed) {
+  // a long chain of joins cannot exhaust the stack. If a handler run inline throws, the joins
+  // not yet delivered are posted (none is lost) and the exception propagates.
+  static void deliver_all(join_waiter* claimed, bool may_run_inline) {
     static constexpr int max_inline_depth = 8;
     static thread_local int depth = 0;
     while (claimed) {
       join_waiter* w = claimed;
       claimed = std::exchange(w->jnext_, nullptr);
-      const bool inline_ok = depth < max_inline_depth;
+      const bool inline_ok = may_run_inline && depth < max_inline_depth;
       ++depth;
       struct leave {
         ~leave() { --depth; }
       } scope;
-      w->deliver_(w, std::error_code{}, inline_ok);
+      try {
+        w->deliver_(w, std::error_code{}, inline_ok);
+      } catch (...) {
+        deliver_all(claimed, false);
+        throw;
+      }
     }
   }
 
@@ -232,26 +239,39 @@ template <class T>
 struct task_state : task_base {
   using result_type = join_result<T>;
 
-  // Publishes the outcome exactly once, from any thread, then completes the pending joins.
-  void finish(result_type r) {
+  // Publishes the outcome exactly once, from any thread, then completes the pending joins:
+  // dispatched to each joiner's executor (so possibly inline, here) if `may_run_inline`, else
+  // posted (from destructors, where a handler's exception would terminate). Propagates an
+  // exception thrown by a joiner's handler run inline, after every join was delivered.
+  void finish(result_type r, bool may_run_inline = true) {
     join_waiter* claimed = nullptr;
     {
       std::lock_guard<std::mutex> g(m_);
-      if (!detached_) result_.emplace(std::move(r));
+      if (!detached_) {
+        try {
+          result_.emplace(std::move(r));
+        } catch (...) { // T's move threw: report that instead, and still finish
+          result_.emplace(result_type::from_exception(std::current_exception()));
+        }
+      }
       finished_.store(true, std::memory_order_release);
       on_finish_locked();
       claimed = claim_joiners_locked();
     }
     run_hook();
-    deliver_all(claimed);
+    deliver_all(claimed, may_run_inline);
   }
 
-  // Links a pending join, or returns false if the task has already finished.
-  bool add_joiner(join_waiter* w) {
+  // Registers a pending join with its service and links it, atomically with respect to finish()
+  // (same lock order: the task's mutex, then the service's). Returns false if the service is
+  // shutting down (the op is neither registered nor linked); sets `finished` if the task had
+  // already finished (the op is registered, not linked).
+  bool add_joiner(wait_service& svc, join_waiter* w, bool& finished) {
     std::lock_guard<std::mutex> g(m_);
-    if (finished_.load(std::memory_order_relaxed)) return false;
-    link_locked(w);
-    return true;
+    finished = finished_.load(std::memory_order_relaxed);
+    return svc.add(w, [&]() noexcept {
+      if (!finished) link_locked(w);
+    });
   }
 
   // The result for a join that completed. Empty if already taken.
@@ -302,12 +322,14 @@ struct join_op final : join_waiter {
 
   static void do_deliver(join_waiter* b, std::error_code ec, bool dispatch) {
     auto* op = static_cast<join_op*>(b);
-    wait_service* svc = op->service_;
+    struct end_claim { // also when a handler run inline throws; *op may be gone by then
+      wait_service* svc;
+      ~end_claim() { svc->end_claim(); }
+    } guard{op->service_};
     if (dispatch)
       asio::dispatch(op->work_.executor(), wait_completion(op, ec));
     else
       asio::post(op->work_.executor(), wait_completion(op, ec));
-    svc->end_claim(); // *op may be gone by now
   }
 
   void release_hooks() noexcept {
@@ -340,21 +362,27 @@ void start_join(task_state<T>& st, Handler&& handler) {
   auto& svc = asio::use_service<wait_service>(context_of(ex));
   auto* op = new join_op<H, Ex>(std::forward<Handler>(handler), ex, svc, &st);
   if (op->slot_.is_connected()) {
-    op->slot_.assign([op](asio::cancellation_type type) {
-      if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                   asio::cancellation_type::total)) != asio::cancellation_type::none)
-        op->claim_and_post(asio::error::operation_aborted);
-    });
+    try {
+      op->slot_.assign([op](asio::cancellation_type type) {
+        if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                     asio::cancellation_type::total)) != asio::cancellation_type::none)
+          op->claim_and_post(asio::error::operation_aborted);
+      });
+    } catch (...) {
+      delete op;
+      throw;
+    }
   }
-  if (!svc.add(op, []() noexcept {})) {
+  bool finished = false;
+  if (!st.add_joiner(svc, op, finished)) {
     op->release_hooks(); // the context is shutting down: drop the join, as Asio drops handlers
     delete op;
     return;
   }
-  if (!st.add_joiner(op)) op->claim_and_post({}); // already finished: complete through the executor
+  if (finished) op->claim_and_post({}); // complete through the executor, never inline here
 }
 
-// A coroutine task: runs on its own strand.
+// A coroutine task: runs on its serial executor ("the strand").
 template <class T>
 struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
   explicit coro_task(task_executor ex) : strand_(std::move(ex)) {}
