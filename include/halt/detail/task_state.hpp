@@ -311,8 +311,8 @@ struct join_op final : join_waiter {
       : handler_(std::move(h)), work_(ex), slot_(asio::get_associated_cancellation_slot(handler_)),
         task_(t) {
     service_ = &svc;
-    complete_ = &do_complete;
-    destroy_ = &do_destroy;
+    complete_ = &op_lifetime<join_op>::complete;
+    destroy_ = &op_lifetime<join_op>::destroy;
     deliver_ = &do_deliver;
   }
 
@@ -335,21 +335,6 @@ struct join_op final : join_waiter {
   void release_hooks() noexcept {
     if (slot_.is_connected()) slot_.clear();
     task_->unlink_joiner(this);
-  }
-
-  static void do_complete(wait_op_base* b, std::error_code ec) {
-    auto* op = static_cast<join_op*>(b);
-    op->release_hooks();
-    Handler h(std::move(op->handler_));
-    [[maybe_unused]] auto work = std::move(op->work_); // released after the handler ran
-    delete op;
-    std::move(h)(ec);
-  }
-
-  static void do_destroy(wait_op_base* b) noexcept {
-    auto* op = static_cast<join_op*>(b);
-    op->release_hooks();
-    delete op;
   }
 };
 

@@ -175,6 +175,25 @@ private:
   std::optional<std::conditional_t<legacy, asio::executor_work_guard<Ex>, none>> guard_;
 };
 
+// The completion and destruction of an op type with members handler_ and work_ and a
+// release_hooks() that detaches it from whatever can still claim it (wait_op, join_op).
+template <class Op>
+struct op_lifetime {
+  static void complete(wait_op_base* b, std::error_code ec) {
+    auto* op = static_cast<Op*>(b);
+    op->release_hooks();
+    auto h(std::move(op->handler_));
+    [[maybe_unused]] auto work = std::move(op->work_); // released after the handler ran
+    delete op;
+    std::move(h)(ec);
+  }
+  static void destroy(wait_op_base* b) noexcept {
+    auto* op = static_cast<Op*>(b);
+    op->release_hooks();
+    delete op;
+  }
+};
+
 // Owns a claimed op until it runs on the handler's executor.
 struct wait_completion {
   wait_op_base* op;
@@ -203,8 +222,8 @@ struct wait_op final : wait_op_base {
   wait_op(Handler&& h, const Executor& ex, wait_service& svc)
       : handler_(std::move(h)), work_(ex), service_(&svc),
         slot_(asio::get_associated_cancellation_slot(handler_)) {
-    complete_ = &do_complete;
-    destroy_ = &do_destroy;
+    complete_ = &op_lifetime<wait_op>::complete;
+    destroy_ = &op_lifetime<wait_op>::destroy;
   }
 
   void claim(std::error_code ec) {
@@ -217,21 +236,6 @@ struct wait_op final : wait_op_base {
   void release_hooks() noexcept {
     if (slot_.is_connected()) slot_.clear();
     reg_.reset(); // waits for a callback that is still returning on another thread
-  }
-
-  static void do_complete(wait_op_base* b, std::error_code ec) {
-    auto* op = static_cast<wait_op*>(b);
-    op->release_hooks();
-    Handler h(std::move(op->handler_));
-    [[maybe_unused]] auto work = std::move(op->work_); // released after the handler ran
-    delete op;
-    std::move(h)(ec);
-  }
-
-  static void do_destroy(wait_op_base* b) noexcept {
-    auto* op = static_cast<wait_op*>(b);
-    op->release_hooks();
-    delete op;
   }
 };
 
