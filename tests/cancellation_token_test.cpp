@@ -19,6 +19,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include <new>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -777,6 +779,68 @@ TEST_CASE("a deadline token cancelled while it is being created releases its tim
     work.reset();
     halt_test::wait_until([&] { return io.stopped(); }); // no hour-long timer is left
     runner.join();
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+// --- Issue 10.1: registrations held in coroutine frames --------------------------------------------
+// g++ aligns coroutine frames (and the locals in them) to 16 bytes only. Registrations used to need
+// 32-byte alignment (flag bits packed into the callback-list pointer): half of these frames then
+// corrupted the token tree. Frames of several sizes, each holding a registration across a suspension.
+namespace {
+template <std::size_t Pad>
+asio::awaitable<void> hold_registration(cancellation_token t, asio::steady_timer& gate, int& fired,
+                                        int& finished) {
+  std::array<char, Pad> pad{}; // shifts the registration's offset in the frame
+  pad[Pad - 1] = 1;
+  auto reg = t.on_cancel([&fired] { ++fired; });
+  cancellation_token child = t.child_token(); // a token object in the frame too
+  auto child_reg = child.on_cancel([&fired] { ++fired; });
+  try {
+    co_await gate.async_wait(asio::use_awaitable);
+  } catch (const std::system_error&) {
+  }
+  CHECK(reg.is_registered() == !t.is_cancelled());
+  CHECK(child.is_cancelled() == t.is_cancelled());
+  CHECK(pad[Pad - 1] == 1);
+  ++finished;
+}
+
+template <std::size_t... Pads>
+void spawn_holders(asio::io_context& io, const cancellation_token& root, asio::steady_timer& gate,
+                   int& fired, int& finished, std::index_sequence<Pads...>) {
+  (asio::co_spawn(io, hold_registration<Pads * 8 + 1>(root.child_token(), gate, fired, finished),
+                  halt_test::rethrow{}),
+   ...);
+}
+} // namespace
+
+TEST_CASE("registrations held across co_await in frames of many sizes: cancel, then destroy the context", "[cancellation_token][asio][issue10]") {
+  const long base = halt::detail::live_nodes();
+  for (int round = 0; round < 4; ++round) {
+    int fired = 0, finished = 0;
+    cancellation_token root;
+    {
+      asio::io_context io;
+      asio::steady_timer gate(io, std::chrono::steady_clock::time_point::max());
+      for (int i = 0; i < 4; ++i)
+        spawn_holders(io, root, gate, fired, finished, std::make_index_sequence<16>{});
+      io.poll(); // every frame is now suspended on the gate, its registrations linked
+      CHECK(halt::detail::live_nodes() == base + 1 + 2 * 64);
+      if (round % 2 == 0) {
+        root.cancel(errc::shutdown);
+        CHECK(fired == 2 * 64);
+      }
+      if (round >= 2) {
+        gate.cancel();
+        io.run();
+        CHECK(finished == 64);
+      }
+    } // the context destroys the frames that are still suspended, and their registrations
+    CHECK(fired == (round % 2 == 0 ? 2 * 64 : 0));
+    root.cancel();
+    CHECK(fired == (round % 2 == 0 ? 2 * 64 : 0)); // deregistered: nothing runs any more
+    CHECK(halt::detail::live_nodes() == base + 1);
   }
   CHECK(halt::detail::live_nodes() == base);
 }

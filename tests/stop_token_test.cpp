@@ -9,6 +9,7 @@
 
 #include <asio/use_future.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -348,4 +349,60 @@ TEST_CASE("cancel racing the destruction of a stop_bridge", "[stop_token][race]"
     t.cancel();
     CHECK(st.stop_requested() == requested);
   }
+}
+
+// --- Issue 10.1: bridges held in coroutine frames ---------------------------------------------------
+// A stop_bridge holds a registration; g++ aligns coroutine frames to 16 bytes only, so a bridge in a
+// frame must not need more. Frames of several sizes hold a bridge (and a std::stop_callback on it)
+// across a suspension; the token is cancelled or the context destroyed with the frames suspended.
+namespace {
+template <std::size_t Pad>
+asio::awaitable<void> hold_bridge(cancellation_token t, asio::steady_timer& gate, int& stopped) {
+  std::array<char, Pad> pad{}; // shifts the bridge's offset in the frame
+  pad[Pad - 1] = 1;
+  halt::stop_bridge bridge(t);
+  auto on_stop = [&stopped] { ++stopped; };
+  std::stop_callback<decltype(on_stop)> cb(bridge.get_token(), on_stop);
+  try {
+    co_await gate.async_wait(asio::use_awaitable);
+  } catch (const std::system_error&) {
+  }
+  CHECK(bridge.get_token().stop_requested() == t.is_cancelled());
+  CHECK(pad[Pad - 1] == 1);
+}
+
+template <std::size_t... Pads>
+void spawn_bridges(asio::io_context& io, const cancellation_token& root, asio::steady_timer& gate,
+                   int& stopped, std::index_sequence<Pads...>) {
+  (asio::co_spawn(io, hold_bridge<Pads * 8 + 1>(root.child_token(), gate, stopped),
+                  halt_test::rethrow{}),
+   ...);
+}
+} // namespace
+
+TEST_CASE("stop_bridges held across co_await in frames of many sizes", "[stop_token][issue10]") {
+  const long base = halt::detail::live_nodes();
+  for (int round = 0; round < 3; ++round) {
+    int stopped = 0;
+    cancellation_token root;
+    {
+      asio::io_context io;
+      asio::steady_timer gate(io, std::chrono::steady_clock::time_point::max());
+      for (int i = 0; i < 4; ++i) spawn_bridges(io, root, gate, stopped, std::make_index_sequence<16>{});
+      io.poll();
+      CHECK(halt::detail::live_nodes() == base + 1 + 64);
+      if (round != 1) {
+        root.cancel(errc::shutdown);
+        CHECK(stopped == 64);
+      }
+      if (round == 2) {
+        gate.cancel();
+        io.run();
+      }
+    } // destroys the frames still suspended
+    CHECK(stopped == (round != 1 ? 64 : 0));
+    root.cancel();
+    CHECK(halt::detail::live_nodes() == base + 1);
+  }
+  CHECK(halt::detail::live_nodes() == base);
 }

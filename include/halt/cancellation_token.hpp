@@ -284,12 +284,12 @@ public:
   /// cancelled by the same call reports the same reason.
   std::error_code reason() const noexcept {
     if (!is_cancelled()) return {};
-    return n_->reason_;
+    return n_->reason();
   }
 
   /// Throws std::system_error(reason()) if the token is cancelled; for loops in blocking code.
   void throw_if_cancelled() const {
-    if (is_cancelled()) throw std::system_error(n_->reason_, "halt: cancelled");
+    if (is_cancelled()) throw std::system_error(n_->reason(), "halt: cancelled");
   }
 
   /// Cancels this token and all its descendants. Idempotent: the first reason wins.
@@ -341,7 +341,7 @@ public:
 
   /// The earliest deadline of this token and its ancestors (at the time it was created), if any.
   std::optional<clock::time_point> deadline() const noexcept {
-    if (!(n_->state_.load(std::memory_order_relaxed) & detail::st_ext)) return std::nullopt;
+    if (!n_->is_ext()) return std::nullopt;
     auto d = detail::ext_deadline(n_);
     if (d == clock::time_point::max()) return std::nullopt;
     return d;
@@ -595,10 +595,10 @@ inline cancellation_token make_linked(const cancellation_token* const* ins, std:
   for (std::size_t i = 0; i < count; ++i) {
     node* in = detail_node_of(*ins[i]);
     if (in->state_.load(std::memory_order_acquire) & st_cancelled) {
-      cancel_node(n, in->reason_);
+      cancel_node(n, in->reason());
       break;
     }
-    n->upstream_.push_back(ins[i]->on_cancel([n, in]() noexcept { cancel_node(n, in->reason_); }));
+    n->upstream_.push_back(ins[i]->on_cancel([n, in]() noexcept { cancel_node(n, in->reason()); }));
   }
   return out;
 }

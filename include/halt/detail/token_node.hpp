@@ -6,10 +6,15 @@
 //
 // Layout and protocol
 // -------------------
-// A node is 64 bytes. Its first word `state_` packs the head of its callback list (registration
-// entries are 32-byte aligned) with five flags: LOCKED (a tiny spin lock that guards the node's
-// lists), CANCELLED, DONE (the cancel that reached this node has finished its subtree), WAITERS
-// (a thread sleeps until DONE) and EXT (the node is an ext_node).
+// A node is 64 bytes. Its first word `state_` packs the head of its callback list with three
+// flags: LOCKED (a tiny spin lock that guards the node's lists), CANCELLED and DONE (the cancel
+// that reached this node has finished its subtree). Only the three low bits are used because
+// registration entries are only guaranteed alignof(void*) == 8: users put registrations in
+// coroutine frames, and g++ aligns frames (and the locals in them) to 16 bytes at most, so no
+// object a user can place may be required to be more aligned than that. (An earlier layout packed
+// five flags and required 32-byte alignment; registrations in g++ frames corrupted the tree.)
+// Two more flags live outside the word: `waiters_` (a thread sleeps until DONE; written under the
+// lock) and `kind_` (the node is an ext_node; immutable).
 //
 // * is_cancelled() is one acquire load of state_ and never waits for anything.
 // * Children form an intrusive doubly-linked list (first_child_, prev_, next_). A child's
@@ -44,9 +49,7 @@ namespace halt::detail {
 inline constexpr std::uintptr_t st_locked = 1;
 inline constexpr std::uintptr_t st_cancelled = 2;
 inline constexpr std::uintptr_t st_done = 4;
-inline constexpr std::uintptr_t st_waiters = 8;
-inline constexpr std::uintptr_t st_ext = 16;
-inline constexpr std::uintptr_t st_flags = 31;
+inline constexpr std::uintptr_t st_flags = 7;
 
 // Registration states.
 inline constexpr std::uint8_t reg_idle = 0;
@@ -60,7 +63,7 @@ inline constexpr std::uint8_t reg_running_waited = 4; // running, and a thread w
 // marked it done: the waiter may free it at once.
 inline std::atomic<unsigned> reg_epoch{0};
 
-struct alignas(32) reg_entry {
+struct reg_entry {
   reg_entry* prev_ = nullptr;
   reg_entry* next_ = nullptr;
   void (*invoke_)(reg_entry*) noexcept = nullptr;
@@ -68,6 +71,11 @@ struct alignas(32) reg_entry {
   std::thread::id runner_{};  // the thread running invoke_
   std::atomic<std::uint8_t> rstate_{reg_idle};
 };
+static_assert(alignof(reg_entry) > st_flags, "the flag bits of state_ must be free in entry addresses");
+static_assert(alignof(reg_entry) <= 16, "a registration must not need more than a coroutine frame gives");
+
+inline constexpr std::uint8_t kind_plain = 0;
+inline constexpr std::uint8_t kind_ext = 1;
 
 struct node {
   std::atomic<std::uintptr_t> state_{0};
@@ -77,12 +85,26 @@ struct node {
   node* first_child_ = nullptr;
   node* prev_ = nullptr;
   node* next_ = nullptr;
-  std::error_code reason_{};
+  // The reason, stored as its two parts so that the flag bytes fit in the padding between them.
+  // Written once, before CANCELLED is published; read only after CANCELLED was observed.
+  int reason_value_ = 0;
+  const std::uint8_t kind_ = kind_plain;    // kind_ext for an ext_node
+  std::atomic<std::uint8_t> waiters_{0};    // a thread waits for DONE; written under the lock
+  const std::error_category* reason_cat_ = nullptr;
 
   node() noexcept = default;
-  explicit node(std::uintptr_t flags) noexcept : state_(flags) {}
+  explicit node(std::uint8_t kind) noexcept : kind_(kind) {}
   node(const node&) = delete;
   node& operator=(const node&) = delete;
+
+  bool is_ext() const noexcept { return kind_ == kind_ext; }
+  std::error_code reason() const noexcept {
+    return reason_cat_ ? std::error_code(reason_value_, *reason_cat_) : std::error_code();
+  }
+  void set_reason(std::error_code ec) noexcept {
+    reason_value_ = ec.value();
+    reason_cat_ = &ec.category();
+  }
 };
 static_assert(sizeof(node) <= 64, "a token node must fit in 64 bytes");
 
@@ -100,7 +122,7 @@ struct ext_node : node {
   bool keep_for_children_ = false;
   bool orphaned_ = false; // no handles left; leaves when its last child does
 
-  ext_node() noexcept : node(st_ext) {}
+  ext_node() noexcept : node(kind_ext) {}
   virtual ~ext_node() = default;
 };
 
@@ -200,7 +222,7 @@ inline std::uintptr_t with_head(std::uintptr_t s, reg_entry* e) noexcept {
 
 inline void free_node(node* n) noexcept {
   count_node(-1);
-  if (n->state_.load(std::memory_order_relaxed) & st_ext) {
+  if (n->is_ext()) {
     delete_ext(n);
   } else {
     delete n;
@@ -249,12 +271,14 @@ inline void wait_done(node* n) noexcept {
       spin_pause(spins);
       continue;
     }
-    if (!(s & st_waiters)) {
+    if (!n->waiters_.load(std::memory_order_relaxed)) {
       std::uintptr_t ls = lock(n);
-      if (!(ls & st_done)) ls |= st_waiters;
+      if (!(ls & st_done)) n->waiters_.store(1, std::memory_order_relaxed);
       unlock(n, ls);
       continue;
     }
+    // The canceller reads waiters_ under the lock before it publishes DONE and then notifies; if
+    // DONE came in meanwhile, state_ differs from s and wait() returns at once.
     n->state_.wait(s, std::memory_order_acquire);
   }
 }
@@ -280,7 +304,7 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
     return;
   }
   add_ref(root);
-  root->reason_ = reason;
+  root->set_reason(reason);
   s |= st_cancelled;
   node* cur = root;
   int batch = 0;
@@ -335,7 +359,7 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
         }
         continue;
       }
-      c->reason_ = reason;
+      c->set_reason(reason);
       cs |= st_cancelled;
       if (!head(cs) && !c->first_child_) {
         unlock(c, cs | st_done); // a leaf: finished while cur stays locked
@@ -349,14 +373,15 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
       continue;
     }
     // cur's subtree is finished.
-    const bool wake = (s & st_waiters) != 0;
-    s = (s | st_done) & ~st_waiters;
+    const bool wake = cur->waiters_.load(std::memory_order_relaxed) != 0;
+    if (wake) cur->waiters_.store(0, std::memory_order_relaxed);
+    s |= st_done;
     node* up = nullptr;
     if (cur != root) {
       up = cur->prev_;
       cur->prev_ = nullptr;
     }
-    const bool orphan = (s & st_ext) && take_orphan(cur);
+    const bool orphan = cur->is_ext() && take_orphan(cur);
     unlock(cur, s);
     if (wake) cur->state_.notify_all();
     if (orphan) leave_tree(cur); // its handles went while children kept it; now it can go
@@ -370,8 +395,7 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
 // Called when the last handle of `x` goes: x leaves the tree and its children move to x's parent
 // (or become roots), then x's memory goes once no one else references it.
 inline void leave_tree(node* x) noexcept {
-  std::uintptr_t s0 = x->state_.load(std::memory_order_relaxed);
-  if (s0 & st_ext) {
+  if (x->is_ext()) {
     std::uintptr_t ls = lock(x);
     const bool defer = defer_leave(x, ls);
     unlock(x, ls);
@@ -414,7 +438,7 @@ inline void leave_tree(node* x) noexcept {
       unlink_child(p, x);
       if (!(s & st_cancelled)) move_children(p);
       x->parent_ = nullptr;
-      if ((ps & st_ext) && take_orphan(p)) resume = p;
+      if (p->is_ext() && take_orphan(p)) resume = p;
       unlock(p, ps);
       break;
     }
@@ -428,7 +452,7 @@ inline void leave_tree(node* x) noexcept {
       unlink_child(p, x);
       if (!(s & st_cancelled)) move_children(p);
       x->parent_ = nullptr;
-      if ((ps & st_ext) && take_orphan(p)) resume = p;
+      if (p->is_ext() && take_orphan(p)) resume = p;
     }
     unlock(p, ps);
     release_ref(p);
@@ -459,8 +483,7 @@ inline void release_handle(node* n) noexcept {
 // inherits p's deadline (then it is an ext_node).
 inline node* new_child(node* p) {
   node* c;
-  if (p->state_.load(std::memory_order_relaxed) & st_ext &&
-      ext_deadline(p) != clock::time_point::max()) {
+  if (p->is_ext() && ext_deadline(p) != clock::time_point::max()) {
     auto* e = new ext_node();
     e->deadline_ = ext_deadline(p);
     c = e;
@@ -471,7 +494,7 @@ inline node* new_child(node* p) {
   std::uintptr_t s = lock(p);
   if (s & st_cancelled) {
     unlock(p, s);
-    c->reason_ = p->reason_;
+    c->set_reason(p->reason());
     c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
                     std::memory_order_relaxed);
     return c;
@@ -487,7 +510,7 @@ inline bool adopt(node* p, node* c) noexcept {
   std::uintptr_t s = lock(p);
   if (s & st_cancelled) {
     unlock(p, s);
-    c->reason_ = p->reason_;
+    c->set_reason(p->reason());
     c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
                     std::memory_order_relaxed);
     return false;
@@ -504,6 +527,7 @@ inline bool link_entry(node* n, reg_entry* e) noexcept {
     unlock(n, s);
     return false;
   }
+  HALT_ASSERT((reinterpret_cast<std::uintptr_t>(e) & st_flags) == 0);
   reg_entry* h = head(s);
   e->prev_ = nullptr;
   e->next_ = h;
