@@ -844,3 +844,90 @@ TEST_CASE("registrations held across co_await in frames of many sizes: cancel, t
   }
   CHECK(halt::detail::live_nodes() == base);
 }
+
+// --- Issue 10.2: dropped deadline tokens ------------------------------------------------------------
+TEST_CASE("dropped deadline tokens free their node and timer at once", "[cancellation_token][deadline][issue10]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    cancellation_token root;
+    for (int i = 0; i < 10000; ++i) {
+      auto t = root.child_token_after(io, 30s);
+      CHECK_FALSE(t.is_cancelled());
+    }
+    CHECK(halt::detail::live_nodes() <= base + 1 + 10000); // nodes wait only for their handlers
+    const auto start = std::chrono::steady_clock::now();
+    io.run(); // would take 30 s if a dropped token kept its timer
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+    CHECK(halt::detail::live_nodes() == base + 1);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("a dropped deadline token still reaches the children that follow it", "[cancellation_token][deadline][issue10]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    cancellation_token root;
+    cancellation_token child;
+    {
+      auto d = root.child_token_after(io, 20ms);
+      child = d.child_token();
+    } // the deadline node stays while `child` follows it
+    int fired = 0;
+    auto reg = child.on_cancel([&] { ++fired; });
+    io.run();
+    CHECK(child.reason() == errc::timed_out);
+    CHECK(fired == 1);
+    CHECK_FALSE(root.is_cancelled());
+  }
+  CHECK(halt::detail::live_nodes() == base);
+  {
+    asio::io_context io;
+    cancellation_token root;
+    {
+      auto d = root.child_token_after(io, 30s);
+      auto c = d.child_token(); // dropped with it: nothing follows the deadline any more
+    }
+    const auto start = std::chrono::steady_clock::now();
+    io.run();
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("deadline tokens dropped, cancelled and fired from many threads", "[cancellation_token][deadline][race][issue10]") {
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> runners;
+    for (int i = 0; i < 2; ++i) runners.emplace_back([&] { io.run(); });
+    std::vector<std::thread> makers;
+    std::atomic<int> timed_out{0};
+    for (int m = 0; m < 4; ++m)
+      makers.emplace_back([&, m] {
+        std::mt19937 rng(static_cast<unsigned>(m));
+        cancellation_token root;
+        std::vector<cancellation_token> kept;
+        for (int i = 0; i < 2000; ++i) {
+          auto t = root.child_token_after(io, std::chrono::microseconds(rng() % 2000));
+          switch (rng() % 4) {
+          case 0: kept.push_back(t); break;           // may fire
+          case 1: t.cancel(errc::shutdown); break;    // cancelled before it fires
+          case 2: kept.push_back(t.child_token()); break; // only a child follows it
+          default: break;                             // dropped at once
+          }
+        }
+        for (auto& k : kept) {
+          halt_test::wait_until([&] { return k.is_cancelled(); });
+          if (k.reason() == errc::timed_out) timed_out.fetch_add(1);
+        }
+      });
+    for (auto& t : makers) t.join();
+    work.reset();
+    for (auto& t : runners) t.join();
+    CHECK(timed_out.load() > 0);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}

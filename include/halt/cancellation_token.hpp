@@ -320,8 +320,10 @@ public:
   /// A child token that also cancels itself with halt::errc::timed_out at `deadline`, driven by
   /// an Asio steady_timer on `ex` (an executor or an execution context). A deadline already in
   /// the past gives a token born cancelled with timed_out. The child's deadline() is the earlier
-  /// of `deadline` and this token's deadline. The timer keeps the node in the tree until the
-  /// deadline passes or the token is cancelled, so that the deadline still reaches children.
+  /// of `deadline` and this token's deadline. Dropping the last handle to the child (tokens and
+  /// registrations; its own children count too, since the deadline must still reach them)
+  /// cancels its timer at once and frees it: io_context::run() does not wait for deadlines
+  /// nobody watches. If `ex`'s execution context is destroyed first, the deadline never fires.
   template <class ExOrCtx>
   cancellation_token child_token_at(ExOrCtx&& ex, clock::time_point deadline) const;
 
@@ -497,47 +499,119 @@ inline cancellation_token detail_adopt_token(detail::node* n) noexcept {
 
 namespace detail {
 
-struct timer_node final : ext_node {
-  cancellation_registration reg_; // cancels the timer when the node is cancelled
-};
-
+// The timer behind a deadline token. Asio objects are not thread-safe, so `m` serialises every
+// use of `timer`. The timer object lives only as long as its wait is outstanding: the wait's
+// handler destroys it when it runs or when it is destroyed unrun (the context shuts down), so a
+// token that outlives its execution context never touches a dead service. async_wait() itself is
+// called without the lock (its handler may be destroyed inside it, or run on another thread before
+// it returns); while it runs, stop() and release() leave their work to the arming thread.
 struct deadline_timer {
-  std::mutex m;          // serialises async_wait() and cancel() on `timer` (Asio objects are not thread-safe)
-  bool stopped = false;  // guarded by m: the node was cancelled, no wait may start any more
-  asio::steady_timer timer;
+  std::mutex m;
+  bool stopped = false;       // no wait may start any more
+  bool arming = false;        // a thread is inside timer->async_wait(): nobody else touches timer
+  bool cancel_later = false;  // stop() came while arming
+  bool release_later = false; // release() came while arming
+  std::optional<asio::steady_timer> timer;
+
   template <class ExOrCtx>
-  explicit deadline_timer(ExOrCtx&& ex) : timer(std::forward<ExOrCtx>(ex)) {}
+  explicit deadline_timer(ExOrCtx&& ex) {
+    timer.emplace(std::forward<ExOrCtx>(ex));
+  }
+
+  // Cancels the pending wait, if any. Never runs the handler inline.
   void stop() noexcept {
     std::lock_guard<std::mutex> g(m);
     stopped = true;
-    timer.cancel(); // never runs the handler inline
+    if (arming)
+      cancel_later = true;
+    else if (timer)
+      timer->cancel();
+  }
+
+  // Destroys the timer (its wait is over, or the wait's handler is being destroyed unrun).
+  void release() noexcept {
+    std::lock_guard<std::mutex> g(m);
+    stopped = true;
+    if (arming)
+      release_later = true;
+    else
+      timer.reset();
+  }
+
+  // Starts the wait unless stop() or release() came first (then `h` stays with the caller).
+  template <class Handler>
+  void arm(Handler&& h) {
+    {
+      std::lock_guard<std::mutex> g(m);
+      if (stopped) return;
+      arming = true;
+    }
+    struct finish_arming {
+      deadline_timer* t;
+      ~finish_arming() {
+        std::lock_guard<std::mutex> g(t->m);
+        t->arming = false;
+        if (t->release_later)
+          t->timer.reset();
+        else if (t->cancel_later && t->timer)
+          t->timer->cancel();
+      }
+    } done{this};
+    timer->async_wait(std::forward<Handler>(h));
   }
 };
 
-// The timer's handler. It holds a handle to the node and, whether it is invoked or destroyed
-// unrun (context shutdown), releases the node's registration so the node can leave the tree.
+// A deadline node. Neither its timer nor the timer's handler holds a handle: when the last user
+// handle goes the node leaves the tree at once and its timer is cancelled (unless children still
+// follow it: then it stays, orphaned, until they go or the deadline passes). A callback entry,
+// linked without a handle, stops the timer when the node is cancelled by anyone.
+struct timer_node final : ext_node {
+  struct stop_entry : reg_entry {
+    timer_node* owner = nullptr;
+  };
+  stop_entry entry_;
+  std::shared_ptr<deadline_timer> timer_; // set before the node is published
+
+  timer_node() noexcept {
+    keep_for_children_ = true;
+    delete_ = [](ext_node* e) noexcept { delete static_cast<timer_node*>(e); };
+    last_handle_ = [](ext_node* e) noexcept {
+      auto* self = static_cast<timer_node*>(e);
+      if (!self->timer_) return;
+      unlink_entry(self, &self->entry_); // waits if the entry runs on another thread
+      self->timer_->stop();
+    };
+    entry_.owner = this;
+    entry_.invoke_ = [](reg_entry* r) noexcept { static_cast<stop_entry*>(r)->owner->timer_->stop(); };
+  }
+};
+
+// The timer's handler: a memory reference to the node (not a handle), and the timer.
 struct deadline_handler {
-  cancellation_token tok;
+  node* n;
   std::shared_ptr<deadline_timer> st;
 
-  deadline_handler(cancellation_token t, std::shared_ptr<deadline_timer> s) noexcept
-      : tok(std::move(t)), st(std::move(s)) {}
-  deadline_handler(deadline_handler&&) noexcept = default;
+  deadline_handler(node* node_ptr, std::shared_ptr<deadline_timer> s) noexcept
+      : n(node_ptr), st(std::move(s)) {
+    add_ref(n);
+  }
+  deadline_handler(deadline_handler&& o) noexcept
+      : n(std::exchange(o.n, nullptr)), st(std::move(o.st)) {}
   deadline_handler& operator=(deadline_handler&&) = delete;
   ~deadline_handler() { finish(); }
 
   void operator()(std::error_code ec) {
-    if (!ec) {
+    if (!ec && n) {
       callback_scope no_wait; // never block the timer's thread on another thread's cancel
-      cancel_node(detail_node_of(tok), make_error_code(errc::timed_out));
+      cancel_node(n, make_error_code(errc::timed_out));
     }
     finish();
   }
 
   void finish() noexcept {
-    if (!tok.valid()) return;
-    static_cast<timer_node*>(detail_node_of(tok))->reg_.reset();
-    cancellation_token gone(std::move(tok));
+    if (!n) return;
+    st->release();
+    release_ref(std::exchange(n, nullptr));
   }
 };
 
@@ -548,28 +622,23 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
   require_state();
   const auto inherited = this->deadline().value_or(clock::time_point::max());
   if (inherited <= deadline) return child_token(); // the ancestor's deadline comes first
+  auto st = std::make_shared<detail::deadline_timer>(std::forward<ExOrCtx>(ex));
+  st->timer->expires_at(deadline);
   auto* n = new detail::timer_node();
   detail::count_node(1);
   n->deadline_ = deadline;
-  n->delete_ = [](detail::ext_node* e) noexcept { delete static_cast<detail::timer_node*>(e); };
   cancellation_token child(adopt_tag{}, n);
   if (!detail::adopt(n_, n)) return child; // born cancelled with the parent's reason
   if (deadline <= clock::now()) {
     detail::cancel_node(n, make_error_code(errc::timed_out));
     return child;
   }
-  auto st = std::make_shared<detail::deadline_timer>(std::forward<ExOrCtx>(ex));
-  st->timer.expires_at(deadline);
-  n->reg_.store([st]() noexcept { st->stop(); });
-  if (!n->reg_.attach(n)) {
-    n->reg_.reset(); // cancelled meanwhile: no timer needed
-    return child;
-  }
-  // Declared before the lock: if the node was cancelled between attach() and here (or async_wait
-  // throws), h's destructor releases reg_ after the lock is gone (reset() may wait for stop()).
-  detail::deadline_handler h(child, st);
-  std::lock_guard<std::mutex> g(st->m);
-  if (!st->stopped) st->timer.async_wait(std::move(h));
+  n->timer_ = std::move(st);
+  if (!detail::link_entry(n, &n->entry_)) return child; // cancelled meanwhile: no timer needed
+  // If the node was cancelled between link_entry() and here, stop() already ran: no wait starts,
+  // and h's destructor releases the timer and the node reference (also if async_wait throws).
+  detail::deadline_handler h(n, n->timer_);
+  n->timer_->arm(std::move(h));
   return child;
 }
 
