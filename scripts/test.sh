@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite in several configurations (CMake presets):
-#   debug  - GCC, also builds the examples and benchmarks (and smoke-runs the benchmarks)
+#   debug  - GCC with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
+#            misaligned objects), also builds the examples and benchmarks (and smoke-runs them)
 #   asan   - GCC with AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan   - GCC with ThreadSanitizer
 #   clang  - Clang
