@@ -931,3 +931,200 @@ TEST_CASE("deadline tokens dropped, cancelled and fired from many threads", "[ca
   }
   CHECK(halt::detail::live_nodes() == base);
 }
+
+// --- Issue 10.6: a randomized model test of the token tree ------------------------------------------
+// Random sequences of: new root, child, deadline child, linked token, copy, drop, cancel with a
+// reason, drop_guard, register, deregister, move a registration. After every step each live handle
+// and registration is checked against a simple reference model: is_cancelled, reason, deadline,
+// is_registered, and callback counts (exactly once if cancelled while registered, else never).
+// A failure prints its seed; replay one with HALT_MODEL_SEED=<seed>.
+namespace model {
+
+struct node {
+  int parent = -1;              // the token it was made from (-1: a root)
+  std::vector<int> inputs;      // a linked token's inputs
+  bool cancelled = false;
+  std::error_code reason;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+struct handle {
+  int node;
+  cancellation_token tok;
+};
+
+struct reg {
+  int node;
+  bool registered;              // expected is_registered()
+  int expected = 0;             // expected number of runs
+  std::unique_ptr<int> runs = std::make_unique<int>(0);
+  halt::cancellation_registration r;
+};
+
+struct world {
+  std::vector<node> nodes;
+  std::vector<handle> handles;
+  std::vector<reg> regs;
+
+  void cancel(int x, std::error_code why) {
+    if (nodes[static_cast<std::size_t>(x)].cancelled) return;
+    nodes[static_cast<std::size_t>(x)].cancelled = true;
+    nodes[static_cast<std::size_t>(x)].reason = why;
+    for (auto& r : regs)
+      if (r.node == x && r.registered) {
+        r.registered = false;
+        ++r.expected;
+      }
+    for (std::size_t y = 0; y < nodes.size(); ++y) {
+      const auto& n = nodes[y];
+      if (n.parent == x) cancel(static_cast<int>(y), why);
+      if (std::find(n.inputs.begin(), n.inputs.end(), x) != n.inputs.end())
+        cancel(static_cast<int>(y), why);
+    }
+  }
+
+  int add_node(int parent) {
+    node n;
+    n.parent = parent;
+    if (parent >= 0) {
+      const auto& p = nodes[static_cast<std::size_t>(parent)];
+      n.deadline = p.deadline;
+      if (p.cancelled) {
+        n.cancelled = true;
+        n.reason = p.reason;
+      }
+    }
+    nodes.push_back(n);
+    return static_cast<int>(nodes.size() - 1);
+  }
+};
+
+inline const std::error_code reasons[] = {
+    make_error_code(errc::cancelled), make_error_code(errc::shutdown),
+    make_error_code(errc::timed_out), std::make_error_code(std::errc::connection_reset)};
+
+inline void run(unsigned seed, int steps) {
+  std::mt19937 rng(seed);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  asio::io_context io;
+  world w;
+  for (int step = 0; step < steps; ++step) {
+    INFO("model seed " << seed << ", step " << step
+                       << " (replay: HALT_MODEL_SEED=" << seed << " cancellation_token_test \"[model]\")");
+    const unsigned op = rng() % 12;
+    const bool any = !w.handles.empty();
+    if (op == 0 || !any) { // a new root
+      w.handles.push_back({w.add_node(-1), cancellation_token()});
+    } else if (op == 1) { // a child
+      auto& h = w.handles[pick(w.handles.size())];
+      const int p = h.node;
+      auto t = h.tok.child_token();
+      w.handles.push_back({w.add_node(p), std::move(t)});
+    } else if (op == 2) { // a deadline child that never fires (or inherits a sooner deadline)
+      auto& h = w.handles[pick(w.handles.size())];
+      const int p = h.node;
+      auto t = h.tok.child_token_after(io, std::chrono::hours(1 + rng() % 3));
+      const int n = w.add_node(p);
+      const auto inherited = w.nodes[static_cast<std::size_t>(p)].deadline;
+      REQUIRE(t.deadline());
+      if (inherited) CHECK(*t.deadline() <= *inherited);
+      w.nodes[static_cast<std::size_t>(n)].deadline = t.deadline();
+      w.handles.push_back({n, std::move(t)});
+    } else if (op == 3) { // a linked token of one or two inputs
+      auto& a = w.handles[pick(w.handles.size())];
+      auto& b = w.handles[pick(w.handles.size())];
+      const bool two = rng() % 2 && a.node != b.node;
+      auto t = two ? halt::linked_token(a.tok, b.tok) : halt::linked_token(a.tok);
+      node n;
+      n.inputs.push_back(a.node);
+      if (two) n.inputs.push_back(b.node);
+      for (int in : n.inputs) {
+        const auto& d = w.nodes[static_cast<std::size_t>(in)].deadline;
+        if (d && (!n.deadline || *d < *n.deadline)) n.deadline = d;
+      }
+      w.nodes.push_back(n);
+      const int id = static_cast<int>(w.nodes.size() - 1);
+      for (int in : w.nodes[static_cast<std::size_t>(id)].inputs)
+        if (w.nodes[static_cast<std::size_t>(in)].cancelled) {
+          w.cancel(id, w.nodes[static_cast<std::size_t>(in)].reason);
+          break;
+        }
+      w.handles.push_back({id, std::move(t)});
+    } else if (op == 4) { // copy a handle
+      auto h = w.handles[pick(w.handles.size())];
+      w.handles.push_back(std::move(h));
+    } else if (op == 5 || op == 6) { // drop a handle
+      w.handles.erase(w.handles.begin() + static_cast<std::ptrdiff_t>(pick(w.handles.size())));
+    } else if (op == 7) { // cancel with a reason
+      auto& h = w.handles[pick(w.handles.size())];
+      const auto why = reasons[pick(std::size(reasons))];
+      h.tok.cancel(why);
+      w.cancel(h.node, why);
+    } else if (op == 8) { // a drop_guard, fired or disarmed
+      auto& h = w.handles[pick(w.handles.size())];
+      auto g = h.tok.drop_guard();
+      if (rng() % 2) {
+        auto back = g.disarm();
+        CHECK(back == h.tok);
+      } else {
+        const int x = h.node;
+        { auto fire = std::move(g); }
+        w.cancel(x, make_error_code(errc::cancelled));
+      }
+    } else if (op == 9) { // register
+      auto& h = w.handles[pick(w.handles.size())];
+      reg r;
+      r.node = h.node;
+      r.registered = !w.nodes[static_cast<std::size_t>(h.node)].cancelled;
+      r.expected = r.registered ? 0 : 1; // runs inline on a cancelled token
+      r.r = h.tok.on_cancel([p = r.runs.get()] { ++*p; });
+      w.regs.push_back(std::move(r));
+    } else if (op == 10 && !w.regs.empty()) { // deregister
+      const auto i = pick(w.regs.size());
+      w.regs[i].r.reset();
+      w.regs[i].registered = false;
+      if (rng() % 2) w.regs.erase(w.regs.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (op == 11 && !w.regs.empty()) { // move a registration
+      auto& from = w.regs[pick(w.regs.size())];
+      reg to;
+      to.node = from.node;
+      to.registered = from.registered;
+      to.expected = from.expected;
+      to.runs = std::move(from.runs);
+      to.r = std::move(from.r);
+      CHECK_FALSE(from.r.is_registered());
+      from.runs = std::make_unique<int>(0);
+      from.registered = false;
+      from.expected = 0;
+      w.regs.push_back(std::move(to));
+    }
+    for (const auto& h : w.handles) {
+      const auto& n = w.nodes[static_cast<std::size_t>(h.node)];
+      REQUIRE(h.tok.is_cancelled() == n.cancelled);
+      REQUIRE(h.tok.reason() == n.reason);
+      REQUIRE(h.tok.deadline() == n.deadline);
+    }
+    for (const auto& r : w.regs) {
+      REQUIRE(*r.runs == r.expected);
+      REQUIRE(r.r.is_registered() == r.registered);
+    }
+  }
+  INFO("model seed " << seed << " at the end (replay: HALT_MODEL_SEED=" << seed
+                      << " cancellation_token_test \"[model]\")");
+  w.handles.clear();
+  w.regs.clear();
+  io.run_for(10s); // every deadline timer was released with its last handle: returns at once
+  CHECK(io.stopped());
+}
+
+} // namespace model
+
+TEST_CASE("the token tree follows a reference model over random operation sequences", "[cancellation_token][model][issue10]") {
+  const long base = halt::detail::live_nodes();
+  if (const char* s = std::getenv("HALT_MODEL_SEED")) {
+    model::run(static_cast<unsigned>(std::strtoul(s, nullptr, 10)), 2000);
+  } else {
+    for (unsigned seed = 1; seed <= 300; ++seed) model::run(seed, 300);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
