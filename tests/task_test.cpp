@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
+#include <halt/cancellation_token.hpp>
 #include <halt/task.hpp>
 
 #include "support/async.hpp"
@@ -19,6 +20,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -609,4 +611,58 @@ TEST_CASE("a joiner's handler that throws when run inline: run() throws, no join
   io.run();
   CHECK(second_done); // delivered anyway; the first join took the result
   CHECK(second_ec == halt::errc::no_state);
+}
+
+// --- Issue 10: token objects in the frames of aborted tasks ------------------------------------------
+// Frames of several sizes hold a deadline child, a registration on it and a drop_guard across a
+// suspension. Aborting a task destroys its frame: the guard cancels the child (the registration
+// runs once), the registration and the child go, and the child's timer is released.
+namespace {
+template <std::size_t Pad>
+asio::awaitable<void> hold_tokens(halt::cancellation_token t, std::atomic<int>& fired) {
+  std::array<char, Pad> pad{};
+  pad[Pad - 1] = 1;
+  auto child = t.child_token_after(co_await asio::this_coro::executor, 1h);
+  auto reg = child.on_cancel([&fired] { fired.fetch_add(1); });
+  auto guard = child.drop_guard();
+  co_await child.cancelled();
+  CHECK(pad[Pad - 1] == 1);
+}
+
+template <std::size_t... Pads>
+void spawn_token_holders(asio::io_context& io, const halt::cancellation_token& root,
+                         std::atomic<int>& fired, std::vector<halt::join_handle<void>>& out,
+                         std::index_sequence<Pads...>) {
+  (out.push_back(halt::spawn(io, hold_tokens<Pads * 8 + 1>(root.child_token(), fired))), ...);
+}
+} // namespace
+
+TEST_CASE("aborting tasks whose frames hold tokens, registrations and guards", "[task][issue10]") {
+  asio::io_context io;
+  halt::cancellation_token root;
+  std::atomic<int> fired{0};
+  std::vector<halt::join_handle<void>> handles;
+  for (int i = 0; i < 4; ++i) spawn_token_holders(io, root, fired, handles, std::make_index_sequence<16>{});
+  io.poll(); // every task is suspended on its child token
+  CHECK(fired.load() == 0);
+  for (std::size_t i = 0; i < handles.size(); i += 2) handles[i].abort();
+  int cancelled = 0, finished = 0;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    for (std::size_t i = 0; i < handles.size(); i += 2) {
+      auto r = co_await handles[i].join();
+      cancelled += r.is_cancelled();
+    }
+    CHECK(fired.load() == 32); // each aborted frame's guard cancelled its child
+    root.cancel(halt::errc::shutdown);
+    for (std::size_t i = 1; i < handles.size(); i += 2) {
+      auto r = co_await handles[i].join();
+      finished += r.has_value();
+    }
+  });
+  CHECK(cancelled == 32);
+  CHECK(finished == 32);
+  CHECK(fired.load() == 64);
+  io.restart();
+  io.run_for(10s); // no deadline timer is left behind
+  CHECK(io.stopped());
 }
