@@ -214,7 +214,7 @@ asio::awaitable<void> connection(tcp::socket sock, int id, halt::cancellation_to
     }
 
     if (stopped_mid_write) { // the acknowledgements are half written: no goodbye
-      how = "shutdown during a write (client not reading)";
+      how = "shutdown during a write";
       co_return;
     }
     // Shutdown: flush what was received and say goodbye. Async cleanup, shielded from the abort
@@ -293,16 +293,26 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, halt::shutdown& sd,
     if (st.open >= cfg.max_connections) {
       ++st.ended["refused (server full)"];
       std::printf("connection %d: ended: refused (server full): %d open\n", id, st.open);
-      if (st.refusing < 256) // a flood of refusals must not cost more than this
+      if (st.refusing >= 256) continue; // a flood of refusals must not cost more than this
+      try {
         sd.spawn("refusal " + std::to_string(id), refuse(std::move(*sock), token.child_token(), cfg, st))
             .detach();
+      } catch (const std::system_error& e) { // the shutdown began: the socket just closes
+        if (e.code() != halt::errc::closed) throw;
+      }
       continue;
     }
     std::printf("connection %d: accepted from %s:%u\n", id, peer.address().to_string().c_str(),
                 static_cast<unsigned>(peer.port()));
-    sd.spawn("connection " + std::to_string(id),
-             connection(std::move(*sock), id, token.child_token(), j, cfg, st))
-        .detach();
+    try {
+      sd.spawn("connection " + std::to_string(id),
+               connection(std::move(*sock), id, token.child_token(), j, cfg, st))
+          .detach();
+    } catch (const std::system_error& e) { // accepted just as the shutdown began: closed unserved
+      if (e.code() != halt::errc::closed) throw;
+      ++st.ended["closed unserved (shutting down)"];
+      std::printf("connection %d: ended: closed unserved (shutting down)\n", id);
+    }
   }
   acceptor.close();
   std::printf("acceptor: stopped accepting\n");
