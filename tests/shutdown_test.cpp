@@ -39,6 +39,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -1019,4 +1020,142 @@ TEST_CASE("spawn() and request() from other threads while run() runs on a 4-thre
   for (int rep = 0; rep < 30; ++rep) race_once(rep, 4, 2, stats);
   INFO("repetitions with a refused spawn after successful ones: " << stats.raced);
   SUCCEED();
+}
+
+// --- Tasks that end with an exception (issue 10: errors must not vanish) -------------------------
+
+namespace {
+asio::awaitable<void> fails_now(std::string what) {
+  co_await sleep_for(0ms);
+  throw std::runtime_error(what);
+}
+asio::awaitable<int> fails_after_cancel(halt::cancellation_token tok) {
+  co_await tok.cancelled();
+  throw std::runtime_error("flush: disk full");
+  co_return 0;
+}
+asio::awaitable<void> aborted_by_operation(halt::cancellation_token tok) {
+  co_await tok.cancelled();
+  throw std::system_error(asio::error::operation_aborted); // how an abort ends a task
+}
+struct log_lines {
+  std::mutex m;
+  std::vector<std::string> lines;
+  halt::shutdown_options options(std::chrono::steady_clock::duration grace) {
+    auto o = quiet(grace);
+    o.log = [this](const std::string& s) {
+      std::lock_guard<std::mutex> g(m);
+      lines.push_back(s);
+    };
+    return o;
+  }
+  std::size_t count_with(const std::string& needle) {
+    std::lock_guard<std::mutex> g(m);
+    return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return contains(l, needle);
+    }));
+  }
+};
+} // namespace
+
+TEST_CASE("a named task that throws before the shutdown is logged at once, counted and listed in the report", "[shutdown][issue10]") {
+  asio::io_context io;
+  log_lines log;
+  halt::shutdown sd(io, log.options(10s));
+  std::vector<std::exception_ptr> detached;
+  auto prev = halt::set_detached_exception_handler([&](std::exception_ptr e) { detached.push_back(e); });
+  sd.spawn("connection 1", fails_now("write: Broken pipe")).detach();
+  auto joined = sd.spawn("connection 2", fails_now("read: bad input"));
+  auto fine = sd.spawn("connection 3", quick());
+  auto cut = sd.spawn("connection 4", counted_sleeper(count_on_destroy(nullptr)));
+  run_until(io, [&] { return joined.is_finished() && fine.is_finished(); }, 5s);
+  cut.abort();
+  run_until(io, [&] { return cut.is_finished(); }, 5s);
+  // Logged as it happened, naming the task and the error.
+  CHECK(log.count_with("\"connection 1\" ended with an exception: write: Broken pipe") == 1);
+  CHECK(log.count_with("\"connection 2\" ended with an exception: read: bad input") == 1);
+  CHECK(log.count_with("connection 3") == 0);
+  CHECK(log.count_with("connection 4") == 0);
+  // The exception still reaches its owner: the joiner, or the detached-exception handler.
+  std::optional<halt::join_result<void>> r;
+  auto joiner = [&]() -> asio::awaitable<void> { r.emplace(co_await joined.join()); };
+  asio::co_spawn(io, joiner, halt_test::rethrow{});
+  run_until(io, [&] { return r.has_value(); }, 5s);
+  CHECK(r->is_exception());
+  CHECK(detached.size() == 1);
+  halt::set_detached_exception_handler(std::move(prev));
+
+  run_result res;
+  start_run(io, sd, res);
+  sd.request();
+  run_until(io, [&] { return res.done; }, 5s);
+  const auto& rep = report_of(res);
+  CHECK(rep.tasks.empty());
+  CHECK(rep.before.returned == 1);
+  CHECK(rep.before.failed == 2);
+  CHECK(rep.before.aborted == 1);
+  REQUIRE(rep.before.failures.size() == 2);
+  CHECK(rep.before.failures[0].name == "connection 1");
+  CHECK(rep.before.failures[0].error == "write: Broken pipe");
+  CHECK(rep.before.failures[1].name == "connection 2");
+  const auto s = rep.to_string();
+  INFO(s);
+  CHECK(contains(s, "4 task(s) finished before the shutdown: 1 returned, 2 failed, 1 aborted"));
+  CHECK(contains(lower(line_with(s, "connection 1")), "failed"));
+  CHECK(contains(line_with(s, "connection 1"), "write: Broken pipe"));
+}
+
+TEST_CASE("a named task that throws after the cancel is reported failed with its error", "[shutdown][issue10]") {
+  asio::io_context io;
+  log_lines log;
+  halt::shutdown sd(io, log.options(10s));
+  std::atomic<int> orphans{0};
+  auto prev = halt::set_detached_exception_handler([&](std::exception_ptr) { ++orphans; });
+  auto tok = sd.token();
+  auto bad = sd.spawn("journal flusher", fails_after_cancel(tok));
+  auto ok = sd.spawn("worker", cooperative(tok, 0ms));
+  auto cut = sd.spawn("cut", aborted_by_operation(tok));
+  run_result res;
+  start_run(io, sd, res);
+  sd.request();
+  run_until(io, [&] { return res.done; }, 5s);
+  const auto& rep = report_of(res);
+  REQUIRE(rep.tasks.size() == 3);
+  CHECK(rep.tasks[0].how == outcome::failed);
+  CHECK(rep.tasks[0].error == "flush: disk full");
+  CHECK(rep.tasks[1].how == outcome::graceful);
+  CHECK(rep.tasks[2].how == outcome::graceful); // operation_aborted is not a failure
+  CHECK(rep.count(outcome::failed) == 1);
+  CHECK_FALSE(rep.forced);
+  CHECK(log.count_with("\"journal flusher\" ended with an exception: flush: disk full") == 1);
+  const auto s = rep.to_string();
+  INFO(s);
+  CHECK(contains(s, "2 graceful, 0 aborted, 1 failed, 0 stuck"));
+  CHECK(contains(lower(line_with(s, "journal flusher")), "failed"));
+  CHECK(contains(line_with(s, "journal flusher"), "flush: disk full"));
+  bad.detach(); // both exceptions go to the detached-exception handler
+  cut.detach();
+  CHECK(orphans == 2);
+  halt::set_detached_exception_handler(std::move(prev));
+}
+
+TEST_CASE("the report keeps the last 16 failures before the shutdown and counts them all", "[shutdown][issue10]") {
+  asio::io_context io;
+  halt::shutdown sd(io, quiet(10s));
+  auto prev = halt::set_detached_exception_handler([](std::exception_ptr) {});
+  std::vector<halt::join_handle<void>> hs;
+  for (int i = 0; i < 20; ++i) hs.push_back(sd.spawn("t" + std::to_string(i), fails_now("e" + std::to_string(i))));
+  run_until(io, [&] { return std::all_of(hs.begin(), hs.end(), [](auto& h) { return h.is_finished(); }); }, 5s);
+  hs.clear(); // detached: to the handler above
+  halt::set_detached_exception_handler(std::move(prev));
+  run_result res;
+  start_run(io, sd, res);
+  sd.request();
+  run_until(io, [&] { return res.done; }, 5s);
+  const auto& rep = report_of(res);
+  CHECK(rep.before.failed == 20);
+  REQUIRE(rep.before.failures.size() == halt::shutdown_report::earlier::max_failures);
+  CHECK(rep.before.failures.front().name == "t4");
+  CHECK(rep.before.failures.back().error == "e19");
+  CHECK(contains(rep.to_string(), "(the last 16 failures:)"));
 }

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -665,4 +666,109 @@ TEST_CASE("aborting tasks whose frames hold tokens, registrations and guards", "
   io.restart();
   io.run_for(10s); // no deadline timer is left behind
   CHECK(io.stopped());
+namespace {
+// Installs a recording detached-exception handler for one test; restores the previous one.
+struct detached_recorder {
+  std::mutex m;
+  std::vector<std::string> messages;
+  std::atomic<int> calls{0};
+  halt::detached_exception_handler previous;
+
+  detached_recorder() {
+    previous = halt::set_detached_exception_handler([this](std::exception_ptr e) {
+      std::string what = "(not a std::exception)";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what = x.what();
+      } catch (...) {
+      }
+      std::lock_guard<std::mutex> g(m);
+      messages.push_back(what);
+      ++calls;
+    });
+  }
+  ~detached_recorder() { halt::set_detached_exception_handler(std::move(previous)); }
+  std::vector<std::string> seen() {
+    std::lock_guard<std::mutex> g(m);
+    return messages;
+  }
+};
+} // namespace
+
+TEST_CASE("a detached task's exception goes to the detached-exception handler, once", "[task][detach]") {
+  detached_recorder rec;
+  asio::io_context io(1);
+  SECTION("detached before it throws: reported by the thread that finishes it") {
+    auto h = halt::spawn(io, []() -> asio::awaitable<void> {
+      co_await sleep_for(1ms);
+      throw std::runtime_error("write: Broken pipe");
+    });
+    h.detach();
+    halt_test::run_until(io, [&] { return rec.calls.load() == 1; });
+  }
+  SECTION("finished with the exception before the handle is destroyed: reported by the destructor") {
+    {
+      auto h = halt::spawn(io, []() -> asio::awaitable<int> {
+        throw std::runtime_error("write: Broken pipe");
+        co_return 1;
+      });
+      halt_test::run_until(io, [&] { return h.is_finished(); });
+      CHECK(rec.calls == 0); // the handle could still join it
+    }
+  }
+  io.restart();
+  io.run();
+  REQUIRE(rec.seen() == std::vector<std::string>{"write: Broken pipe"});
+}
+
+TEST_CASE("a detached task that returns, is aborted, or whose exception was joined reports nothing", "[task][detach]") {
+  detached_recorder rec;
+  asio::io_context io(1);
+  halt::spawn(io, []() -> asio::awaitable<void> { co_return; }).detach();
+  auto aborted = halt::spawn(io, []() -> asio::awaitable<void> { co_await sleep_for(1h); });
+  auto joined = halt::spawn(io, []() -> asio::awaitable<void> {
+    throw std::runtime_error("seen by the joiner");
+    co_return;
+  });
+  bool done = false;
+  auto main = [&]() -> asio::awaitable<void> {
+    auto r = co_await joined.join();
+    CHECK(r.is_exception());
+    aborted.abort();
+    auto a = co_await aborted.join();
+    CHECK(a.is_cancelled());
+    done = true;
+  };
+  asio::co_spawn(io, main, halt_test::rethrow{});
+  halt_test::run_until(io, [&] { return done; });
+  joined.detach(); // the result was taken: nothing left to report
+  aborted.detach();
+  io.restart();
+  io.run();
+  CHECK(rec.calls == 0);
+}
+
+TEST_CASE("set_detached_exception_handler returns the previous handler; empty restores the default", "[task][detach]") {
+  auto first = halt::set_detached_exception_handler([](std::exception_ptr) {});
+  CHECK(!first); // the default
+  auto mine = halt::set_detached_exception_handler({});
+  CHECK(static_cast<bool>(mine));
+  CHECK(!halt::set_detached_exception_handler(std::move(first)));
+}
+
+TEST_CASE("a detached task's exception races its detach: reported exactly once", "[task][detach][race]") {
+  detached_recorder rec;
+  asio::thread_pool pool(2);
+  constexpr int n = 200;
+  for (int i = 0; i < n; ++i) {
+    auto h = halt::spawn(pool, []() -> asio::awaitable<void> {
+      throw std::runtime_error("boom");
+      co_return;
+    });
+    h.detach(); // concurrently with the task finishing on the pool
+  }
+  halt_test::wait_until([&] { return rec.calls.load() == n; });
+  pool.join();
+  CHECK(rec.calls == n);
 }

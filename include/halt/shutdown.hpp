@@ -26,7 +26,8 @@
 //     asio::awaitable<shutdown_report> run();   // waits for the trigger, runs both phases
 //   };
 //   struct shutdown_report { trigger, forced, force_reason, graceful_time, total_time,
-//                            tasks{name, outcome, after_cancel}; std::string to_string() const; };
+//                            tasks{name, outcome, after_cancel, error}, before{returned, failed,
+//                            aborted, failures}; std::string to_string() const; };
 //
 // Phases (run())
 // 0. Waits for the first configured signal, request() or force().
@@ -38,14 +39,22 @@
 //    still running after that (a shield without a limit, a blocking call that ignores its token)
 //    are reported as stuck; run() does not wait for them any longer.
 // The report lists every named task that was running when phase 1 began, in spawn order: how it
-// ended (graceful, aborted, stuck) and how long after the cancel it finished.
+// ended (graceful, aborted, failed, stuck) and how long after the cancel it finished. It also
+// counts the named tasks that finished before phase 1 (returned, failed, aborted) and lists the
+// last few that failed, with their errors.
+//
+// Exceptions: a named task that ends with an exception (other than the operation_aborted that an
+// abort ends it with) is never silent: the log gets a line naming it and the error at once, the
+// report lists it as failed (or counts it in `before`), and the exception still reaches its
+// join_handle (or, if detached, the detached-exception handler: see task.hpp).
 //
 // Bad input: a negative grace or abort_wait throws std::invalid_argument; a signal that cannot be
 // installed throws std::system_error naming the signal (both from the constructor). A second
 // concurrent run() throws std::system_error(halt::errc::no_state). spawn() after phase 1 began
 // throws std::system_error(halt::errc::closed).
 // Thread safety: token(), spawn(), request(), force(), requested() and tracker() may be called
-// from any thread. run() is awaited once, on any executor. Destroying the object while run() is
+// from any thread. `log` is called from run()'s thread and, for a failed task, from the thread
+// that runs that task. run() is awaited once, on any executor. Destroying the object while run() is
 // pending is undefined; destroying it does not abort tasks.
 
 #include <halt/cancellation_token.hpp>
@@ -106,11 +115,21 @@ struct shutdown_report {
     graceful, ///< finished by itself after the cancel, within the grace period
     aborted,  ///< aborted (on_shutdown::abort, or still running when phase 2 began) and then finished
     stuck,    ///< still running when run() gave up waiting
+    failed,   ///< ended with an exception (not the abort's operation_aborted); see task::error
   };
   struct task {
     std::string name;
     outcome how = outcome::graceful;
     std::chrono::nanoseconds after_cancel{0}; ///< from phase 1's start until it finished (stuck: until run() gave up)
+    std::string error{};                      ///< failed: the exception's what()
+  };
+  /// The named tasks that finished before phase 1 began.
+  struct earlier {
+    static constexpr std::size_t max_failures = 16;
+    std::size_t returned = 0;   ///< returned (a value, or caught its cancel)
+    std::size_t failed = 0;     ///< ended with an exception
+    std::size_t aborted = 0;    ///< ended by an abort (operation_aborted), or never started
+    std::vector<task> failures; ///< the last max_failures that failed (after_cancel is zero)
   };
 
   std::string trigger;      ///< "SIGTERM", "SIGINT", "signal 10", "request()" or "force()"
@@ -119,6 +138,7 @@ struct shutdown_report {
   std::chrono::nanoseconds graceful_time{0}; ///< phase 1's duration
   std::chrono::nanoseconds total_time{0};    ///< from phase 1's start until run() returned
   std::vector<task> tasks;                   ///< named tasks running when phase 1 began, in spawn order
+  earlier before;                            ///< named tasks that finished before phase 1 began
 
   std::size_t count(outcome o) const {
     std::size_t n = 0;
@@ -135,13 +155,28 @@ struct shutdown_report {
     else
       s += "graceful, all tasks finished in " + ms(graceful_time);
     s += "; total " + ms(total_time) + "\n";
+    const std::size_t ended = before.returned + before.failed + before.aborted;
+    if (ended > 0) {
+      s += "  " + std::to_string(ended) + " task(s) finished before the shutdown: " +
+           std::to_string(before.returned) + " returned, " + std::to_string(before.failed) +
+           " failed, " + std::to_string(before.aborted) + " aborted\n";
+      if (before.failed > before.failures.size())
+        s += "  (the last " + std::to_string(before.failures.size()) + " failures:)\n";
+      for (const auto& t : before.failures) s += "  - FAILED    " + t.name + ": " + t.error + "\n";
+    }
     s += "  " + std::to_string(tasks.size()) + " task(s) were running: " +
          std::to_string(count(outcome::graceful)) + " graceful, " +
          std::to_string(count(outcome::aborted)) + " aborted, " +
+         std::to_string(count(outcome::failed)) + " failed, " +
          std::to_string(count(outcome::stuck)) + " stuck\n";
     for (const auto& t : tasks) {
-      const char* how = t.how == outcome::graceful ? "graceful" : t.how == outcome::aborted ? "aborted " : "STUCK   ";
-      s += "  - " + std::string(how) + "  " + ms(t.after_cancel) + " after the cancel  " + t.name + "\n";
+      const char* how = t.how == outcome::graceful  ? "graceful"
+                        : t.how == outcome::aborted ? "aborted "
+                        : t.how == outcome::failed  ? "FAILED  "
+                                                    : "STUCK   ";
+      s += "  - " + std::string(how) + "  " + ms(t.after_cancel) + " after the cancel  " + t.name;
+      if (t.how == outcome::failed) s += ": " + t.error;
+      s += "\n";
     }
     return s;
   }
@@ -172,6 +207,7 @@ inline std::string signal_name(int sig) {
 // One named task, for the report. The finish time is recorded by a guard that is a parameter of
 // the task's wrapper coroutine, so it runs however the task ends, even if it never started.
 struct shutdown_entry {
+  enum class end { aborted, returned, failed }; // aborted also when it never started
   std::uint64_t id;
   std::string name;
   on_shutdown policy;
@@ -179,6 +215,10 @@ struct shutdown_entry {
   std::atomic<bool> done{false};
   std::atomic<std::int64_t> finished_at{0}; // steady_clock ticks
   std::atomic<bool> abort_requested{false};
+  bool admitted = false; // registry lock: the tracker accepted it
+  // Written by the task before `done` (release), read after it (acquire) or by the guard.
+  end how = end::aborted;
+  std::string error; // failed: what()
 };
 
 struct shutdown_registry {
@@ -187,7 +227,19 @@ struct shutdown_registry {
   std::uint64_t next_id = 0;
   bool phase1 = false; // once set, policy-abort tasks are aborted as they are spawned
   std::map<std::uint64_t, std::shared_ptr<shutdown_entry>> running;
+  shutdown_report::earlier before; // m
+  std::function<void(const std::string&)> log; // a copy of the options' log; immutable
 };
+
+inline std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
 
 struct entry_guard {
   std::shared_ptr<shutdown_entry> e;
@@ -203,16 +255,67 @@ struct entry_guard {
     e->done.store(true, std::memory_order_release);
     std::lock_guard<std::recursive_mutex> g(r->m);
     r->running.erase(e->id);
+    if (!e->admitted || r->phase1) return; // refused, or in run()'s snapshot
+    auto& b = r->before;
+    switch (e->how) {
+    case shutdown_entry::end::returned: ++b.returned; break;
+    case shutdown_entry::end::aborted: ++b.aborted; break;
+    case shutdown_entry::end::failed:
+      ++b.failed;
+      try {
+        if (b.failures.size() == shutdown_report::earlier::max_failures) b.failures.erase(b.failures.begin());
+        b.failures.push_back({e->name, shutdown_report::outcome::failed, {}, e->error});
+      } catch (...) { // out of memory: it is still counted, and it was logged
+      }
+      break;
+    }
+  }
+  void returned() noexcept { e->how = shutdown_entry::end::returned; }
+  // Called in the task's catch block: records the exception and logs it.
+  void threw(const std::exception_ptr& x) {
+    if (is_system_error(x, asio::error::operation_aborted)) {
+      e->how = shutdown_entry::end::aborted;
+      return;
+    }
+    e->how = shutdown_entry::end::failed;
+    e->error = describe_exception(x);
+    if (r->log) r->log("shutdown: task \"" + e->name + "\" ended with an exception: " + e->error);
   }
 };
 
+// Runs a named task's body and records how it ended. An exception is recorded, logged, and
+// rethrown: it still reaches the join_handle (or the detached-exception handler).
 template <class T>
-asio::awaitable<T> named_task([[maybe_unused]] entry_guard g, asio::awaitable<T> aw) {
-  co_return co_await std::move(aw);
+asio::awaitable<T> named_task(entry_guard g, asio::awaitable<T> aw) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(aw);
+      g.returned();
+    } else {
+      T v = co_await std::move(aw);
+      g.returned();
+      co_return v;
+    }
+  } catch (...) {
+    g.threw(std::current_exception());
+    throw;
+  }
 }
 template <class T, class F>
-asio::awaitable<T> named_task_fn([[maybe_unused]] entry_guard g, F f) {
-  co_return co_await std::invoke(f);
+asio::awaitable<T> named_task_fn(entry_guard g, F f) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::invoke(f);
+      g.returned();
+    } else {
+      T v = co_await std::invoke(f);
+      g.returned();
+      co_return v;
+    }
+  } catch (...) {
+    g.threw(std::current_exception());
+    throw;
+  }
 }
 
 } // namespace detail
@@ -223,6 +326,7 @@ public:
   explicit shutdown(ExOrCtx&& ex, shutdown_options opts = {})
       : ex_(detail::to_executor(std::forward<ExOrCtx>(ex))), opts_(std::move(opts)),
         reg_(std::make_shared<detail::shutdown_registry>()) {
+    reg_->log = opts_.log;
     if (opts_.grace < opts_.grace.zero())
       throw std::invalid_argument("halt::shutdown: negative grace period");
     if (opts_.abort_wait < opts_.abort_wait.zero())
@@ -274,6 +378,7 @@ public:
         h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
                                  detail::named_task<T>(std::move(guard), std::forward<Body>(body))));
       e->handle = h->abort_handle();
+      e->admitted = true;
       // A task that already finished (on another thread) has no entry to keep.
       if (!e->done.load(std::memory_order_acquire)) reg_->running.emplace(e->id, e);
       abort_now = reg_->phase1 && policy == on_shutdown::abort;
@@ -335,6 +440,7 @@ public:
       reg_->phase1 = true;
       tracker_.close(); // with the snapshot: a later spawn is refused, an earlier one is listed
       for (auto& [id, e] : reg_->running) snapshot.push_back(e);
+      rep.before = reg_->before;
     }
     say("shutdown: " + rep.trigger + " received; phase 1 (graceful): cancelling " +
         std::to_string(tracker_.size()) + " task(s), grace period " + ms(opts_.grace));
@@ -394,8 +500,13 @@ public:
         const auto at = std::chrono::steady_clock::time_point(
             std::chrono::steady_clock::duration(e->finished_at.load(std::memory_order_relaxed)));
         t.after_cancel = at - t0;
-        t.how = e->abort_requested.load(std::memory_order_acquire) ? shutdown_report::outcome::aborted
-                                                                    : shutdown_report::outcome::graceful;
+        if (e->how == detail::shutdown_entry::end::failed) {
+          t.how = shutdown_report::outcome::failed;
+          t.error = e->error;
+        } else {
+          t.how = e->abort_requested.load(std::memory_order_acquire) ? shutdown_report::outcome::aborted
+                                                                      : shutdown_report::outcome::graceful;
+        }
       } else {
         t.how = shutdown_report::outcome::stuck;
         t.after_cancel = end - t0;

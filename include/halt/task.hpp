@@ -20,6 +20,8 @@
 //   template <class T> class scoped_task;             // a join_handle that aborts on destruction
 //   template <class T> class join_result;             // value | cancelled | exception
 //   class join_error;                                 // thrown by join_result::value()
+//   detached_exception_handler set_detached_exception_handler(detached_exception_handler);
+//                                                     // std::function<void(std::exception_ptr)>
 //
 // Semantics
 // - A task starts the way tokio::spawn does: posted, never run inline inside spawn(). Each task
@@ -42,6 +44,13 @@
 //   taken once: a later join completes with halt::errc::no_state.
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
 //   destroyed and it reports cancelled.
+// - A detached task's exception is never dropped silently: an exception that escapes a task whose
+//   handle was detached or destroyed (not the operation_aborted an abort ends it with) is passed,
+//   once, to the detached-exception handler, on the thread that finishes the task or, if it had
+//   already finished, on the thread that detaches it. The default handler writes one line to
+//   stderr; set_detached_exception_handler replaces it (any thread; returns the previous one;
+//   an empty function restores the default). The handler must not throw (std::terminate). It
+//   does not stop the io_context: one failed connection must not take the others down.
 //
 // Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
 // std::system_error(halt::errc::no_state); is_finished() on an empty handle is false.

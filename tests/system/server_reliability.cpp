@@ -1,15 +1,27 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 //
-// Reliability test: shutdown under load. Starts the built examples/server process, drives 32
-// concurrent loopback clients that send lines and count acknowledgements, sends SIGTERM in the
-// middle of the load, and checks that
+// Reliability test: the built examples/server process, driven over loopback (127.0.0.1 only).
+//
+// Shutdown under load: 32 concurrent clients send lines and count acknowledgements, SIGTERM
+// arrives in the middle of the load, and the test checks that
 //   - every acknowledged line is in the journal, and no line is there twice;
 //   - the process exits 0 within the grace period plus 1 s;
 //   - the server closed every file descriptor it opened (it reports /proc/self/fd at start and
 //     at exit);
 //   - the report names the task that ignored the cancel, when one was started (--stubborn).
-// Each round uses a different timing. All traffic stays on 127.0.0.1.
+// Each round uses a different timing.
+//
+// Hostile clients (issue 10), each case a few seconds at most:
+//   - a 10 MB line without a newline, NUL-laden random bytes: an error line, then closed;
+//   - NUL-laden random lines: journaled byte for byte and acknowledged;
+//   - 200 connections at once over a limit of 50: 50 served, 150 refused with a clear message;
+//   - clients that send and close at once (their acknowledgements fail with EPIPE or a reset);
+//   - a client that never reads: dropped after the write timeout; and, with a long write
+//     timeout, the shutdown still reaches it at once (no forced phase);
+//   - an idle client gets "bye".
+// Every case also checks that every connection's end was logged exactly once, that no task
+// failed or ended with an exception, and that the server exited 0 with no descriptor left open.
 #include "support/catch.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -22,8 +34,12 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +51,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -177,6 +194,44 @@ asio::awaitable<void> client(tcp::endpoint ep, int k, client_log& log) {
   ++log.finished;
 }
 
+
+// The checks every case shares: every connection's end was logged exactly once (an accepted one
+// has an "accepted" line too), the exit tally counts them all, and nothing failed or ended with
+// an exception.
+void check_every_end_logged(const std::string& out) {
+  std::map<int, int> ends;
+  std::set<int> ids;
+  const std::regex re("connection ([0-9]+): (accepted|ended)");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it) {
+    const int id = std::stoi((*it)[1]);
+    ids.insert(id);
+    if ((*it)[2] == "ended") ++ends[id];
+  }
+  long unlogged = 0, twice = 0;
+  for (int id : ids) {
+    unlogged += ends[id] == 0;
+    twice += ends[id] > 1;
+  }
+  CHECK(unlogged == 0);
+  CHECK(twice == 0);
+  std::smatch m;
+  REQUIRE(std::regex_search(out, m, std::regex("how the ([0-9]+) connection\\(s\\) ended")));
+  CHECK(std::stoul(m[1]) == ids.size());
+  CHECK(out.find("still open") == std::string::npos);
+  CHECK(out.find("ended with an exception") == std::string::npos);
+  CHECK(out.find("halt: a detached task") == std::string::npos);
+  CHECK(out.find("ended: failed") == std::string::npos);
+  CHECK(out.find("FAILED") == std::string::npos);
+  const std::regex failed("[1-9][0-9]* failed");
+  CHECK_FALSE(std::regex_search(out, failed));
+}
+
+int count_of(const std::string& out, const std::string& needle) {
+  int n = 0;
+  for (auto at = out.find(needle); at != std::string::npos; at = out.find(needle, at + 1)) ++n;
+  return n;
+}
+
 std::string make_temp_dir() {
   char tmpl[] = "/tmp/halt-reliability-XXXXXX";
   const char* d = ::mkdtemp(tmpl);
@@ -247,10 +302,163 @@ void round(std::chrono::milliseconds load_time, bool stubborn) {
     CHECK(out.find("forced") == std::string::npos); // everyone finished in time
   }
   CHECK(std::regex_search(out, std::regex("aborted .* telemetry")));
+  check_every_end_logged(out);
 
   ::unlink(journal.c_str());
   ::rmdir(dir.c_str());
 }
+
+// --- Hostile clients ------------------------------------------------------------------------------
+
+// A blocking loopback client socket; every read and write gives up after 10 s (SO_RCVTIMEO,
+// SO_SNDTIMEO), so a case can never hang.
+struct client_socket {
+  int fd = -1;
+  std::string buf; // received, not yet returned
+
+  explicit client_socket(unsigned short port, int rcvbuf = 0) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    const timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+  }
+  client_socket(const client_socket&) = delete;
+  client_socket& operator=(const client_socket&) = delete;
+  ~client_socket() { close(); }
+  void close() {
+    if (fd >= 0) ::close(std::exchange(fd, -1));
+  }
+
+  // False if the connection failed (the server may have closed it).
+  bool send_all(std::string_view d) {
+    while (!d.empty()) {
+      const ssize_t n = ::send(fd, d.data(), d.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      d.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // The next line, without its '\n'; "<eof>" if the server closed, "<error>" on an error or
+  // after 10 s of silence.
+  std::string read_line() {
+    for (;;) {
+      const auto nl = buf.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return line;
+      }
+      char tmp[4096];
+      const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+      if (n == 0) return "<eof>";
+      if (n < 0) return "<error>";
+      buf.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+struct test_server {
+  std::string dir = make_temp_dir();
+  std::string journal = dir + "/journal.txt";
+  int grace_ms;
+  server_process proc;
+  unsigned short port;
+
+  test_server(int grace, std::vector<std::string> extra)
+      : grace_ms(grace), proc(args(extra)), port(proc.wait_for_port()) {}
+  ~test_server() {
+    ::unlink(journal.c_str());
+    ::rmdir(dir.c_str());
+  }
+  std::vector<std::string> args(const std::vector<std::string>& extra) const {
+    std::vector<std::string> a = {HALT_SERVER_PATH, "--port", "0", "--journal", journal,
+                                  "--grace-ms", std::to_string(grace_ms)};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
+  // Waits (at most 20 s) until the output has `n` occurrences of `needle`.
+  void wait_for(const std::string& needle, int n = 1) {
+    const auto end = std::chrono::steady_clock::now() + 20s;
+    while (count_of(proc.text(), needle) < n) {
+      if (std::chrono::steady_clock::now() > end) FAIL("never saw " << n << " x \"" << needle << "\" in:\n" << proc.text());
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  // SIGTERM, then the shared checks. Returns the server's output.
+  std::string stop() {
+    REQUIRE(::kill(proc.pid, SIGTERM) == 0);
+    const int status = proc.wait_exit(std::chrono::milliseconds(grace_ms + 10000));
+    const std::string out = proc.text();
+    INFO("server output:\n" << out);
+    REQUIRE(status != -1);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(out.find("shutdown report: triggered by SIGTERM") != std::string::npos);
+    CHECK(out.find("forced") == std::string::npos); // the graceful phase reached everyone
+    std::smatch m;
+    REQUIRE(std::regex_search(out, m, std::regex("([0-9]+) file descriptors open at start, ([0-9]+) at exit")));
+    CHECK(m[1] == m[2]);
+    check_every_end_logged(out);
+    return out;
+  }
+};
+
+// Random bytes, NULs included (one in eight), never '\n'.
+std::string random_bytes(std::mt19937& rng, std::size_t n) {
+  std::string s(n, '\0');
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& c : s) {
+    int b = byte(rng);
+    if (b == '\n' || b % 8 == 0) b = 0;
+    c = static_cast<char>(b);
+  }
+  return s;
+}
+
+// Sends `data` from its own thread (the server may close before it is all sent: that is fine).
+struct background_send {
+  std::thread t;
+  background_send(client_socket& c, std::string data)
+      : t([&c, d = std::move(data)] { c.send_all(d); }) {}
+  ~background_send() { t.join(); }
+};
+
+// A client that never reads: it keeps sending short lines until stopped; the acknowledgements
+// fill its tiny receive buffer and then the server's send buffer.
+struct stalled_client {
+  client_socket sock;
+  std::atomic<bool> stop{false};
+  std::thread t;
+  explicit stalled_client(unsigned short port) : sock(port, 4096) {
+    t = std::thread([this] {
+      const std::string lines = [] {
+        std::string s;
+        for (int i = 0; i < 8192; ++i) s += "y\n";
+        return s;
+      }();
+      ::fcntl(sock.fd, F_SETFL, ::fcntl(sock.fd, F_GETFL) | O_NONBLOCK);
+      while (!stop) {
+        pollfd p{sock.fd, POLLOUT, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        if (::send(sock.fd, lines.data(), lines.size(), MSG_NOSIGNAL) < 0 && errno != EAGAIN) break;
+      }
+    });
+  }
+  ~stalled_client() {
+    stop = true;
+    t.join();
+  }
+};
+
 
 } // namespace
 
@@ -258,4 +466,155 @@ TEST_CASE("shutdown under load: SIGTERM early", "[reliability]") { round(50ms, f
 TEST_CASE("shutdown under load: SIGTERM later", "[reliability]") { round(300ms, false); }
 TEST_CASE("shutdown under load: with a task that ignores the cancel", "[reliability]") {
   round(150ms, true);
+}
+
+TEST_CASE("a line longer than the limit gets an error line and closes that connection only", "[reliability][issue10]") {
+  test_server server(2000, {});
+  std::mt19937 rng(10);
+  client_socket ok(server.port); // unaffected
+  REQUIRE(ok.send_all("before\n"));
+  CHECK(ok.read_line() == "ok 1");
+  {
+    client_socket c(server.port);
+    // Two good lines, then 10 MB of random bytes, NULs included, with no newline.
+    std::string data = "one\n" + random_bytes(rng, 100) + "\n" + random_bytes(rng, 10 * 1024 * 1024);
+    background_send sender(c, std::move(data));
+    CHECK(c.read_line() == "ok 1");
+    CHECK(c.read_line() == "ok 2");
+    CHECK(c.read_line() == "error: line 3 is longer than 65536 bytes; closing");
+    CHECK(c.read_line() == "<eof>");
+  }
+  server.wait_for("ended: line too long");
+  REQUIRE(ok.send_all("after\n")); // the server is still up and serving
+  CHECK(ok.read_line() == "ok 2");
+  const auto out = server.stop();
+  INFO(out);
+  CHECK(ok.read_line() == "bye");
+  CHECK(count_of(out, "ended: line too long (over 65536 bytes); lines acknowledged: 2") == 1);
+}
+
+TEST_CASE("the line limit is configurable and counts bytes without the newline", "[reliability][issue10]") {
+  test_server server(2000, {"--max-line", "10"});
+  client_socket c(server.port);
+  REQUIRE(c.send_all("0123456789\n01234567890\n"));
+  CHECK(c.read_line() == "ok 1");
+  CHECK(c.read_line() == "error: line 2 is longer than 10 bytes; closing");
+  CHECK(c.read_line() == "<eof>");
+  c.close();
+  server.wait_for("ended: line too long");
+  server.stop();
+}
+
+TEST_CASE("NUL-laden random lines are journaled byte for byte and acknowledged", "[reliability][issue10]") {
+  test_server server(2000, {});
+  std::mt19937 rng(7);
+  std::string all;
+  for (int i = 0; i < 500; ++i) all += random_bytes(rng, 1 + rng() % 300) + "\n";
+  {
+    client_socket c(server.port);
+    background_send sender(c, all);
+    for (int i = 1; i <= 500; ++i) {
+      const auto line = c.read_line();
+      REQUIRE(line == "ok " + std::to_string(i));
+    }
+  }
+  server.wait_for("ended: closed by client");
+  server.stop();
+  std::ifstream f(server.journal, std::ios::binary);
+  const std::string journal((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  CHECK(journal.size() == all.size());
+  CHECK(journal == all);
+}
+
+TEST_CASE("200 connections at once over a limit of 50: 50 served, 150 refused with a message", "[reliability][issue10]") {
+  test_server server(3000, {"--max-connections", "50"});
+  std::vector<std::unique_ptr<client_socket>> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<client_socket>(server.port));
+  int served = 0, refused = 0, other = 0;
+  std::vector<client_socket*> open;
+  for (auto& c : clients) {
+    REQUIRE(c->send_all("hello\n"));
+    const auto line = c->read_line();
+    if (line == "ok 1") {
+      ++served;
+      open.push_back(c.get());
+    } else if (line == "error: server full (50 connections); try again later") {
+      ++refused;
+      CHECK(c->read_line() == "<eof>");
+      c->close();
+    } else {
+      ++other;
+      UNSCOPED_INFO("unexpected answer: " << line);
+    }
+  }
+  CHECK(served == 50);
+  CHECK(refused == 150);
+  CHECK(other == 0);
+  const auto out = server.stop();
+  INFO(out);
+  int byes = 0;
+  for (auto* c : open) byes += c->read_line() == "bye";
+  CHECK(byes == 50);
+  CHECK(count_of(out, "ended: refused (server full)") == 150);
+  CHECK(count_of(out, "ended: shutdown, said goodbye") == 50);
+}
+
+TEST_CASE("clients that send and close at once: every connection's end is logged, nothing fails", "[reliability][issue10]") {
+  test_server server(2000, {});
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) lines += "x\n";
+  constexpr int n = 20;
+  for (int i = 0; i < n; ++i) {
+    client_socket c(server.port);
+    c.send_all(lines); // the server may reset the connection before it is all sent
+    if (i % 2 == 0) { // half of them abort the connection (RST) instead of closing it
+      const linger l{1, 0};
+      ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+  }
+  server.wait_for("ended: ", n);
+  const auto out = server.stop();
+  INFO(out);
+  const int ended = count_of(out, "ended: closed by client") + count_of(out, "ended: reset by client") +
+                    count_of(out, "ended: client gone during a write");
+  CHECK(ended == n);
+}
+
+TEST_CASE("a client that never reads is dropped after the write timeout", "[reliability][issue10]") {
+  test_server server(2000, {"--write-timeout-ms", "300"});
+  {
+    stalled_client stalled(server.port);
+    server.wait_for("ended: write timed out (client not reading)");
+  }
+  client_socket c(server.port); // still serving
+  REQUIRE(c.send_all("hi\n"));
+  CHECK(c.read_line() == "ok 1");
+  server.stop();
+}
+
+TEST_CASE("a client that never reads does not hold up the shutdown, nor does an idle one", "[reliability][issue10]") {
+  // A long write timeout: only the shutdown token can end the blocked write.
+  test_server server(20000, {"--write-timeout-ms", "60000"});
+  client_socket idle(server.port);
+  stalled_client stalled(server.port);
+  // Wait until the server is stuck in that write: two telemetry lines (500 ms apart) with a
+  // write pending and no new line journaled in between.
+  const std::regex tele("telemetry: [0-9]+ connections \\([0-9]+ open, ([0-9]+) writing\\), ([0-9]+) lines journaled");
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    REQUIRE(std::chrono::steady_clock::now() < end);
+    const std::string out = server.proc.text();
+    std::vector<std::pair<std::string, std::string>> ticks; // (writing, lines journaled)
+    for (auto it = std::sregex_iterator(out.begin(), out.end(), tele); it != std::sregex_iterator(); ++it)
+      ticks.emplace_back((*it)[1], (*it)[2]);
+    const auto n = ticks.size();
+    if (n >= 2 && ticks[n - 1].first != "0" && ticks[n - 2].first != "0" && ticks[n - 1].second == ticks[n - 2].second)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto out = server.stop(); // not forced: the graceful phase reached the blocked write
+  INFO(out);
+  CHECK(count_of(out, "ended: shutdown during a write") == 1);
+  CHECK(count_of(out, "ended: shutdown, said goodbye") == 1);
+  CHECK(idle.read_line() == "bye");
 }

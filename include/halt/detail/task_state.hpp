@@ -13,6 +13,10 @@
 // runs that executor, as Asio's own co_spawn completions do). A pending join is owned by the
 // joiner context's wait_service until it is claimed (wait_op.hpp), so a joiner's context may be
 // destroyed while the task runs on.
+//
+// A detached task's exception (one that escaped the body of a task whose join_handle was
+// detached or destroyed) is never dropped silently: exactly one of finish() and detach() sees it
+// (under m_) and hands it to the detached-exception handler, outside the lock.
 
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
@@ -29,7 +33,9 @@
 #include <asio/strand.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -108,6 +114,61 @@ private:
 
   std::variant<stored, cancelled_t, std::exception_ptr> v_;
 };
+
+/// Receives the exception that escaped a detached task (see set_detached_exception_handler).
+using detached_exception_handler = std::function<void(std::exception_ptr)>;
+
+namespace detail {
+
+struct detached_handler_slot {
+  std::mutex m;
+  std::shared_ptr<const detached_exception_handler> h; // empty: the default
+};
+// Never destroyed: a task may finish during static destruction.
+inline detached_handler_slot& detached_slot() noexcept {
+  static detached_handler_slot* s = new detached_handler_slot;
+  return *s;
+}
+
+// The default: one line on stderr, as Tokio's panic hook does for a detached task.
+inline void default_detached_handler(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "halt: a detached task ended with an exception: %s\n", x.what());
+  } catch (...) {
+    std::fprintf(stderr, "halt: a detached task ended with an exception not derived from std::exception\n");
+  }
+}
+
+// Hands an orphaned exception to the handler. A handler that throws terminates the program.
+inline void report_detached_exception(std::exception_ptr e) noexcept {
+  std::shared_ptr<const detached_exception_handler> h;
+  {
+    auto& s = detached_slot();
+    std::lock_guard<std::mutex> g(s.m);
+    h = s.h;
+  }
+  if (h)
+    (*h)(std::move(e));
+  else
+    default_detached_handler(e);
+}
+
+} // namespace detail
+
+/// Sets what receives an exception that escapes a detached task; an empty function restores the
+/// default (one line on stderr). Returns the previous handler (empty if it was the default).
+/// The handler runs on the thread that finishes the task, or, if the task had already finished,
+/// on the thread that detaches it (join_handle::detach or its destructor); it must not throw
+/// (std::terminate). Any thread; a task finishing concurrently uses the old or the new handler.
+inline detached_exception_handler set_detached_exception_handler(detached_exception_handler h) {
+  auto next = h ? std::make_shared<const detached_exception_handler>(std::move(h)) : nullptr;
+  auto& s = detail::detached_slot();
+  std::lock_guard<std::mutex> g(s.m);
+  auto prev = std::exchange(s.h, std::move(next));
+  return prev ? *prev : detached_exception_handler();
+}
 
 namespace detail {
 
@@ -245,6 +306,7 @@ struct task_state : task_base {
   // exception thrown by a joiner's handler run inline, after every join was delivered.
   void finish(result_type r, bool may_run_inline = true) {
     join_waiter* claimed = nullptr;
+    std::exception_ptr orphan; // detached: nobody will join, so the handler gets it
     {
       std::lock_guard<std::mutex> g(m_);
       if (!detached_) {
@@ -253,11 +315,14 @@ struct task_state : task_base {
         } catch (...) { // T's move threw: report that instead, and still finish
           result_.emplace(result_type::from_exception(std::current_exception()));
         }
+      } else if (r.is_exception()) {
+        orphan = r.exception();
       }
       finished_.store(true, std::memory_order_release);
       on_finish_locked();
       claimed = claim_joiners_locked();
     }
+    if (orphan) report_detached_exception(std::move(orphan)); // before a tracker counts it done
     run_hook();
     deliver_all(claimed, may_run_inline);
   }
@@ -282,15 +347,21 @@ struct task_state : task_base {
     return r;
   }
 
-  // The join_handle went: the result is no longer wanted.
+  // The join_handle went: the result is no longer wanted. An exception it holds goes to the
+  // detached-exception handler (on this thread, outside the lock).
   void detach() noexcept {
     std::optional<result_type> drop;
-    std::lock_guard<std::mutex> g(m_);
-    detached_ = true;
-    if (result_) {
-      drop.emplace(std::move(*result_));
-      result_.reset();
+    std::exception_ptr orphan;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      detached_ = true;
+      if (result_) {
+        if (result_->is_exception()) orphan = result_->exception();
+        drop.emplace(std::move(*result_));
+        result_.reset();
+      }
     }
+    if (orphan) report_detached_exception(std::move(orphan));
   }
 
   bool detached_ = false;                // m_
