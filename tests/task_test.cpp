@@ -666,6 +666,8 @@ TEST_CASE("aborting tasks whose frames hold tokens, registrations and guards", "
   io.restart();
   io.run_for(10s); // no deadline timer is left behind
   CHECK(io.stopped());
+}
+
 namespace {
 // Installs a recording detached-exception handler for one test; restores the previous one.
 struct detached_recorder {
