@@ -278,9 +278,18 @@ TEST_CASE("bad input: empty handles, a second join, an abort handle after detach
       co_await once.join(); // the result was taken
       FAIL("a second join must fail");
     } catch (const std::system_error& e) {
-      CHECK(e.code() == halt::errc::no_state);
+      // Its own error, not "no state (empty or moved-from object)": the handle is not empty.
+      CHECK(e.code() == halt::errc::result_taken);
+      CHECK(std::string(e.what()) == "halt::join_handle: the result was already taken by an earlier join");
     }
+    CHECK(once.valid());
   });
+  // Through async_join, the same code reaches the handler.
+  std::error_code again;
+  once.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) { again = ec; }));
+  io.restart();
+  io.run_for(10s);
+  CHECK(again == halt::errc::result_taken);
 }
 
 TEST_CASE("an abort handle does not keep the result alive", "[task]") {
