@@ -63,7 +63,7 @@ asio::awaitable<int> long_job(std::unique_ptr<connection_guard>) {  // the task 
 asio::awaitable<void> hammer() {
   auto ex = co_await asio::this_coro::executor;
   auto guard = std::make_unique<connection_guard>();
-  halt::join_handle<int> h = halt::spawn(ex, long_job(std::move(guard)));  // posted, never run inline
+  halt::join_handle<int> h = halt::spawn(ex, long_job(std::move(guard))); // posted, not inline
   h.abort();                                            // any thread; never blocks
   halt::join_result<int> r = co_await h.join();         // value, cancelled, or exception
   if (r.is_cancelled()) log("aborted; the guard it owned was released");   // though it never ran
@@ -80,8 +80,10 @@ asio::awaitable<void> send_goodbye(asio::ip::tcp::socket& sock) {
   co_await asio::async_write(sock, asio::buffer("bye\n", 4), asio::use_awaitable);
 }
 
-asio::awaitable<void> handle(asio::ip::tcp::socket& sock, halt::cancellation_token shutdown, int id) {
-  auto winner = co_await halt::select(shutdown.cancelled(), do_request(id)); // variant<monostate, T>
+asio::awaitable<void> handle(asio::ip::tcp::socket& sock, halt::cancellation_token shutdown,
+                             int id) {
+  // a std::variant<std::monostate, std::string>: index() names the winner
+  auto winner = co_await halt::select(shutdown.cancelled(), do_request(id));
   if (winner.index() == 0) {
     log("shutdown won; the request was rolled back");
     co_return;
