@@ -13,6 +13,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
@@ -676,6 +677,46 @@ TEST_CASE("linked_token is cancelled by any input with that input's reason", "[c
   done.cancel(errc::timed_out);
   auto l3 = halt::linked_token(cancellation_token(), done);
   CHECK(l3.reason() == errc::timed_out);
+}
+
+// Documented: with no inputs, only a direct cancel() cancels it (it has no deadline either).
+TEST_CASE("linked_token over an empty list: never cancelled by input, cancel() still works",
+          "[cancellation_token]") {
+  asio::io_context io;
+  bool waiter_woke = false;
+  std::error_code waiter_saw;
+  auto body = [&]() -> asio::awaitable<void> {
+    cancellation_token elsewhere;
+    std::vector<cancellation_token> inputs;
+    auto l = halt::linked_token(inputs);
+    auto child = l.child_token();
+    REQUIRE(l.valid());
+    CHECK_FALSE(l.is_cancelled());
+    CHECK_FALSE(l.deadline().has_value());
+    CHECK(l.reason() == std::error_code{});
+
+    auto waiter = [l, &waiter_woke, &waiter_saw]() -> asio::awaitable<void> {
+      co_await l.cancelled();
+      waiter_woke = true;
+      waiter_saw = l.reason();
+    };
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(ex, waiter, halt_test::rethrow{});
+
+    elsewhere.cancel(errc::shutdown); // no input: nothing reaches it
+    for (int i = 0; i < 3; ++i) co_await asio::post(ex, asio::use_awaitable); // the waiter waits
+    CHECK_FALSE(l.is_cancelled());
+    CHECK_FALSE(child.is_cancelled());
+    CHECK_FALSE(waiter_woke);
+
+    l.cancel(errc::timed_out); // a direct cancel works as on any root
+    CHECK(l.is_cancelled());
+    CHECK(child.is_cancelled());
+    CHECK(child.reason() == errc::timed_out);
+  };
+  halt_test::run_main(io, body);
+  halt_test::run_until(io, [&] { return waiter_woke; });
+  CHECK(waiter_saw == errc::timed_out);
 }
 
 TEST_CASE("linked tokens release their inputs when dropped", "[cancellation_token]") {

@@ -8,6 +8,11 @@
 // tests/docs_snippets_test.cpp. Lines are compared trimmed (indentation may differ), and blank
 // lines are ignored. docs/reference.md (synopses) is exempt.
 //
+// README.md's blocks follow a stricter rule: together, in order, they are the code of
+// tests/readme_test.cpp between its "README.md begins" and "README.md ends" markers, with nothing
+// but comments before it. The README's code therefore compiles on its own (its includes, its
+// declarations), and readme_test runs it.
+//
 // HALT_SOURCE_DIR (the project's source directory) is set by tests/CMakeLists.txt.
 #include "support/catch.hpp"
 
@@ -159,6 +164,51 @@ std::size_t check_chapter(const std::string& chapter) {
   return blocks.size();
 }
 
+const std::string readme_begin = "// ---- README.md begins ----";
+const std::string readme_end = "// ---- README.md ends ----";
+
+// Empty if `source` (tests/readme_test.cpp) holds the ```cpp blocks of `markdown` (README.md) as
+// the README rule says; otherwise what is wrong.
+std::string readme_mismatch(const std::string& markdown, const std::string& source) {
+  std::vector<std::string> expected;
+  for (const auto& b : cpp_blocks(markdown, "README.md")) {
+    const auto lines = normalize(b.lines);
+    expected.insert(expected.end(), lines.begin(), lines.end());
+  }
+  if (expected.empty()) return "README.md has no ```cpp block";
+
+  const auto lines = split_lines(source);
+  std::size_t begin = lines.size();
+  std::size_t end = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto t = trim(lines[i]);
+    if (t == readme_begin && begin == lines.size()) begin = i;
+    else if (t == readme_end && begin != lines.size()) {
+      end = i;
+      break;
+    }
+  }
+  if (begin == lines.size() || end == lines.size())
+    return "the markers \"" + readme_begin + "\" and \"" + readme_end + "\" are missing";
+  for (std::size_t i = 0; i < begin; ++i) {
+    const auto t = trim(lines[i]);
+    if (!t.empty() && t.substr(0, 2) != "//")
+      return "line " + std::to_string(i + 1) +
+             " is code before the README's code (only comments may come first): " + std::string(t);
+  }
+  const auto actual = normalize({lines.begin() + static_cast<std::ptrdiff_t>(begin) + 1,
+                                 lines.begin() + static_cast<std::ptrdiff_t>(end)});
+  const std::size_t n = std::min(actual.size(), expected.size());
+  for (std::size_t i = 0; i < n; ++i)
+    if (actual[i] != expected[i])
+      return "line " + std::to_string(i + 1) + " of the README's code differs:\n    README.md: " +
+             expected[i] + "\n    the test:  " + actual[i];
+  if (actual.size() != expected.size())
+    return "the README's code has " + std::to_string(expected.size()) +
+           " non-blank lines, the test's copy " + std::to_string(actual.size());
+  return {};
+}
+
 } // namespace
 
 TEST_CASE("the sources a guide block may come from exist", "[docs]") {
@@ -214,6 +264,30 @@ TEST_CASE("docs/06-cancellation-safety.md: every cpp block is compiled", "[docs]
 
 TEST_CASE("docs/07-coming-from-tokio.md: every cpp block is compiled", "[docs]") {
   check_chapter("07-coming-from-tokio.md"); // it has none today: its tables quote names only
+}
+
+TEST_CASE("README.md: its cpp blocks are tests/readme_test.cpp's code, compiled as they are", "[docs]") {
+  const auto problem = readme_mismatch(read_text(source_dir / "README.md"),
+                                       read_text(source_dir / "tests" / "readme_test.cpp"));
+  INFO("README.md against tests/readme_test.cpp: " << problem
+       << "\nCopy README.md's ```cpp blocks, in order, between the markers of tests/readme_test.cpp.");
+  CHECK(problem.empty());
+}
+
+TEST_CASE("docs checker: the README rule", "[docs]") {
+  const std::string md = "intro\n```cpp\n#include <x>\n```\ntext\n```sh\nls\n```\n```cpp\nint f();\n```\n";
+  const std::string good = "// header\n\n" + readme_begin + "\n#include <x>\n\n  int f();\n" +
+                           readme_end + "\nint test();\n";
+  CHECK(readme_mismatch(md, good).empty());
+  // Code before the README's: its includes could hide a missing one.
+  CHECK_FALSE(readme_mismatch(md, "#include <y>\n" + readme_begin + "\n#include <x>\nint f();\n" +
+                                      readme_end + "\n").empty());
+  // A changed, missing or extra line; a missing marker.
+  CHECK_FALSE(readme_mismatch(md, readme_begin + "\n#include <x>\nint g();\n" + readme_end).empty());
+  CHECK_FALSE(readme_mismatch(md, readme_begin + "\n#include <x>\n" + readme_end).empty());
+  CHECK_FALSE(readme_mismatch(md, readme_begin + "\n#include <x>\nint f();\nint g();\n" + readme_end).empty());
+  CHECK_FALSE(readme_mismatch(md, "#include <x>\nint f();\n" + readme_end).empty());
+  CHECK_FALSE(readme_mismatch("no code\n", good).empty());
 }
 
 // The checker itself: a block matches only as a contiguous run of trimmed, non-blank lines.

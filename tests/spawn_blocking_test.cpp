@@ -79,7 +79,7 @@ TEST_CASE("the result can be taken once, and abort after completion changes noth
   auto r = join_within(h);
   REQUIRE(r.has_value());
   CHECK(r.value() == 5);
-  // A second join completes with errc::no_state.
+  // A second join completes with errc::result_taken.
   asio::io_context io;
   std::optional<std::error_code> again;
   auto joiner = [&]() -> asio::awaitable<void> {
@@ -92,7 +92,7 @@ TEST_CASE("the result can be taken once, and abort after completion changes noth
   };
   asio::co_spawn(io, joiner, rethrow{});
   run_until(io, [&] { return again.has_value(); });
-  CHECK(*again == halt::errc::no_state);
+  CHECK(*again == halt::errc::result_taken);
 }
 
 TEST_CASE("cooperative abort: f that throws through throw_if_cancelled reports cancelled", "[spawn_blocking]") {

@@ -281,9 +281,18 @@ TEST_CASE("bad input: empty handles, a second join, an abort handle after detach
       co_await once.join(); // the result was taken
       FAIL("a second join must fail");
     } catch (const std::system_error& e) {
-      CHECK(e.code() == halt::errc::no_state);
+      // Its own error, not "no state (empty or moved-from object)": the handle is not empty.
+      CHECK(e.code() == halt::errc::result_taken);
+      CHECK(std::string(e.what()) == "halt::join_handle: the result was already taken by an earlier join");
     }
+    CHECK(once.valid());
   });
+  // Through async_join, the same code reaches the handler.
+  std::error_code again;
+  once.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) { again = ec; }));
+  io.restart();
+  io.run_for(10s);
+  CHECK(again == halt::errc::result_taken);
 }
 
 TEST_CASE("an abort handle does not keep the result alive", "[task]") {
@@ -611,7 +620,7 @@ TEST_CASE("a joiner's handler that throws when run inline: run() throws, no join
   io.restart();
   io.run();
   CHECK(second_done); // delivered anyway; the first join took the result
-  CHECK(second_ec == halt::errc::no_state);
+  CHECK(second_ec == halt::errc::result_taken);
 }
 
 // --- Issue 10: token objects in the frames of aborted tasks ------------------------------------------

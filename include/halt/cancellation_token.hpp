@@ -685,7 +685,10 @@ cancellation_token linked_token(const cancellation_token& first, const Ts&... re
   return detail::make_linked(ins, 1 + sizeof...(rest));
 }
 
-/// linked_token over a runtime list. An empty list gives a root that is never cancelled by input.
+/// linked_token over a runtime list, with the same rules.
+/// An empty list is accepted: it gives a new root with no inputs and no deadline, which nothing
+/// cancels but a direct cancel() on it (or on a copy). Check for an empty list first if "no
+/// inputs" should mean "cancelled" or is a mistake in your program.
 inline cancellation_token linked_token(const std::vector<cancellation_token>& tokens) {
   std::vector<const cancellation_token*> ins;
   ins.reserve(tokens.size());

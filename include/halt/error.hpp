@@ -4,7 +4,7 @@
 //
 // halt's error codes.
 //
-//   enum class halt::errc { cancelled = 1, timed_out, shutdown, no_state, closed };
+//   enum class halt::errc { cancelled = 1, timed_out, shutdown, no_state, closed, result_taken };
 //   const std::error_category& halt::error_category() noexcept;   // name() == "halt"
 //   std::error_code halt::make_error_code(halt::errc) noexcept;
 //
@@ -26,6 +26,7 @@ enum class errc {
   shutdown,       ///< The program is shutting down.
   no_state,       ///< The object is empty (moved-from): it has no token or task behind it.
   closed,         ///< The container is closed and accepts no new work.
+  result_taken,   ///< A join_handle was joined again after an earlier join took the task's result.
 };
 
 namespace detail {
@@ -40,6 +41,7 @@ public:
     case errc::shutdown: return "shutting down";
     case errc::no_state: return "no state (empty or moved-from object)";
     case errc::closed: return "closed";
+    case errc::result_taken: return "halt::join_handle: the result was already taken by an earlier join";
     }
     return "unknown halt error";
   }

@@ -41,7 +41,8 @@
 //   (so a joiner on the finishing thread's executor resumes at once), posted if the task had
 //   already finished (never inline in async_join). Cancelling a join (through its slot, or by
 //   racing it) does not cancel the task, and the handle can be joined again. The result can be
-//   taken once: a later join completes with halt::errc::no_state.
+//   taken once: a later join completes with halt::errc::result_taken (join() throws it; its
+//   message is "halt::join_handle: the result was already taken by an earlier join").
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
 //   destroyed and it reports cancelled.
 // - A detached task's exception is never dropped silently: an exception that escapes a task whose
@@ -282,8 +283,8 @@ struct join_completion {
       return;
     }
     auto r = st->take();
-    if (!r) {
-      std::move(handler)(make_error_code(errc::no_state), join_result<T>::cancelled());
+    if (!r) { // an earlier join took the result
+      std::move(handler)(make_error_code(errc::result_taken), join_result<T>::cancelled());
       return;
     }
     std::move(handler)(std::error_code{}, std::move(*r));
@@ -347,7 +348,7 @@ public:
 
   /// An Asio operation, signature void(std::error_code, join_result<T>), that completes when the
   /// task has finished. Errors: operation_aborted if the join itself was cancelled (the task goes
-  /// on; join again later), halt::errc::no_state if the result was already taken.
+  /// on; join again later), halt::errc::result_taken if an earlier join took the result.
   /// \throws std::system_error(no_state) if the handle is empty.
   template <class CompletionToken>
   auto async_join(CompletionToken&& token) const {
