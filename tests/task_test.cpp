@@ -420,14 +420,16 @@ TEST_CASE("spawn works on a strand; a plain-callback join runs on the system exe
   io.restart();
   io.run_for(10s);
   REQUIRE(h2.is_finished());
-  std::atomic<bool> inline_call{true}, failed{true}, done{false}, in_initiation{true};
+  // Inline would mean on this thread; the system executor's thread may run it before
+  // async_join returns, so a flag set after the call could not tell the two apart.
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> inline_call{true}, failed{true}, done{false};
   h2.async_join([&](std::error_code ec, halt::join_result<int> r) {
-    inline_call = in_initiation.load();
+    inline_call = std::this_thread::get_id() == caller;
     failed = static_cast<bool>(ec);
     v = r.value();
     done = true;
   });
-  in_initiation = false;
   halt_test::wait_until([&] { return done.load(); });
   CHECK_FALSE(inline_call.load());
   CHECK_FALSE(failed.load());
