@@ -745,31 +745,38 @@ struct select_range_policy {
 
 // Every branch runs to completion; the first error (in completion order) is reported once all
 // have finished. FailFast: the first error cancels the others (try_join).
+// The outcome is decided once every branch has settled, or (FailFast) at the first failure. An
+// outer cancel that arrives after that does not change it (as select keeps a decided winner);
+// one that arrives before makes the group fail with operation_aborted.
 template <bool FailFast, class... V>
 struct join_policy {
   using R = std::tuple<V...>;
   std::tuple<std::optional<V>...> values;
   std::error_code ec;
   std::exception_ptr ex;
+  std::size_t settled = 0;
   bool failed = false;
+  bool decided = false; // the outcome was known before any outer cancel
 
   template <std::size_t I, class O>
-  bool on_complete(index_c<I>, O&& o, bool) {
+  bool on_complete(index_c<I>, O&& o, bool outer_cancelled) {
+    ++settled;
+    bool first_failure = false;
     if (o.value) {
       std::get<I>(values).emplace(std::move(*o.value));
-      return false;
+    } else if (!failed) {
+      failed = first_failure = true;
+      ec = o.ec;
+      ex = std::move(o.ex);
     }
-    if (failed) return false;
-    failed = true;
-    ec = o.ec;
-    ex = std::move(o.ex);
-    return FailFast;
+    if (!outer_cancelled && (settled == sizeof...(V) || (FailFast && first_failure))) decided = true;
+    return FailFast && first_failure;
   }
-  bool on_outer_cancel() { return true; }
-  bool aborted_by_outer() const { return true; }
+  bool on_outer_cancel() { return !decided; }
+  bool aborted_by_outer() const { return !decided; }
   group_result<R> result(bool outer_cancelled) {
     group_result<R> r;
-    if (outer_cancelled) return r;
+    if (outer_cancelled && !decided) return r;
     if (failed) {
       r.ec = ec;
       r.ex = std::move(ex);
