@@ -23,6 +23,7 @@
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
@@ -530,4 +531,62 @@ TEST_CASE("join keeps a failure once every branch settled before an outer cancel
   run_late_cancel<false>(true, r);
   CHECK(r.error == std::error_code());
   CHECK(r.what == "branch failed");
+}
+
+// ---- the outer cancellation type (issue 10, P11) ------------------------------------------------
+
+TEST_CASE("join forwards a partial cancel: an operation honours it, an awaitable ignores it",
+          "[join][issue10]") {
+  asio::io_context io;
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  asio::steady_timer t(io, 1h);
+  bool awaitable_finished = false;
+  std::error_code got;
+  halt_test::run_cancelled_with(
+      io, asio::cancellation_type::partial,
+      [&]() -> asio::awaitable<void> {
+        auto a = [&]() -> asio::awaitable<int> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          auto cs = co_await asio::this_coro::cancellation_state;
+          awaitable_finished = cs.cancelled() == asio::cancellation_type::none;
+          co_return 1;
+        };
+        auto first = a();
+        auto op = halt::join(std::move(first), t.async_wait(asio::experimental::deferred));
+        try {
+          co_await std::move(op);
+        } catch (const std::system_error& e) {
+          got = e.code();
+        }
+      },
+      [&] { gate.cancel(); });
+  CHECK(awaitable_finished); // not cancelled; before: terminal, like every other branch
+  CHECK(got == asio::error::operation_aborted); // the timer branch's own failure
+}
+
+TEST_CASE("join ignores a total cancel", "[join][issue10]") {
+  asio::io_context io;
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  asio::steady_timer t(io, 1h);
+  std::optional<std::tuple<int, std::monostate>> got;
+  halt_test::run_cancelled_with(
+      io, asio::cancellation_type::total,
+      [&]() -> asio::awaitable<void> {
+        auto a = [&]() -> asio::awaitable<int> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          co_return 1;
+        };
+        auto first = a();
+        auto second = [&]() -> asio::awaitable<void> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        };
+        auto op = halt::join(std::move(first), second());
+        got = co_await std::move(op);
+      },
+      [&] { gate.cancel(); });
+  REQUIRE(got.has_value());
+  CHECK(std::get<0>(*got) == 1);
 }

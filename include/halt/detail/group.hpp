@@ -11,8 +11,13 @@
 // - An awaitable branch is co_spawned with its own cancellation signal. A plain operation (an
 //   asio deferred operation, or any callable that takes a completion token) is initiated with the
 //   branch handler directly: no coroutine frame, no exception on cancellation.
-// - Cancellation of the whole group arrives through the handler's slot; it is forwarded to the
-//   strand with post and turned into terminal cancellation of every running branch.
+// - Cancellation of the whole group arrives through the handler's slot and is forwarded to the
+//   strand with post. By type (Asio's definitions; an operation that cannot honour a type ignores
+//   it): terminal cancels every running branch (terminal) and the group fails with
+//   operation_aborted unless its outcome was already decided; partial is forwarded as partial to
+//   every running user branch, each of which honours or ignores it (a co_spawned awaitable
+//   ignores it, as co_spawn's default filter does), and the group then completes by its usual
+//   rules; total is ignored: the group cannot promise that no branch had side effects.
 // - The group completes through the handler's executor, after the last branch's handler ran: by
 //   then every branch's frames are destroyed and its RAII guards have run.
 
@@ -258,6 +263,7 @@ struct op_branch {
 template <class Timer>
 struct timer_branch {
   using value_type = std::monostate;
+  static constexpr bool internal = true; // halt's own: an outer partial cancel is not forwarded
   typename Timer::time_point at;
   std::optional<Timer> timer;
 
@@ -278,6 +284,7 @@ struct timer_branch {
 template <class Token>
 struct token_branch {
   using value_type = std::monostate;
+  static constexpr bool internal = true;
   Token tok;
 
   template <class State, class Index, class H>
@@ -501,6 +508,21 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     maybe_finish();
   }
 
+  // An outer cancel of type partial (without terminal): forwarded to the running user branches.
+  void outer_partial_cancel() {
+    if (done_ || stopping_) return;
+    ++busy_;
+    for (std::size_t i = 0; i < size(); ++i) {
+      if (slots_.state[i] != running) continue;
+      for_index(i, [&](auto, auto& b) {
+        if constexpr (!requires { std::decay_t<decltype(b)>::internal; })
+          slots_.sigs[i].emit(asio::cancellation_type::partial);
+      });
+    }
+    --busy_;
+    maybe_finish();
+  }
+
   void outer_cancel() {
     if (done_) return;
     outer_cancelled_ = true;
@@ -544,10 +566,17 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 template <class State>
 struct outer_cancel_handler {
   std::weak_ptr<State> w;
-  void operator()(asio::cancellation_type_t) const {
+  // See the top of this file: terminal wins over partial; total alone is ignored.
+  void operator()(asio::cancellation_type_t type) const {
+    const bool terminal = (type & asio::cancellation_type::terminal) != asio::cancellation_type::none;
+    const bool partial = (type & asio::cancellation_type::partial) != asio::cancellation_type::none;
+    if (!terminal && !partial) return;
     if (auto s = w.lock()) {
       auto ex = s->strand_;
-      asio::post(ex, [s = std::move(s)] { s->outer_cancel(); });
+      if (terminal)
+        asio::post(ex, [s = std::move(s)] { s->outer_cancel(); });
+      else
+        asio::post(ex, [s = std::move(s)] { s->outer_partial_cancel(); });
     }
   }
 };
