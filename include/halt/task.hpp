@@ -41,7 +41,8 @@
 //   racing it) does not cancel the task, and the handle can be joined again. The result can be
 //   taken once: a later join completes with halt::errc::no_state.
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
-//   destroyed and it reports cancelled.
+//   destroyed and it reports cancelled. abort() may run concurrently with that destruction: the
+//   task's executor is used under the task's mutex, which the destruction's finish() also takes.
 //
 // Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
 // std::system_error(halt::errc::no_state); is_finished() on an empty handle is false.

@@ -392,19 +392,26 @@ protected:
     // Not started yet: the start sees abort_requested_ (seq_cst on both sides) and never runs
     // the body, so there is nothing to deliver.
     if (!started_.load(std::memory_order_seq_cst)) return;
-    std::optional<task_executor> ex;
-    {
-      std::lock_guard<std::mutex> g(this->m_);
-      if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
-      ex = *strand_;
-    }
-    // Dispatched: on a thread that already runs the task's executor (and the strand is free),
-    // the cancellation is delivered before abort() returns; otherwise it is queued on the strand.
-    // Either way it runs on the strand, and Asio operations complete by posting, so the task
-    // itself resumes later, through its executor.
-    asio::dispatch(*ex, [self = this->shared_from_this()] {
+    auto emit = [self = this->shared_from_this()] {
       if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
-    });
+    };
+    // The executor is used under m_: finish() takes m_ too, and a context being destroyed on
+    // another thread finishes the task (its frames are destroyed) before the context and its
+    // strands go, so the executor is alive for as long as the task is not finished.
+    std::unique_lock<std::mutex> g(this->m_);
+    if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
+    if (running_in_this_thread(*strand_)) {
+      // This thread runs the task's executor, so its context is alive: deliver the
+      // cancellation before abort() returns, without the lock (it may run Asio's cancellation
+      // handlers).
+      task_executor ex = *strand_;
+      g.unlock();
+      asio::dispatch(ex, std::move(emit));
+    } else {
+      asio::post(*strand_, std::move(emit)); // queued on the strand; never runs inline here
+    }
+    // Either way the cancellation runs on the strand, and Asio operations complete by posting,
+    // so the task itself resumes later, through its executor.
   }
   void on_finish_locked() noexcept override { strand_.reset(); }
 };
