@@ -41,8 +41,9 @@
 //   racing it) does not cancel the task, and the handle can be joined again. The result can be
 //   taken once: a later join completes with halt::errc::no_state.
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
-//   destroyed and it reports cancelled. abort() may run concurrently with that destruction: the
-//   task's executor is used under the task's mutex, which the destruction's finish() also takes.
+//   destroyed and it reports cancelled. abort() may run concurrently with that destruction (on
+//   another thread): it then queues the cancellation before the context shuts down, or does
+//   nothing.
 //
 // Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
 // std::system_error(halt::errc::no_state); is_finished() on an empty handle is false.
@@ -208,6 +209,8 @@ struct task_start {
   }
 
   void operator()() {
+    // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
+    st->abort_svc_ = &asio::use_service<wait_service>(context_of(*st->strand_));
     auto s = std::move(st);
     if (!s->begin_start()) {
       body.reset(); // what the task owns is destroyed before join reports

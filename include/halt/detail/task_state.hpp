@@ -386,6 +386,7 @@ struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T
   asio::cancellation_signal sig_;    // strand only
   bool running_ = false;             // strand only
   std::atomic<bool> started_{false}; // set on the strand when the start runs
+  wait_service* abort_svc_ = nullptr; // the strand's context's; set before started_
 
 protected:
   void do_abort() override {
@@ -395,23 +396,37 @@ protected:
     auto emit = [self = this->shared_from_this()] {
       if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
     };
-    // The executor is used under m_: finish() takes m_ too, and a context being destroyed on
-    // another thread finishes the task (its frames are destroyed) before the context and its
-    // strands go, so the executor is alive for as long as the task is not finished.
-    std::unique_lock<std::mutex> g(this->m_);
-    if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
-    if (running_in_this_thread(*strand_)) {
-      // This thread runs the task's executor, so its context is alive: deliver the
-      // cancellation before abort() returns, without the lock (it may run Asio's cancellation
-      // handlers).
-      task_executor ex = *strand_;
-      g.unlock();
-      asio::dispatch(ex, std::move(emit));
-    } else {
-      asio::post(*strand_, std::move(emit)); // queued on the strand; never runs inline here
+    // Another thread may be destroying the task's execution context. Until the task finishes
+    // (checked under m_; the destruction finishes it, destroying its frames) the context exists;
+    // the post is reserved with the context's wait_service, whose shutdown runs before the
+    // scheduler's and waits for it. Once that shutdown began, nothing is posted: the task's frames
+    // are about to be destroyed anyway.
+    struct reserved {
+      wait_service* svc = nullptr;
+      std::optional<task_executor> ex; // released before the reservation ends
+      ~reserved() {
+        ex.reset();
+        if (svc) svc->end_claim();
+      }
+    } r;
+    bool here = false;
+    {
+      std::lock_guard<std::mutex> g(this->m_);
+      if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
+      here = running_in_this_thread(*strand_); // then the context is alive: this thread runs it
+      if (!here) {
+        if (!abort_svc_->begin_post()) return;
+        r.svc = abort_svc_;
+      }
+      r.ex = *strand_;
     }
-    // Either way the cancellation runs on the strand, and Asio operations complete by posting,
-    // so the task itself resumes later, through its executor.
+    // On a thread that runs the task's executor the cancellation is delivered before abort()
+    // returns; otherwise it is queued on the strand. Either way it runs on the strand, and Asio
+    // operations complete by posting, so the task itself resumes later, through its executor.
+    if (here)
+      asio::dispatch(*r.ex, std::move(emit));
+    else
+      asio::post(*r.ex, std::move(emit));
   }
   void on_finish_locked() noexcept override { strand_.reset(); }
 };
