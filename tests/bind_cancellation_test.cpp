@@ -10,6 +10,9 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/buffer.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -582,4 +585,36 @@ TEST_CASE("an io_context destroyed while another thread cancels the token drops 
     REQUIRE(t.is_cancelled());
   }
   CHECK(halt::detail::live_nodes() == base); // every abandoned binding released its node
+}
+
+TEST_CASE("an outer cancellation slot that outlives the execution context", "[bind_cancellation][issue10]") {
+  // The slot's handler keeps the binding's state: it goes when the signal goes, after the context
+  // and its services. Under ASan this was a use-after-free of bind_service's mutex (and, with a
+  // strand, of the strand service's).
+  cancellation_token t;
+  bool called = false;
+  SECTION("io_context executor") {
+    asio::cancellation_signal outer;
+    {
+      asio::io_context io;
+      asio::steady_timer timer(io, 1h);
+      timer.async_wait(halt::bind_cancellation(
+          t, asio::bind_cancellation_slot(outer.slot(), [&](std::error_code) { called = true; })));
+      io.poll();
+    } // the pending wait and its handler are destroyed; the outer slot keeps the binding
+    t.cancel(); // posts nothing: the context's shutdown dropped the binding's registration
+  }
+  SECTION("strand executor") {
+    asio::cancellation_signal outer;
+    {
+      asio::io_context io;
+      auto strand = asio::make_strand(io);
+      asio::steady_timer timer(io, 1h);
+      timer.async_wait(halt::bind_cancellation(
+          t, asio::bind_cancellation_slot(
+                 outer.slot(), asio::bind_executor(strand, [&](std::error_code) { called = true; }))));
+      io.poll();
+    }
+  }
+  CHECK_FALSE(called);
 }

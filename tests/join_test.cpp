@@ -15,12 +15,15 @@
 #include "support/async.hpp"
 #include "support/catch.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
@@ -29,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -435,4 +439,154 @@ TEST_CASE("try_join on a 4-thread thread_pool without a user strand, cancelling 
   CHECK(c.bad.load() == 0);
   CHECK(c.good.load() == rounds);
   CHECK(c.overlaps.load() == 0);
+}
+
+// ---- an outer cancel that arrives after every branch settled (issue 10, P12) -------------------
+
+namespace {
+
+// A branch that suspends once (a post through its own executor) and then returns `v`.
+asio::awaitable<int> after_one_post(int v) {
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  co_return v;
+}
+
+// A branch that is ready at once, but first cancels the coroutine awaiting the join (through
+// `outer`, bound to that coroutine's co_spawn). The group's cancellation is then queued on its
+// strand after the branch that suspended, and before co_spawn's posted completion of this
+// branch: it reaches the group once every branch has settled, before the last one retired.
+asio::awaitable<int> cancel_outer_then(asio::cancellation_signal& outer, int v, bool fail) {
+  outer.emit(asio::cancellation_type::terminal);
+  if (fail) throw std::runtime_error("branch failed");
+  co_return v;
+}
+
+struct late_cancel_result {
+  bool done = false;
+  std::optional<std::tuple<int, int>> values;
+  std::error_code error;
+  std::string what;
+};
+
+template <bool FailFast>
+void run_late_cancel(bool fail, late_cancel_result& out) {
+  asio::io_context io; // the default hint: the join posts its launch to a strand of its own
+  asio::cancellation_signal outer;
+  auto body = [&]() -> asio::awaitable<void> {
+    auto a = after_one_post(2);
+    auto b = cancel_outer_then(outer, 1, fail);
+    try {
+      if constexpr (FailFast) {
+        auto op = halt::try_join(std::move(a), std::move(b));
+        out.values = co_await std::move(op);
+      } else {
+        auto op = halt::join(std::move(a), std::move(b));
+        out.values = co_await std::move(op);
+      }
+    } catch (const std::system_error& e) {
+      out.error = e.code();
+    } catch (const std::exception& e) {
+      out.what = e.what();
+    }
+    // No co_await here: the coroutine itself was cancelled, and its next co_await would throw.
+  };
+  asio::co_spawn(io, body, asio::bind_cancellation_slot(outer.slot(), [&](std::exception_ptr e) {
+                   out.done = true;
+                   if (e) std::rethrow_exception(e);
+                 }));
+  halt_test::run_until(io, [&] { return out.done; });
+}
+
+} // namespace
+
+TEST_CASE("join keeps its values when an outer cancel arrives after every branch settled",
+          "[join][issue10]") {
+  late_cancel_result r;
+  run_late_cancel<false>(false, r);
+  CHECK(r.error == std::error_code());
+  REQUIRE(r.values.has_value());
+  CHECK(*r.values == std::tuple<int, int>(2, 1));
+}
+
+TEST_CASE("try_join keeps its values when an outer cancel arrives after every branch settled",
+          "[join][issue10]") {
+  late_cancel_result r;
+  run_late_cancel<true>(false, r);
+  CHECK(r.error == std::error_code());
+  REQUIRE(r.values.has_value());
+  CHECK(*r.values == std::tuple<int, int>(2, 1));
+}
+
+TEST_CASE("try_join keeps a failure that decided it before an outer cancel arrived", "[join][issue10]") {
+  late_cancel_result r;
+  run_late_cancel<true>(true, r);
+  CHECK(r.error == std::error_code());
+  CHECK_FALSE(r.values.has_value());
+  CHECK(r.what == "branch failed");
+}
+
+TEST_CASE("join keeps a failure once every branch settled before an outer cancel arrived",
+          "[join][issue10]") {
+  late_cancel_result r;
+  run_late_cancel<false>(true, r);
+  CHECK(r.error == std::error_code());
+  CHECK(r.what == "branch failed");
+}
+
+// ---- the outer cancellation type (issue 10, P11) ------------------------------------------------
+
+TEST_CASE("join forwards a partial cancel: an operation honours it, an awaitable ignores it",
+          "[join][issue10]") {
+  asio::io_context io;
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  asio::steady_timer t(io, 1h);
+  bool awaitable_finished = false;
+  std::error_code got;
+  halt_test::run_cancelled_with(
+      io, asio::cancellation_type::partial,
+      [&]() -> asio::awaitable<void> {
+        auto a = [&]() -> asio::awaitable<int> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          auto cs = co_await asio::this_coro::cancellation_state;
+          awaitable_finished = cs.cancelled() == asio::cancellation_type::none;
+          co_return 1;
+        };
+        auto first = a();
+        auto op = halt::join(std::move(first), t.async_wait(asio::experimental::deferred));
+        try {
+          co_await std::move(op);
+        } catch (const std::system_error& e) {
+          got = e.code();
+        }
+      },
+      [&] { gate.cancel(); });
+  CHECK(awaitable_finished); // not cancelled; before: terminal, like every other branch
+  CHECK(got == asio::error::operation_aborted); // the timer branch's own failure
+}
+
+TEST_CASE("join ignores a total cancel", "[join][issue10]") {
+  asio::io_context io;
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  asio::steady_timer t(io, 1h);
+  std::optional<std::tuple<int, std::monostate>> got;
+  halt_test::run_cancelled_with(
+      io, asio::cancellation_type::total,
+      [&]() -> asio::awaitable<void> {
+        auto a = [&]() -> asio::awaitable<int> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          co_return 1;
+        };
+        auto first = a();
+        auto second = [&]() -> asio::awaitable<void> {
+          std::error_code ec;
+          co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        };
+        auto op = halt::join(std::move(first), second());
+        got = co_await std::move(op);
+      },
+      [&] { gate.cancel(); });
+  REQUIRE(got.has_value());
+  CHECK(std::get<0>(*got) == 1);
 }

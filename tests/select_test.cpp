@@ -14,6 +14,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
@@ -532,4 +533,84 @@ TEST_CASE("select inside a task on io_context(1): inline on the io_context, lose
   run_main(io, [&]() -> asio::awaitable<void> { v = (co_await h.join()).value(); });
   CHECK(v == 1); // r1: index 0, r2: index 1
   CHECK(log == std::vector<std::string>{"slow guard", "select returned"});
+}
+
+// ---- the outer cancellation type (issue 10, P11) ------------------------------------------------
+
+namespace {
+
+// Waits until `gate` is cancelled (the timer never expires); returns v.
+asio::awaitable<int> gated(asio::steady_timer& gate, int v) {
+  std::error_code ec;
+  co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return v;
+}
+
+} // namespace
+
+TEST_CASE("select ignores a partial or total cancel that its awaitable branches ignore",
+          "[select][issue10]") {
+  for (auto type : {asio::cancellation_type::partial, asio::cancellation_type::total}) {
+    asio::io_context io;
+    asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+    std::vector<std::string> log;
+    int got = 0;
+    halt_test::run_cancelled_with(
+        io, type,
+        [&]() -> asio::awaitable<void> {
+          auto a = gated(gate, 7);
+          auto b = guarded_sleeper(log, "b");
+          auto op = halt::select(std::move(a), std::move(b));
+          auto v = co_await std::move(op);
+          got = std::get<0>(v);
+        },
+        [&] { gate.cancel(); });
+    CHECK(got == 7); // before: operation_aborted, the partial/total request taken as terminal
+  }
+}
+
+TEST_CASE("select forwards a partial cancel to an operation branch, which honours it",
+          "[select][issue10]") {
+  asio::io_context io;
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  asio::steady_timer t(io, 1h);
+  std::error_code got;
+  halt_test::run_cancelled_with(
+      io, asio::cancellation_type::partial,
+      [&]() -> asio::awaitable<void> {
+        auto a = gated(gate, 7);
+        auto op = halt::select(t.async_wait(asio::experimental::deferred), std::move(a));
+        try {
+          co_await std::move(op);
+        } catch (const std::system_error& e) {
+          got = e.code();
+        }
+      },
+      [] {});
+  CHECK(got == asio::error::operation_aborted); // the timer's own operation_aborted won
+}
+
+TEST_CASE("select still takes a terminal request (alone or with other types) as terminal",
+          "[select][issue10]") {
+  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::all}) {
+    asio::io_context io;
+    asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+    std::vector<std::string> log;
+    std::error_code got;
+    halt_test::run_cancelled_with(
+        io, type,
+        [&]() -> asio::awaitable<void> {
+          auto a = guarded_sleeper(log, "a");
+          auto b = guarded_sleeper(log, "b");
+          auto op = halt::select(std::move(a), std::move(b));
+          try {
+            co_await std::move(op);
+          } catch (const std::system_error& e) {
+            got = e.code();
+          }
+        },
+        [] {});
+    CHECK(got == asio::error::operation_aborted);
+    CHECK(log.size() == 2);
+  }
 }

@@ -5,6 +5,7 @@
 #include "support/catch.hpp"
 #include "support/async.hpp"
 
+#include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/thread_pool.hpp>
@@ -356,4 +357,32 @@ TEST_CASE("void-returning f", "[spawn_blocking]") {
     h2.abort();
     CHECK(join_within(h2).is_cancelled());
   }
+}
+
+TEST_CASE("abort() does not run a blocking on_cancel callback on the calling thread", "[spawn_blocking][issue10]") {
+  // abort() used to cancel the token inline: the callback below (which waits for abort() to
+  // return) held abort() until it gave up.
+  asio::thread_pool pool(1);
+  std::atomic<bool> registered{false}, abort_returned{false}, saw_return{false};
+  std::atomic<std::thread::id> callback_thread{};
+  auto h = halt::spawn_blocking(pool, [&](halt::cancellation_token t) {
+    auto reg = t.on_cancel([&]() noexcept {
+      callback_thread = std::this_thread::get_id();
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5); // bounds a failure
+      while (!abort_returned.load() && std::chrono::steady_clock::now() < end) std::this_thread::yield();
+      saw_return = abort_returned.load();
+    });
+    registered = true;
+    while (!t.is_cancelled()) std::this_thread::yield();
+  });
+  halt_test::wait_until([&] { return registered.load(); });
+  h.abort();
+  abort_returned = true;
+  asio::io_context io;
+  bool joined = false;
+  h.async_join(asio::bind_executor(io, [&](std::error_code, halt::join_result<void>) { joined = true; }));
+  halt_test::run_until(io, [&] { return joined; });
+  CHECK(saw_return.load());
+  CHECK(callback_thread.load() != std::this_thread::get_id());
+  pool.join();
 }

@@ -23,6 +23,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -784,4 +785,38 @@ TEST_CASE("a detached task's exception races its detach: reported exactly once",
   halt_test::wait_until([&] { return rec.calls.load() == n; });
   pool.join();
   CHECK(rec.calls == n);
+}
+
+TEST_CASE("abort() while another thread destroys the task's io_context", "[task][threads][issue10]") {
+  // abort() used to copy the executor under the task's mutex and dispatch after unlocking: a
+  // context destroyed in between (its shutdown finishing the task) took the strand (and the
+  // scheduler) with it. Run under ASan and TSan.
+  constexpr int rounds = 300;
+  for (int hint : {ASIO_CONCURRENCY_HINT_DEFAULT, 1}) {
+    int cancelled = 0;
+    for (int i = 0; i < rounds; ++i) {
+      auto io = std::make_unique<asio::io_context>(hint);
+      bool started = false;
+      auto h = halt::spawn(*io, [&started]() -> asio::awaitable<void> {
+        started = true;
+        co_await sleep_for(1h);
+      });
+      while (!started) io->run_one();
+      std::latch go(2);
+      std::thread aborter([&] {
+        go.arrive_and_wait();
+        h.abort();
+      });
+      go.arrive_and_wait();
+      io.reset(); // destroys the context: the task's frame goes, the task finishes cancelled
+      aborter.join();
+      REQUIRE(h.is_finished());
+      asio::io_context joiner;
+      h.async_join(asio::bind_executor(joiner, [&](std::error_code ec, halt::join_result<void> r) {
+        if (!ec && r.is_cancelled()) ++cancelled;
+      }));
+      joiner.run();
+    }
+    CHECK(cancelled == rounds);
+  }
 }

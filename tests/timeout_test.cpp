@@ -23,6 +23,7 @@
 #include <asio/error.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -406,4 +407,29 @@ TEST_CASE("halt::errc::timed_out maps to std::errc::timed_out", "[timeout]") {
     CHECK(code == std::errc::timed_out);
     CHECK(code == halt::errc::timed_out);
   });
+}
+
+// ---- the outer cancellation type (issue 10, P11) ------------------------------------------------
+
+TEST_CASE("timeout does not turn a partial or total cancel into a timeout or an abort",
+          "[timeout][issue10]") {
+  for (auto type : {asio::cancellation_type::partial, asio::cancellation_type::total}) {
+    asio::io_context io;
+    asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+    int got = 0;
+    halt_test::run_cancelled_with(
+        io, type,
+        [&]() -> asio::awaitable<void> {
+          auto a = [&]() -> asio::awaitable<int> {
+            std::error_code ec;
+            co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            co_return 5;
+          };
+          auto branch = a();
+          auto op = halt::timeout(1h, std::move(branch));
+          got = co_await std::move(op);
+        },
+        [&] { gate.cancel(); });
+    CHECK(got == 5); // partial must not reach the deadline timer (it would "win" with an error)
+  }
 }

@@ -21,6 +21,13 @@
 // "The operation's executor" is the handler's associated executor, falling back to the I/O
 // object's executor. On a multi-threaded executor use a strand, as Asio requires for any
 // cancellation. The binding keeps `t`'s node in the tree until the operation completes.
+//
+// Lifetimes: when the operation's execution context is destroyed with the operation pending, the
+// binding is dropped (a later cancel of `t` posts nothing) and lets go of the executor. An outer
+// cancellation slot (one the inner token's handler already had, say a user-owned
+// asio::cancellation_signal) keeps a small part of the binding until that slot is cleared or its
+// signal destroyed, which may be after the context is gone. Emitting on that signal after the
+// context is gone is undefined, as it is for any Asio operation.
 
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
@@ -36,6 +43,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 #include <type_traits>
 #include <utility>
@@ -73,29 +81,34 @@ protected:
   ~bound_link() = default;
 };
 
+// The live bindings of one context. Shared with each binding, so that a binding that outlives
+// the context (kept by an outer cancellation slot) can still unlink itself.
+struct bound_registry {
+  std::mutex m;
+  hook_list links; // m
+};
+
 class bind_service final : public asio::execution_context::service {
 public:
   static inline asio::execution_context::id id;
-  explicit bind_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  explicit bind_service(asio::execution_context& ctx)
+      : asio::execution_context::service(ctx), reg_(std::make_shared<bound_registry>()) {}
 
   // Returns false once the context is shutting down.
   bool add(bound_link* b) {
-    std::lock_guard<std::mutex> g(m_);
-    return links_.add(b);
+    std::lock_guard<std::mutex> g(reg_->m);
+    return reg_->links.add(b);
   }
 
-  void remove(bound_link* b) noexcept {
-    std::lock_guard<std::mutex> g(m_);
-    links_.remove(b);
-  }
+  const std::shared_ptr<bound_registry>& registry() const noexcept { return reg_; }
 
 private:
   // Services shut down newest first, so this runs before the scheduler's shutdown.
   void shutdown() override {
     std::vector<std::pair<bound_link*, std::shared_ptr<void>>> live;
     {
-      std::lock_guard<std::mutex> g(m_);
-      links_.close_and_drain([&](service_hook* h) {
+      std::lock_guard<std::mutex> g(reg_->m);
+      reg_->links.close_and_drain([&](service_hook* h) {
         auto* b = static_cast<bound_link*>(h);
         if (auto keep = b->lock_owner()) live.emplace_back(b, std::move(keep));
         // else it is being destroyed: its destructor waits for its callback, which posts nothing
@@ -104,29 +117,36 @@ private:
     for (auto& [b, keep] : live) b->drop_registration(); // waits for a callback posting right now
   }
 
-  std::mutex m_;
-  hook_list links_;
+  std::shared_ptr<bound_registry> reg_;
 };
 
 template <class Executor>
 struct bound_state final : bound_link, std::enable_shared_from_this<bound_state<Executor>> {
-  bound_state(const Executor& e, asio::cancellation_type t)
-      : ex(e), type(t), svc(&asio::use_service<bind_service>(context_of(e))) {}
-  ~bound_state() { svc->remove(this); }
+  bound_state(bind_service& svc, const Executor& e, asio::cancellation_type t)
+      : ex(e), type(t), registry(svc.registry()) {}
+  ~bound_state() {
+    std::lock_guard<std::mutex> g(registry->m);
+    registry->links.remove(this);
+  }
   asio::cancellation_signal sig; // outlives the operation: every emit holds a shared_ptr
-  Executor ex;
+  // Reset when the context shuts down: an executor (a strand's, say) must not outlive it.
+  std::optional<Executor> ex;
   asio::cancellation_type type;
-  bind_service* svc;
+  std::shared_ptr<bound_registry> registry; // may outlive the context and its bind_service
   bool done = false; // touched only on ex
   cancellation_registration reg;
 
   std::shared_ptr<void> lock_owner() noexcept override { return this->weak_from_this().lock(); }
-  void drop_registration() noexcept override { reg.reset(); }
+  // At the context's shutdown (or when it refused the binding): no emit is posted after this.
+  void drop_registration() noexcept override {
+    reg.reset(); // waits for a callback posting right now
+    ex.reset();
+  }
 
   void post_emit() {
     auto s = this->weak_from_this().lock();
     if (!s) return; // the operation was abandoned and its state is being destroyed
-    asio::post(ex, [s = std::move(s)] {
+    asio::post(*ex, [s = std::move(s)] {
       if (!s->done) s->sig.emit(s->type);
     });
   }
@@ -160,14 +180,17 @@ struct bound_initiation {
   void operator()(Handler&& handler, Args&&... args) && {
     auto ex = asio::get_associated_executor(handler, io_executor());
     using state_t = bound_state<decltype(ex)>;
-    auto st = std::make_shared<state_t>(ex, type);
+    auto& svc = asio::use_service<bind_service>(context_of(ex));
+    auto st = std::make_shared<state_t>(svc, ex, type);
     auto outer = asio::get_associated_cancellation_slot(handler);
     if (outer.is_connected())
       outer.assign([s = st](asio::cancellation_type t) { s->sig.emit(t); });
     bound_handler<std::decay_t<Handler>, decltype(ex)> bh{std::forward<Handler>(handler), st};
     state_t* raw = st.get();
-    if (st->svc->add(raw)) // else the context is shutting down and will drop the operation
+    if (svc.add(raw))
       st->reg = tok.on_cancel([raw]() noexcept { raw->post_emit(); });
+    else // the context is shutting down and will drop the operation
+      st->ex.reset();
     std::move(init)(std::move(bh), std::forward<Args>(args)...);
   }
 

@@ -18,7 +18,10 @@
 //   unwound, and rethrows that failure. A branch that catches the cancellation and still returns
 //   a value does not change the outcome.
 // - Cancelling the join itself (its slot: the enclosing task aborted, an outer select) cancels
-//   every branch; once they have finished, it fails with asio::error::operation_aborted.
+//   every branch; once they have finished, it fails with asio::error::operation_aborted. If the
+//   outcome was already decided when the cancel arrived (every branch had completed, or for
+//   try_join a branch had failed), join reports that outcome instead: the values, or the failure
+//   (as select keeps a winner). The enclosing coroutine's next co_await still throws.
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>

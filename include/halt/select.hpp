@@ -37,6 +37,13 @@
 //   timeout) cancels every branch; once they have finished, select fails with
 //   asio::error::operation_aborted. If a winner had already completed when the cancel arrived,
 //   select returns the winner (the enclosing coroutine's next co_await still throws).
+// - Cancellation types (Asio's definitions; an operation that cannot honour a type ignores it):
+//   terminal is honoured as above. partial is forwarded as partial to every running branch (not
+//   to timeout's timer or run_until_cancelled's token), which honours or ignores it: an Asio I/O
+//   operation honours it and completes with operation_aborted (which then wins, like any
+//   completion); an asio::awaitable branch ignores it, as any co_spawned coroutine does by
+//   default. select then completes by its usual rules. total is ignored: select cannot promise
+//   that no branch had side effects. The same holds for join, try_join and timeout.
 // - Safe on a multi-threaded asio::thread_pool without a user strand.
 // - A loser that ignores cancellation (for example an operation without cancellation support,
 //   such as async_resolve) keeps select waiting until it finishes.

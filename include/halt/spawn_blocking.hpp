@@ -8,7 +8,9 @@
 //   [[nodiscard]] join_handle<R> spawn_blocking(ExOrCtx&& pool, F&& f);
 //
 // `f` runs on a thread of `pool` (an asio::thread_pool, or any executor or execution context).
-// abort() cancels the token passed to `f`; that is all it can do. A thread cannot be interrupted
+// abort() cancels the token passed to `f`; that is all it can do. Like every abort() it never
+// blocks: the cancel, which runs the token's on_cancel callbacks, runs on Asio's system executor
+// shortly after abort() returns (abort_requested is set at once). A thread cannot be interrupted
 // (the Tokio article's caveat): `f` must check the token (is_cancelled(), throw_if_cancelled(),
 // or an on_cancel callback that unblocks it) or it runs to the end. Join waits until `f` returns.
 //
@@ -22,6 +24,7 @@
 #include <halt/task.hpp>
 
 #include <asio/post.hpp>
+#include <asio/system_executor.hpp>
 
 #include <exception>
 #include <functional>
@@ -39,7 +42,12 @@ struct blocking_task final : task_state<R> {
   cancellation_token token;
 
 protected:
-  void do_abort() override { token.cancel(); }
+  // abort() never blocks: cancelling the token runs its on_cancel callbacks and waits for a
+  // concurrent cancel of the same token, so it is handed to Asio's system executor (not to the
+  // pool, whose threads may all be blocked in tasks waiting for this very cancel).
+  void do_abort() override {
+    asio::post(asio::system_executor(), [t = token]() mutable noexcept { t.cancel(); });
+  }
 };
 
 template <class R, class F>

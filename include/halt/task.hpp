@@ -44,7 +44,9 @@
 //   taken once: a later join completes with halt::errc::result_taken (join() throws it; its
 //   message is "halt::join_handle: the result was already taken by an earlier join").
 // - If the task's execution context is destroyed before the task finishes, the task's frames are
-//   destroyed and it reports cancelled.
+//   destroyed and it reports cancelled. abort() may run concurrently with that destruction (on
+//   another thread): it then queues the cancellation before the context shuts down, or does
+//   nothing.
 // - A detached task's exception is never dropped silently: an exception that escapes a task whose
 //   handle was detached or destroyed (not the operation_aborted an abort ends it with) is passed,
 //   once, to the detached-exception handler, on the thread that finishes the task or, if it had
@@ -217,6 +219,8 @@ struct task_start {
   }
 
   void operator()() {
+    // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
+    st->abort_svc_ = &asio::use_service<wait_service>(context_of(*st->strand_));
     auto s = std::move(st);
     if (!s->begin_start()) {
       body.reset(); // what the task owns is destroyed before join reports

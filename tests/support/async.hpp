@@ -6,6 +6,10 @@
 #include "catch.hpp"
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
+#include <asio/post.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -80,6 +84,33 @@ void run_main(asio::io_context& io, F body, std::chrono::milliseconds limit = st
   };
   asio::co_spawn(io, main, asio::detached);
   run_until(io, [&] { return done; }, limit);
+  if (error) std::rethrow_exception(error);
+}
+
+// Runs the coroutine `body()` on `io`, in a coroutine that accepts every cancellation type and is
+// cancelled through a signal of its own: once started, `type` is emitted on that signal, and one
+// handler later `after()` runs (to let the branches finish, say). Returns once the coroutine
+// finished; rethrows what escaped it.
+template <class F, class After>
+void run_cancelled_with(asio::io_context& io, asio::cancellation_type type, F body, After after) {
+  asio::cancellation_signal outer;
+  bool done = false;
+  std::exception_ptr error;
+  auto main = [&]() -> asio::awaitable<void> {
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+    try {
+      co_await body();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done = true;
+  };
+  asio::co_spawn(io, main, asio::bind_cancellation_slot(outer.slot(), [](std::exception_ptr) {}));
+  asio::post(io, [&] {
+    outer.emit(type);
+    asio::post(io, after);
+  });
+  run_until(io, [&] { return done; });
   if (error) std::rethrow_exception(error);
 }
 

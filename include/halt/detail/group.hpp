@@ -11,8 +11,13 @@
 // - An awaitable branch is co_spawned with its own cancellation signal. A plain operation (an
 //   asio deferred operation, or any callable that takes a completion token) is initiated with the
 //   branch handler directly: no coroutine frame, no exception on cancellation.
-// - Cancellation of the whole group arrives through the handler's slot; it is forwarded to the
-//   strand with post and turned into terminal cancellation of every running branch.
+// - Cancellation of the whole group arrives through the handler's slot and is forwarded to the
+//   strand with post. By type (Asio's definitions; an operation that cannot honour a type ignores
+//   it): terminal cancels every running branch (terminal) and the group fails with
+//   operation_aborted unless its outcome was already decided; partial is forwarded as partial to
+//   every running user branch, each of which honours or ignores it (a co_spawned awaitable
+//   ignores it, as co_spawn's default filter does), and the group then completes by its usual
+//   rules; total is ignored: the group cannot promise that no branch had side effects.
 // - The group completes through the handler's executor, after the last branch's handler ran: by
 //   then every branch's frames are destroyed and its RAII guards have run.
 
@@ -258,6 +263,7 @@ struct op_branch {
 template <class Timer>
 struct timer_branch {
   using value_type = std::monostate;
+  static constexpr bool internal = true; // halt's own: an outer partial cancel is not forwarded
   typename Timer::time_point at;
   std::optional<Timer> timer;
 
@@ -278,6 +284,7 @@ struct timer_branch {
 template <class Token>
 struct token_branch {
   using value_type = std::monostate;
+  static constexpr bool internal = true;
   Token tok;
 
   template <class State, class Index, class H>
@@ -501,6 +508,21 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     maybe_finish();
   }
 
+  // An outer cancel of type partial (without terminal): forwarded to the running user branches.
+  void outer_partial_cancel() {
+    if (done_ || stopping_) return;
+    ++busy_;
+    for (std::size_t i = 0; i < size(); ++i) {
+      if (slots_.state[i] != running) continue;
+      for_index(i, [&](auto, auto& b) {
+        if constexpr (!requires { std::decay_t<decltype(b)>::internal; })
+          slots_.sigs[i].emit(asio::cancellation_type::partial);
+      });
+    }
+    --busy_;
+    maybe_finish();
+  }
+
   void outer_cancel() {
     if (done_) return;
     outer_cancelled_ = true;
@@ -544,10 +566,17 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 template <class State>
 struct outer_cancel_handler {
   std::weak_ptr<State> w;
-  void operator()(asio::cancellation_type_t) const {
+  // See the top of this file: terminal wins over partial; total alone is ignored.
+  void operator()(asio::cancellation_type_t type) const {
+    const bool terminal = (type & asio::cancellation_type::terminal) != asio::cancellation_type::none;
+    const bool partial = (type & asio::cancellation_type::partial) != asio::cancellation_type::none;
+    if (!terminal && !partial) return;
     if (auto s = w.lock()) {
       auto ex = s->strand_;
-      asio::post(ex, [s = std::move(s)] { s->outer_cancel(); });
+      if (terminal)
+        asio::post(ex, [s = std::move(s)] { s->outer_cancel(); });
+      else
+        asio::post(ex, [s = std::move(s)] { s->outer_partial_cancel(); });
     }
   }
 };
@@ -745,31 +774,38 @@ struct select_range_policy {
 
 // Every branch runs to completion; the first error (in completion order) is reported once all
 // have finished. FailFast: the first error cancels the others (try_join).
+// The outcome is decided once every branch has settled, or (FailFast) at the first failure. An
+// outer cancel that arrives after that does not change it (as select keeps a decided winner);
+// one that arrives before makes the group fail with operation_aborted.
 template <bool FailFast, class... V>
 struct join_policy {
   using R = std::tuple<V...>;
   std::tuple<std::optional<V>...> values;
   std::error_code ec;
   std::exception_ptr ex;
+  std::size_t settled = 0;
   bool failed = false;
+  bool decided = false; // the outcome was known before any outer cancel
 
   template <std::size_t I, class O>
-  bool on_complete(index_c<I>, O&& o, bool) {
+  bool on_complete(index_c<I>, O&& o, bool outer_cancelled) {
+    ++settled;
+    bool first_failure = false;
     if (o.value) {
       std::get<I>(values).emplace(std::move(*o.value));
-      return false;
+    } else if (!failed) {
+      failed = first_failure = true;
+      ec = o.ec;
+      ex = std::move(o.ex);
     }
-    if (failed) return false;
-    failed = true;
-    ec = o.ec;
-    ex = std::move(o.ex);
-    return FailFast;
+    if (!outer_cancelled && (settled == sizeof...(V) || (FailFast && first_failure))) decided = true;
+    return FailFast && first_failure;
   }
-  bool on_outer_cancel() { return true; }
-  bool aborted_by_outer() const { return true; }
+  bool on_outer_cancel() { return !decided; }
+  bool aborted_by_outer() const { return !decided; }
   group_result<R> result(bool outer_cancelled) {
     group_result<R> r;
-    if (outer_cancelled) return r;
+    if (outer_cancelled && !decided) return r;
     if (failed) {
       r.ec = ec;
       r.ex = std::move(ex);

@@ -52,6 +52,28 @@ inline bool is_strand(const asio::any_io_executor& ex) {
 #endif
 }
 
+// True if the calling thread runs `ex` right now, for the serial executors that serial_executor
+// returns (strands over an io_context executor or any_io_executor, io_context executors); false
+// for any other executor.
+inline bool running_in_this_thread(const asio::any_io_executor& ex) {
+#if !defined(ASIO_NO_TYPEID)
+  if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>))
+    return ex.target<asio::strand<asio::any_io_executor>>()->running_in_this_thread();
+  bool here = false;
+  if (visit_io_executor(ex, [&](const auto& io_ex) { here = io_ex.running_in_this_thread(); }))
+    return here;
+  [&]<unsigned... B>(std::integer_sequence<unsigned, B...>) {
+    (void)((ex.target_type() == typeid(asio::strand<io_executor_bits<B>>) &&
+            (here = ex.target<asio::strand<io_executor_bits<B>>>()->running_in_this_thread(), true)) ||
+           ...);
+  }(std::make_integer_sequence<unsigned, 8>{});
+  return here;
+#else
+  (void)ex;
+  return false;
+#endif
+}
+
 // A strand over `ex`. Over an io_context's executor it is a strand of that concrete type: Asio
 // 1.22 then keeps it inside any_io_executor's small buffer, where a strand<any_io_executor>
 // allocates on every copy, post and property change.

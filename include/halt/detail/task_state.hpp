@@ -457,25 +457,47 @@ struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T
   asio::cancellation_signal sig_;    // strand only
   bool running_ = false;             // strand only
   std::atomic<bool> started_{false}; // set on the strand when the start runs
+  wait_service* abort_svc_ = nullptr; // the strand's context's; set before started_
 
 protected:
   void do_abort() override {
     // Not started yet: the start sees abort_requested_ (seq_cst on both sides) and never runs
     // the body, so there is nothing to deliver.
     if (!started_.load(std::memory_order_seq_cst)) return;
-    std::optional<task_executor> ex;
+    auto emit = [self = this->shared_from_this()] {
+      if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
+    };
+    // Another thread may be destroying the task's execution context. Until the task finishes
+    // (checked under m_; the destruction finishes it, destroying its frames) the context exists;
+    // the post is reserved with the context's wait_service, whose shutdown runs before the
+    // scheduler's and waits for it. Once that shutdown began, nothing is posted: the task's frames
+    // are about to be destroyed anyway.
+    struct reserved {
+      wait_service* svc = nullptr;
+      std::optional<task_executor> ex; // released before the reservation ends
+      ~reserved() {
+        ex.reset();
+        if (svc) svc->end_claim();
+      }
+    } r;
+    bool here = false;
     {
       std::lock_guard<std::mutex> g(this->m_);
       if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
-      ex = *strand_;
+      here = running_in_this_thread(*strand_); // then the context is alive: this thread runs it
+      if (!here) {
+        if (!abort_svc_->begin_post()) return;
+        r.svc = abort_svc_;
+      }
+      r.ex = *strand_;
     }
-    // Dispatched: on a thread that already runs the task's executor (and the strand is free),
-    // the cancellation is delivered before abort() returns; otherwise it is queued on the strand.
-    // Either way it runs on the strand, and Asio operations complete by posting, so the task
-    // itself resumes later, through its executor.
-    asio::dispatch(*ex, [self = this->shared_from_this()] {
-      if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
-    });
+    // On a thread that runs the task's executor the cancellation is delivered before abort()
+    // returns; otherwise it is queued on the strand. Either way it runs on the strand, and Asio
+    // operations complete by posting, so the task itself resumes later, through its executor.
+    if (here)
+      asio::dispatch(*r.ex, std::move(emit));
+    else
+      asio::post(*r.ex, std::move(emit));
   }
   void on_finish_locked() noexcept override { strand_.reset(); }
 };

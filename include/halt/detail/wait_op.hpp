@@ -67,6 +67,7 @@ public:
     h->svc_prev_ = h->svc_next_ = nullptr;
     h->in_service_ = false;
   }
+  bool closed() const noexcept { return closed_; }
   // Closes the list and removes every object, passing each to f.
   template <class F>
   void close_and_drain(F&& f) {
@@ -110,6 +111,16 @@ public:
     std::lock_guard<std::mutex> g(m_);
     if (op->claimed_.exchange(true, std::memory_order_acq_rel)) return false;
     ops_.remove(op);
+    ++claiming_;
+    return true;
+  }
+
+  // Reserves a post into the context (abort() of a task running there). False once the context
+  // is shutting down; on true the caller posts and then calls end_claim(), and shutdown() (which
+  // runs before the scheduler's) waits for that, so the post never races the context's end.
+  bool begin_post() noexcept {
+    std::lock_guard<std::mutex> g(m_);
+    if (ops_.closed()) return false;
     ++claiming_;
     return true;
   }
