@@ -5,6 +5,8 @@
 
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#define HALT_TEST_FAULT_OWN_OPERATOR_NEW // below, with the allocation count
+#include "support/fault_injection.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
@@ -46,11 +48,13 @@ thread_local long allocations = 0;
 }
 void* operator new(std::size_t n) {
   ++allocations;
+  if (halt_test::fault::hit_alloc()) throw std::bad_alloc();
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   ++allocations;
+  if (halt_test::fault::hit_alloc()) return nullptr;
   return std::malloc(n ? n : 1);
 }
 void* operator new[](std::size_t n) { return operator new(n); }
@@ -1267,4 +1271,57 @@ TEST_CASE("8 threads grow, copy, drop, link, register and deregister on one tree
     CHECK(io.stopped());
   }
   CHECK(halt::detail::live_nodes() == base);
+namespace {
+// Sets *gone when destroyed: tells whether a coroutine frame holding it was destroyed.
+struct frame_probe {
+  bool* gone;
+  ~frame_probe() { *gone = true; }
+};
+} // namespace
+
+TEST_CASE("a wait whose completion cannot be posted is dropped: no terminate, no hang (fault "
+          "injection over N)", "[cancellation_token][issue10]") {
+  namespace fault = halt_test::fault;
+  // The token's callback and the slot's handler claim the wait and post its completion; when
+  // that post throws (std::bad_alloc), the wait used to call std::terminate (token) or leave a
+  // claim open, so that the io_context's destructor hung (slot). Now the wait is dropped as if
+  // its context had shut down: the handler is destroyed without being called.
+  for (bool by_slot : {false, true}) {
+    int faults = 0;
+    for (long n = 1;; ++n) {
+      bool gone = false;
+      bool resumed = false;
+      bool injected = false;
+      {
+        asio::io_context io;
+        halt::cancellation_token tok;
+        asio::cancellation_signal sig;
+        asio::any_io_executor ex(fault::faulty_executor{io.get_executor()});
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+          frame_probe probe{&gone};
+          auto aw = tok.async_wait(asio::bind_cancellation_slot(sig.slot(), asio::use_awaitable));
+          try {
+            co_await std::move(aw);
+          } catch (const std::system_error&) { // operation_aborted, through the slot
+          }
+          resumed = true;
+        }, asio::detached);
+        io.poll(); // the wait is pending now
+        REQUIRE(!gone);
+        fault::arm(n);
+        if (by_slot)
+          sig.emit(asio::cancellation_type::terminal);
+        else
+          tok.cancel();
+        injected = fault::disarm();
+        io.restart();
+        io.run(); // returns: the wait completed, or was dropped with its work
+        CHECK(gone);
+        CHECK(resumed == !injected);
+      } // the io_context's destructor does not hang
+      if (injected) ++faults;
+      if (!injected) break;
+    }
+    CHECK(faults >= 1);
+  }
 }

@@ -4,6 +4,7 @@
 
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#include "support/fault_injection.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -495,4 +496,40 @@ TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joi
   CHECK(on_main == 0);
   CHECK(set.empty());
   pool.join();
+}
+
+TEST_CASE("spawn() that throws adds nothing, so join_next() and shutdown() are not held up "
+          "(fault injection over N)", "[join_set][issue10]") {
+  namespace fault = halt_test::fault;
+  int faults = 0;
+  for (long n = 1;; ++n) {
+    asio::io_context io;
+    halt::join_set<int> set;
+    auto ex = fault::faulty_strand(io);
+    auto body = fault::throwing_copy([]() -> asio::awaitable<int> { co_return 7; });
+    bool spawned = false;
+    fault::arm(n);
+    try {
+      set.spawn(ex, body); // an lvalue body: copied
+      spawned = true;
+    } catch (const std::bad_alloc&) {
+    }
+    const bool injected = fault::disarm();
+    if (injected) ++faults;
+    CHECK(set.size() == (spawned ? 1u : 0u));
+    // The set still works: a task spawned now is joined (after the failed one's wake-up, if any).
+    set.spawn(io, []() -> asio::awaitable<int> { co_return 8; });
+    std::vector<int> got;
+    bool done = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      while (auto r = co_await set.join_next()) got.push_back(r->value());
+      co_await set.shutdown();
+      done = true;
+    }, rethrow{});
+    run_until(io, [&] { return done; }); // fails instead of hanging
+    CHECK(got.size() == (spawned ? 2u : 1u));
+    CHECK(set.empty());
+    if (!injected) break;
+  }
+  CHECK(faults > 3);
 }

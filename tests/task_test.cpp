@@ -820,3 +820,29 @@ TEST_CASE("abort() while another thread destroys the task's io_context", "[task]
     CHECK(cancelled == rounds);
   }
 }
+
+namespace {
+// A task whose abort delivery fails the first time, as a dispatch that throws bad_alloc would.
+struct flaky_abort_task final : halt::detail::task_base {
+  int delivered = 0;
+  int attempts = 0;
+  void do_abort() override {
+    if (++attempts == 1) throw std::bad_alloc();
+    ++delivered;
+  }
+};
+} // namespace
+
+TEST_CASE("abort() whose delivery throws is withdrawn, so a later abort() delivers it",
+          "[task][issue10]") {
+  // abort() used to set its flag before the dispatch: after a throw every later abort() was a
+  // no-op and the task was never aborted.
+  flaky_abort_task t;
+  CHECK_THROWS_AS(t.abort(), std::bad_alloc);
+  CHECK_FALSE(t.abort_requested());
+  t.abort();
+  CHECK(t.abort_requested());
+  CHECK(t.delivered == 1);
+  t.abort(); // idempotent again once delivered
+  CHECK(t.attempts == 2);
+}

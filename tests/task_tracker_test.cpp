@@ -4,6 +4,7 @@
 
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#include "support/fault_injection.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -417,4 +418,41 @@ TEST_CASE("reopen right after an empty close leaves wait() waiting, not spinning
     io.restart();
     run_until(io, [&] { return waited; });
   }
+}
+
+TEST_CASE("spawn() that throws counts nothing, so wait() is not held up (fault injection over N)",
+          "[task_tracker][issue10]") {
+  namespace fault = halt_test::fault;
+  int faults = 0;
+  for (long n = 1;; ++n) {
+    asio::io_context io;
+    halt::task_tracker tracker;
+    // Every allocation, every post through the executor and every copy or move of the body is
+    // a fault point: the Nth throws std::bad_alloc. (A strand of our own, made before arming:
+    // see faulty_strand.)
+    auto ex = fault::faulty_strand(io);
+    auto body = fault::throwing_copy([]() -> asio::awaitable<int> { co_return 7; });
+    std::optional<halt::join_handle<int>> h;
+    fault::arm(n);
+    try {
+      h.emplace(tracker.spawn(ex, body)); // an lvalue body: copied
+    } catch (const std::bad_alloc&) {
+    }
+    const bool injected = fault::disarm();
+    if (injected) ++faults;
+    CHECK(tracker.size() == (h ? 1u : 0u));
+    tracker.close();
+    bool done = false;
+    asio::co_spawn(io, waiter{&tracker, &done}, rethrow{});
+    run_until(io, [&] { return done; }); // fails instead of hanging
+    CHECK(tracker.size() == 0);
+    if (h) {
+      std::optional<halt::join_result<int>> r;
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> { r.emplace(co_await h->join()); }, rethrow{});
+      run_until(io, [&] { return r.has_value(); });
+      CHECK(r->value() == 7);
+    }
+    if (!injected) break;
+  }
+  CHECK(faults > 3);
 }

@@ -18,6 +18,10 @@
 // A cancellation slot already associated with the inner token's handler (a coroutine's, say)
 // keeps working: it is forwarded to the operation as well.
 //
+// Out of memory: if posting the emit throws std::bad_alloc (it runs inside the token's
+// callback, which cannot throw), that cancellation is dropped and the operation completes as it
+// would have without it; halt does not call std::terminate.
+//
 // "The operation's executor" is the handler's associated executor, falling back to the I/O
 // object's executor. On a multi-threaded executor use a strand, as Asio requires for any
 // cancellation. The binding keeps `t`'s node in the tree until the operation completes.
@@ -143,12 +147,17 @@ struct bound_state final : bound_link, std::enable_shared_from_this<bound_state<
     ex.reset();
   }
 
-  void post_emit() {
+  // From the token's (noexcept) callback. If the post fails (std::bad_alloc), this one
+  // cancellation is not delivered: the operation goes on and completes as it would have.
+  void post_emit() noexcept {
     auto s = this->weak_from_this().lock();
     if (!s) return; // the operation was abandoned and its state is being destroyed
-    asio::post(*ex, [s = std::move(s)] {
-      if (!s->done) s->sig.emit(s->type);
-    });
+    try {
+      asio::post(*ex, [s = std::move(s)] {
+        if (!s->done) s->sig.emit(s->type);
+      });
+    } catch (...) {
+    }
   }
 };
 

@@ -20,6 +20,8 @@
 // Destroying the set aborts every task but does not wait for them; their results are dropped.
 // Thread safety: spawn, try_join_next, abort_all, size and empty may be called from any thread;
 // one join_next (or shutdown) should be pending at a time.
+// Exception safety: if spawn() throws (std::bad_alloc, or the copy or move of the body threw), the
+// task was not added to the set and its body never runs; join_next and shutdown do not wait for it.
 
 #include <halt/detail/config.hpp>
 #include <halt/task.hpp>
@@ -43,7 +45,7 @@ class join_set {
     std::mutex m;
     std::unordered_map<detail::task_base*, std::shared_ptr<detail::coro_task<T>>> running;
     std::deque<std::shared_ptr<detail::coro_task<T>>> finished;
-    cancellation_token wake; // cancelled (and replaced) whenever a task finishes
+    cancellation_token wake; // cancelled whenever a task finishes; renewed by join_next
   };
 
 public:
@@ -58,6 +60,11 @@ public:
     static_assert(std::is_same_v<detail::spawn_value_t<Body>, T>,
                   "halt::join_set<T>::spawn: the task must produce T");
     auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    auto start = detail::make_start<T>(task, std::forward<Body>(body));
+    {
+      std::lock_guard<std::mutex> g(st_->m);
+      st_->running.emplace(task.get(), task);
+    }
     task->hook_.ctx = st_;
     task->hook_.fn = [](void* ctx, detail::task_base* t) noexcept {
       auto* s = static_cast<state*>(ctx);
@@ -68,15 +75,34 @@ public:
           s->finished.push_back(std::move(it->second));
           s->running.erase(it);
         }
-        wake = std::exchange(s->wake, cancellation_token());
+        wake = s->wake; // a copy: no allocation in this noexcept hook (join_next renews it)
       }
       wake->cancel();
     };
-    {
-      std::lock_guard<std::mutex> g(st_->m);
-      st_->running.emplace(task.get(), task);
+    try {
+      detail::post_start(start);
+    } catch (...) { // not queued: the task never runs; take it out of the set again
+      // If Asio dropped the start while unwinding, its destructor finished the task (cancelled)
+      // and the hook already ran (and cleared itself), moving the task to `finished`.
+      const bool hooked = !task->hook_.fn;
+      task->hook_ = {};
+      std::optional<cancellation_token> wake;
+      {
+        std::lock_guard<std::mutex> g(st_->m);
+        st_->running.erase(task.get());
+        if (hooked) {
+          for (auto it = st_->finished.begin(); it != st_->finished.end(); ++it) {
+            if (*it == task) {
+              st_->finished.erase(it);
+              break;
+            }
+          }
+        }
+        wake = st_->wake;
+      }
+      wake->cancel(); // a join_next waiting for it looks again (the set may be empty now)
+      throw;
     }
-    detail::launch<T>(task, std::forward<Body>(body));
     return halt::abort_handle(task);
   }
 
@@ -106,6 +132,8 @@ private:
         std::lock_guard<std::mutex> g(s->m);
         if (auto r = pop_locked(*s)) co_return r;
         if (s->running.empty()) co_return std::nullopt;
+        // A cancelled wake token has woken its waiters already: wait on a new one.
+        if (s->wake.is_cancelled()) s->wake = cancellation_token();
         wake = s->wake;
       }
       co_await wake->cancelled();

@@ -208,8 +208,11 @@ struct task_start {
   std::shared_ptr<coro_task<T>> st;
   std::optional<Body> body; // reset before an unstarted task reports, so its captures go first
 
-  task_start(std::shared_ptr<coro_task<T>> s, Body b) : st(std::move(s)), body(std::move(b)) {}
-  task_start(task_start&&) noexcept = default;
+  template <class B>
+  task_start(std::shared_ptr<coro_task<T>> s, B&& b) : st(std::move(s)), body(std::forward<B>(b)) {}
+  // Not noexcept for a body whose move throws: Asio then frees what it allocated, and the task
+  // never starts (its spawn() throws).
+  task_start(task_start&&) noexcept(std::is_nothrow_move_constructible_v<Body>) = default;
   task_start& operator=(task_start&&) = delete;
   ~task_start() {
     if (st) { // never started: the context went away
@@ -227,11 +230,21 @@ struct task_start {
       s->finish(join_result<T>::cancelled());
       return;
     }
-    auto ex = *s->strand_;
-    auto slot = s->sig_.slot();
-    auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
-    body.reset();
-    asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{std::move(s)}));
+    try {
+      auto ex = *s->strand_;
+      auto slot = s->sig_.slot();
+      auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
+      body.reset();
+      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{s}));
+    } catch (...) {
+      // A joiner's handler that finish() ran inline threw: let it leave run().
+      if (s->is_finished()) throw;
+      // The start itself failed (std::bad_alloc from co_spawn, the body's move threw) before
+      // the task's coroutine ran: the task reports that exception, so its joiners complete.
+      body.reset();
+      s->running_ = false;
+      s->finish(join_result<T>::from_exception(std::current_exception()));
+    }
   }
 };
 
@@ -266,9 +279,24 @@ std::shared_ptr<coro_task<T>> make_task(asio::any_io_executor ex) {
   return std::make_shared<coro_task<T>>(serial_executor(ex));
 }
 
+// Launching is split in two so that spawn() can register the task in between: make_start takes
+// the body (copying an lvalue body can throw) and post_start queues the start (std::bad_alloc).
+// If post_start throws, the start was not queued and `start`, still owning the task, finishes it
+// as cancelled when it is destroyed: clear the task's hook first to run no hook for it.
+template <class T, class Body>
+task_start<T, std::decay_t<Body>> make_start(const std::shared_ptr<coro_task<T>>& st, Body&& body) {
+  return task_start<T, std::decay_t<Body>>(st, std::forward<Body>(body));
+}
+template <class T, class Body>
+void post_start(task_start<T, Body>& start) {
+  auto ex = *start.st->strand_;
+  asio::post(ex, std::move(start));
+}
+
 template <class T, class Body>
 void launch(const std::shared_ptr<coro_task<T>>& st, Body&& body) {
-  asio::post(*st->strand_, task_start<T, std::decay_t<Body>>(st, std::forward<Body>(body)));
+  auto start = make_start<T>(st, std::forward<Body>(body));
+  post_start(start);
 }
 
 template <class Handler, class T>

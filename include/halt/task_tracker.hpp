@@ -15,7 +15,9 @@
 //   };
 //
 // After close(), spawn() and track() throw std::system_error with halt::errc::closed, atomically
-// with the close (Tokio #6759): a spawn either is tracked and waited for, or fails. wait()
+// with the close (Tokio #6759): a spawn either is tracked and waited for, or fails.
+// Exception safety: if spawn() throws (closed, std::bad_alloc, or the copy or move of the body
+// threw), nothing was counted and the body never runs; wait() is not held up by it. wait()
 // completes once the tracker is closed and no tracked task is left (it waits again after a
 // reopen()). Destroying the tracker neither aborts nor waits for its tasks. All members may be
 // called from any thread.
@@ -53,10 +55,21 @@ public:
   auto spawn(ExOrCtx&& ex, Body&& body) {
     using T = detail::spawn_value_t<Body>;
     auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
+    auto start = detail::make_start<T>(task, std::forward<Body>(body));
     enter();
     task->hook_.ctx = st_;
     task->hook_.fn = [](void* ctx, detail::task_base*) noexcept { leave(*static_cast<state*>(ctx)); };
-    detail::launch<T>(task, std::forward<Body>(body));
+    try {
+      detail::post_start(start);
+    } catch (...) { // not queued: the task never runs, and is no longer counted
+      // If Asio dropped the start while unwinding, its destructor finished the task (cancelled)
+      // and the hook already ran (and cleared itself): the task was counted out then.
+      if (task->hook_.fn) {
+        task->hook_ = {};
+        leave(*st_);
+      }
+      throw;
+    }
     return join_handle<T>(task);
   }
 

@@ -544,22 +544,42 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     finish();
   }
 
-  void finish() {
-    if (done_) return;
-    done_ = true;
-    auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? std::error_code(asio::error::operation_aborted)
-                                                             : std::error_code();
-    auto r = policy_.result(outer_cancelled_);
-    auto ex = asio::get_associated_executor(handler_, strand_);
-    auto finish = [self = this->shared_from_this(), ec, r = std::move(r)]() mutable {
+  // Completes the caller, once. Exception safety: if building the result throws (a branch's
+  // value whose move throws, std::bad_alloc), the caller receives that exception instead of the
+  // result. If queuing the completion itself throws, the exception leaves the branch's handler
+  // (and so run()); the caller's handler is then destroyed with the group without being invoked,
+  // as Asio does with a handler it cannot schedule.
+  struct completion {
+    std::shared_ptr<group_state> self;
+    std::error_code ec;
+    result_type r;
+    void operator()() {
       self->outer_slot_.clear();
       Handler h(std::move(self->handler_));
       self.reset(); // the group's storage goes before the caller resumes
       std::move(h)(ec, std::move(r));
-    };
+    }
+  };
+  completion make_completion(std::error_code ec) {
+    try {
+      return completion{this->shared_from_this(), ec, policy_.result(outer_cancelled_)};
+    } catch (...) {
+      result_type failed{};
+      failed.ex = std::current_exception();
+      return completion{this->shared_from_this(), ec, std::move(failed)};
+    }
+  }
+
+  void finish() {
+    if (done_) return;
+    auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? std::error_code(asio::error::operation_aborted)
+                                                             : std::error_code();
+    auto ex = asio::get_associated_executor(handler_, strand_);
+    auto c = make_completion(ec);
+    done_ = true; // only now: the caller is certain to get an outcome
     // Never inside an initiation: the posted launch (initiate_group) runs in a handler of its
     // own, and the inline launch (group_launch) has no initiation around it.
-    asio::dispatch(ex, std::move(finish));
+    asio::dispatch(ex, std::move(c));
   }
 };
 

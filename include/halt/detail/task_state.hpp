@@ -208,10 +208,17 @@ struct join_waiter : wait_op_base {
 struct task_base {
   virtual ~task_base() = default;
 
-  // Any thread, idempotent, never blocks.
+  // Any thread, idempotent, never blocks. If queuing the cancellation on the task's strand
+  // throws (std::bad_alloc), the request is withdrawn, so that a later abort() tries again.
   void abort() {
     // seq_cst: pairs with coro_task's start (started_ store, then this flag's load).
-    if (!abort_requested_.exchange(true, std::memory_order_seq_cst)) do_abort();
+    if (abort_requested_.exchange(true, std::memory_order_seq_cst)) return;
+    try {
+      do_abort();
+    } catch (...) {
+      abort_requested_.store(false, std::memory_order_seq_cst);
+      throw;
+    }
   }
   bool is_finished() const noexcept { return finished_.load(std::memory_order_acquire); }
   bool abort_requested() const noexcept { return abort_requested_.load(std::memory_order_seq_cst); }
@@ -387,20 +394,19 @@ struct join_op final : join_waiter {
     deliver_ = &do_deliver;
   }
 
-  void claim_and_post(std::error_code ec) {
-    if (service_->begin_claim(this)) do_deliver(this, ec, false);
+  // From the slot's handler, or at initiation for a finished task. noexcept: see post_claimed.
+  void claim_and_post(std::error_code ec) noexcept {
+    if (service_->begin_claim(this)) post_claimed(service_, work_.executor(), this, ec);
   }
 
+  // Posting never throws (post_claimed). Dispatching propagates what the handler, run inline,
+  // throws; if the dispatch itself fails (std::bad_alloc queuing it) the op is dropped as in
+  // post_claimed, and that exception propagates too. Either way the claim ends.
   static void do_deliver(join_waiter* b, std::error_code ec, bool dispatch) {
     auto* op = static_cast<join_op*>(b);
-    struct end_claim { // also when a handler run inline throws; *op may be gone by then
-      wait_service* svc;
-      ~end_claim() { svc->end_claim(); }
-    } guard{op->service_};
-    if (dispatch)
-      asio::dispatch(op->work_.executor(), wait_completion(op, ec));
-    else
-      asio::post(op->work_.executor(), wait_completion(op, ec));
+    if (!dispatch) return post_claimed(op->service_, op->work_.executor(), op, ec);
+    end_claim_guard guard{op->service_}; // also when the handler throws; *op may be gone by then
+    asio::dispatch(op->work_.executor(), wait_completion(op, ec));
   }
 
   void release_hooks() noexcept {

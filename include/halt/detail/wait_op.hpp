@@ -222,6 +222,30 @@ struct wait_completion {
   }
 };
 
+// Ends a claim (wait_service::begin_claim) when destroyed, however the delivery went.
+struct end_claim_guard {
+  wait_service* svc;
+  explicit end_claim_guard(wait_service* s) noexcept : svc(s) {}
+  end_claim_guard(const end_claim_guard&) = delete;
+  end_claim_guard& operator=(const end_claim_guard&) = delete;
+  ~end_claim_guard() { svc->end_claim(); }
+};
+
+// Posts the completion of a claimed op to `ex` and ends the claim. Never throws: if the post
+// fails (std::bad_alloc while Asio allocates the queued handler), the op is dropped without
+// completing, its handler destroyed and its work released, as if its execution context had shut
+// down. Asio 1.22 offers no way to queue a handler without allocating (a type-erased executor
+// allocates each post through std::allocator, whatever the handler's allocator), so this is the
+// one outcome that neither terminates nor hangs. The temporary completion does the dropping.
+template <class Ex>
+void post_claimed(wait_service* svc, const Ex& ex, wait_op_base* op, std::error_code ec) noexcept {
+  end_claim_guard guard{svc};
+  try {
+    asio::post(ex, wait_completion(op, ec));
+  } catch (...) {
+  }
+}
+
 template <class Handler, class Executor, class Registration>
 struct wait_op final : wait_op_base {
   Handler handler_;
@@ -237,11 +261,10 @@ struct wait_op final : wait_op_base {
     destroy_ = &op_lifetime<wait_op>::destroy;
   }
 
-  void claim(std::error_code ec) {
-    wait_service* svc = service_;
-    if (!svc->begin_claim(this)) return;
-    asio::post(work_.executor(), wait_completion(this, ec)); // *this may be gone once it returns
-    svc->end_claim();
+  // Called from the token's callback and the slot's handler. noexcept: see post_claimed.
+  void claim(std::error_code ec) noexcept {
+    if (!service_->begin_claim(this)) return;
+    post_claimed(service_, work_.executor(), this, ec); // *this may be gone once it returns
   }
 
   void release_hooks() noexcept {
