@@ -1271,6 +1271,8 @@ TEST_CASE("8 threads grow, copy, drop, link, register and deregister on one tree
     CHECK(io.stopped());
   }
   CHECK(halt::detail::live_nodes() == base);
+}
+
 namespace {
 // Sets *gone when destroyed: tells whether a coroutine frame holding it was destroyed.
 struct frame_probe {

@@ -13,6 +13,7 @@
 #include <halt/task.hpp>
 
 #include "support/async.hpp"
+#include "support/fault_injection.hpp"
 #include "support/catch.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -589,4 +590,62 @@ TEST_CASE("join ignores a total cancel", "[join][issue10]") {
       [&] { gate.cancel(); });
   REQUIRE(got.has_value());
   CHECK(std::get<0>(*got) == 1);
+}
+
+// --- Issue 10.3: a value whose move throws, on every move of a join and a select ---------------------
+// Fault injection over N: the Nth move of a branch's value throws std::bad_alloc. Wherever it
+// lands (the branch's co_return, the group's bookkeeping, building the result, resuming the
+// caller), the caller resumes with the values or with an exception; it never hangs.
+namespace {
+struct move_bomb {
+  int v = 0;
+  explicit move_bomb(int x) : v(x) {}
+  move_bomb(const move_bomb& o) : v(o.v) { halt_test::fault::point(); }
+  move_bomb(move_bomb&& o) : v(o.v) { halt_test::fault::point(); }
+  move_bomb& operator=(const move_bomb&) = default;
+  move_bomb& operator=(move_bomb&&) = default;
+};
+
+asio::awaitable<move_bomb> bomb_now(int v) { co_return move_bomb(v); }
+asio::awaitable<move_bomb> bomb_later(int v) {
+  co_await halt_test::sleep_for(1ms);
+  co_return move_bomb(v);
+}
+} // namespace
+
+TEST_CASE("join and select resume their caller whichever move of a value throws", "[join][select][issue10]") {
+  for (int which = 0; which < 3; ++which) {
+    int faults = 0;
+    for (long n = 1;; ++n) {
+      INFO("combinator " << which << ", fault at move " << n);
+      asio::io_context io;
+      bool resumed = false, failed = false;
+      halt_test::fault::arm(n, /*allocations=*/false);
+      halt_test::run_main(io, [&]() -> asio::awaitable<void> {
+        try {
+          if (which == 0) {
+            auto [a, b] = co_await halt::join(bomb_now(1), bomb_later(2));
+            CHECK(a.v + b.v == 3);
+          } else if (which == 1) {
+            auto r = co_await halt::select(bomb_later(1), bomb_now(2));
+            CHECK(r.index() == 1);
+          } else {
+            auto r = co_await halt::try_join(bomb_later(1), bomb_later(2));
+            CHECK(std::get<0>(r).v + std::get<1>(r).v == 3);
+          }
+        } catch (const std::bad_alloc&) {
+          failed = true;
+        }
+        resumed = true;
+      });
+      const bool injected = halt_test::fault::disarm();
+      CHECK(resumed);
+      if (injected) {
+        ++faults;
+        CHECK(failed); // a lost move is reported, never a value that silently went missing
+      }
+      if (!injected) break;
+    }
+    CHECK(faults > 0);
+  }
 }

@@ -119,6 +119,13 @@ struct group_result {
   }
 };
 
+// How a group's outcome travels from the group to its front end: boxed, so that every move on the
+// way (through Asio's completion machinery, which cannot unwind a throwing move) is nothrow. The
+// box is allocated with the group, before any branch runs. The value itself moves only in the
+// front end's coroutine, where a throwing move is an ordinary exception for the caller.
+template <class R>
+using boxed_result = std::unique_ptr<std::optional<group_result<R>>>;
+
 // ---- branches --------------------------------------------------------------------------------
 
 // A co_spawned asio::awaitable<T>. A small wrapper coroutine settles the branch's outcome the
@@ -391,6 +398,7 @@ enum : unsigned char { not_started = 0, running = 1, settled = 2, finished = 3 }
 template <class Policy, class Branches, class Slots, class Handler>
 struct group_state final : std::enable_shared_from_this<group_state<Policy, Branches, Slots, Handler>> {
   using result_type = decltype(std::declval<Policy&>().result(false));
+  using box_type = std::unique_ptr<std::optional<result_type>>;
 
   template <class Index>
   struct branch_of;
@@ -408,13 +416,14 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 
   group_state(asio::any_io_executor strand, Policy p, Branches b, std::size_t n, Handler h)
       : strand_(std::move(strand)), policy_(std::move(p)), branches_(std::move(b)), slots_(n),
-        handler_(std::move(h)) {}
+        handler_(std::move(h)), box_(std::make_unique<std::optional<result_type>>()) {}
 
   asio::any_io_executor strand_;
   Policy policy_;
   Branches branches_;
   Slots slots_;
   Handler handler_;
+  box_type box_; // the outcome's box, allocated up front (see boxed_result)
   asio::cancellation_slot outer_slot_;
   std::size_t first_ = 0;   // start offset (fair)
   std::size_t running_ = 0;   // started and not finished
@@ -490,10 +499,15 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
     if (slots_.state[i] != running) return;
     slots_.state[i] = settled;
     --unsettled_;
+    using outcome_t = std::decay_t<O>;
     bool stop = false;
-    {
-      std::decay_t<O> local(std::forward<O>(o)); // a loser's late value dies here, before finishing
+    try {
+      outcome_t local(std::forward<O>(o)); // a loser's late value dies here, before finishing
       stop = policy_.on_complete(idx, std::move(local), outer_cancelled_);
+    } catch (...) {
+      // Moving the value threw (the policies change nothing before the move succeeds): the branch
+      // failed with that exception, so the value is never silently missing from the result.
+      stop = policy_.on_complete(idx, outcome_t::failed(std::current_exception()), outer_cancelled_);
     }
     if (stop) cancel_running();
   }
@@ -552,7 +566,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   struct completion {
     std::shared_ptr<group_state> self;
     std::error_code ec;
-    result_type r;
+    box_type r;
     void operator()() {
       self->outer_slot_.clear();
       Handler h(std::move(self->handler_));
@@ -560,14 +574,13 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
       std::move(h)(ec, std::move(r));
     }
   };
-  completion make_completion(std::error_code ec) {
+  completion make_completion(std::error_code ec) noexcept {
     try {
-      return completion{this->shared_from_this(), ec, policy_.result(outer_cancelled_)};
+      box_->emplace(policy_.result(outer_cancelled_));
     } catch (...) {
-      result_type failed{};
-      failed.ex = std::current_exception();
-      return completion{this->shared_from_this(), ec, std::move(failed)};
+      box_->emplace().ex = std::current_exception();
     }
+    return completion{this->shared_from_this(), ec, std::move(box_)};
   }
 
   void finish() {
@@ -629,10 +642,10 @@ struct initiate_group {
 // to the waiting caller.
 template <class R>
 struct waiter_box {
-  std::optional<std::pair<std::error_code, group_result<R>>> result;
-  std::function<void(std::error_code, group_result<R>)> waiter;
+  std::optional<std::pair<std::error_code, boxed_result<R>>> result;
+  std::function<void(std::error_code, boxed_result<R>)> waiter;
 
-  void complete(std::error_code ec, group_result<R> r) {
+  void complete(std::error_code ec, boxed_result<R> r) {
     if (waiter) {
       auto w = std::move(waiter);
       w(ec, std::move(r));
@@ -647,7 +660,7 @@ struct waiter_box {
 template <class R>
 struct inline_handler {
   std::shared_ptr<waiter_box<R>> box;
-  void operator()(std::error_code ec, group_result<R> r) const { box->complete(ec, std::move(r)); }
+  void operator()(std::error_code ec, boxed_result<R> r) const { box->complete(ec, std::move(r)); }
 };
 
 struct initiate_wait_group {
@@ -692,7 +705,7 @@ public:
   bool ready() const noexcept { return box_ && box_->result; }
 
   // The outcome of a group that is ready(): throws like the awaited form would.
-  group_result<R> take() {
+  boxed_result<R> take() {
     auto [ec, r] = std::move(*box_->result);
     box_->result.reset();
     if (ec) throw std::system_error(ec);
@@ -702,12 +715,12 @@ public:
   // Call once. The launch's state moves into the wait: the caller's frame must not keep it,
   // since the state keeps the caller's handler (and so its frame) until it completes; a context
   // destroyed meanwhile would otherwise leak both.
-  asio::awaitable<group_result<R>> wait() {
+  asio::awaitable<boxed_result<R>> wait() {
     if (st_)
-      return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
+      return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, boxed_result<R>)>(
           initiate_wait_group{}, asio::use_awaitable, std::move(st_), std::move(box_));
     auto& l = *later_;
-    return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, group_result<R>)>(
+    return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, boxed_result<R>)>(
         initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge.ex),
         std::move(l.p), std::move(l.b), l.n, l.first);
   }
@@ -731,9 +744,15 @@ template <class R, class Slots, class Policy, class Branches>
 asio::awaitable<group_result<R>> run_group(Policy p, Branches b, std::size_t n, std::size_t first) {
   auto ex = co_await asio::this_coro::executor;
   group_launch<R, Slots, Policy, Branches> g(ex, std::move(p), std::move(b), n, first);
-  if (g.ready()) co_return g.take();
-  auto op = g.wait(); // named: g++ 12 destroys temporaries inside a co_await twice
-  co_return co_await std::move(op);
+  boxed_result<R> r;
+  if (g.ready()) {
+    r = g.take();
+  } else {
+    auto op = g.wait(); // named: g++ 12 destroys temporaries inside a co_await twice
+    r = co_await std::move(op);
+  }
+  co_return std::move(**r); // the value's one move outside the box: an exception here is the caller's
+
 }
 
 // ---- policies --------------------------------------------------------------------------------
@@ -749,15 +768,15 @@ struct select_policy {
   template <std::size_t I, class O>
   bool on_complete(index_c<I>, O&& o, bool outer_cancelled) {
     if (decided) return false; // a loser: its late value is destroyed here
-    decided = true;
     if (outer_cancelled) {
       aborted = true;
     } else if (o.value) {
-      res.value.emplace(std::in_place_index<I>, std::move(*o.value));
+      res.value.emplace(std::in_place_index<I>, std::move(*o.value)); // may throw: nothing changed
     } else {
       res.ec = o.ec;
       res.ex = std::move(o.ex);
     }
+    decided = true;
     return true;
   }
   bool on_outer_cancel() { return !decided; }
@@ -776,15 +795,15 @@ struct select_range_policy {
   template <class O>
   bool on_complete(std::size_t i, O&& o, bool outer_cancelled) {
     if (decided) return false;
-    decided = true;
     if (outer_cancelled) {
       aborted = true;
     } else if (o.value) {
-      res.value.emplace(i, std::move(*o.value));
+      res.value.emplace(i, std::move(*o.value)); // may throw: nothing changed
     } else {
       res.ec = o.ec;
       res.ex = std::move(o.ex);
     }
+    decided = true;
     return true;
   }
   bool on_outer_cancel() { return !decided; }
@@ -809,15 +828,15 @@ struct join_policy {
 
   template <std::size_t I, class O>
   bool on_complete(index_c<I>, O&& o, bool outer_cancelled) {
-    ++settled;
     bool first_failure = false;
     if (o.value) {
-      std::get<I>(values).emplace(std::move(*o.value));
+      std::get<I>(values).emplace(std::move(*o.value)); // may throw: nothing changed
     } else if (!failed) {
       failed = first_failure = true;
       ec = o.ec;
       ex = std::move(o.ex);
     }
+    ++settled;
     if (!outer_cancelled && (settled == sizeof...(V) || (FailFast && first_failure))) decided = true;
     return FailFast && first_failure;
   }
