@@ -828,6 +828,33 @@ TEST_CASE("a deadline token cancelled while it is being created releases its tim
   CHECK(halt::detail::live_nodes() == base);
 }
 
+TEST_CASE("deadline tokens cancelled while being created outlive their io_context safely", "[cancellation_token][deadline][race][issue10]") {
+  // Whichever point of child_token_after the cancel lands on, the token must not keep a timer
+  // that it touches (cancel, destroy) after the context is gone. Run under ASan.
+  const long base = halt::detail::live_nodes();
+  std::vector<cancellation_token> kept;
+  {
+    asio::io_context io;
+    for (int i = 0; i < 2000; ++i) {
+      cancellation_token parent;
+      std::atomic<bool> go{false};
+      std::thread canceller([&] {
+        while (!go.load()) {
+        }
+        parent.cancel();
+      });
+      go = true;
+      kept.push_back(parent.child_token_after(io, 1h));
+      canceller.join();
+      REQUIRE(kept.back().is_cancelled());
+    }
+    io.run_for(10s); // releases what the cancels left to the handlers
+    CHECK(io.stopped());
+  } // the context goes first
+  kept.clear(); // then the tokens: no timer may be touched now
+  CHECK(halt::detail::live_nodes() == base);
+}
+
 // --- Issue 10.1: registrations held in coroutine frames --------------------------------------------
 // g++ aligns coroutine frames (and the locals in them) to 16 bytes only. Registrations used to need
 // 32-byte alignment (flag bits packed into the callback-list pointer): half of these frames then

@@ -324,6 +324,8 @@ public:
   /// registrations; its own children count too, since the deadline must still reach them)
   /// cancels its timer at once and frees it: io_context::run() does not wait for deadlines
   /// nobody watches. If `ex`'s execution context is destroyed first, the deadline never fires.
+  /// As with any Asio I/O object, do not destroy that context while another thread cancels or
+  /// drops the token (a token that outlives its context is fine).
   template <class ExOrCtx>
   cancellation_token child_token_at(ExOrCtx&& ex, clock::time_point deadline) const;
 
@@ -570,7 +572,7 @@ struct timer_node final : ext_node {
     timer_node* owner = nullptr;
   };
   stop_entry entry_;
-  std::shared_ptr<deadline_timer> timer_; // set before the node is published
+  std::shared_ptr<deadline_timer> timer_; // set before entry_ is linked (nothing reads it earlier)
 
   timer_node() noexcept {
     keep_for_children_ = true;
@@ -634,10 +636,12 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
     return child;
   }
   n->timer_ = std::move(st);
-  if (!detail::link_entry(n, &n->entry_)) return child; // cancelled meanwhile: no timer needed
-  // If the node was cancelled between link_entry() and here, stop() already ran: no wait starts,
-  // and h's destructor releases the timer and the node reference (also if async_wait throws).
+  // From here on, h's destructor releases the timer (and its node reference) on every path that
+  // does not hand h to the timer: so the node never keeps a timer object that could outlive its
+  // execution context.
   detail::deadline_handler h(n, n->timer_);
+  if (!detail::link_entry(n, &n->entry_)) return child; // cancelled meanwhile: no timer needed
+  // If the node is cancelled between link_entry() and arm(), stop() already ran: no wait starts.
   n->timer_->arm(std::move(h));
   return child;
 }

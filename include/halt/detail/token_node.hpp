@@ -23,9 +23,10 @@
 //   child-to-parent acquisition is a try_lock.
 // * Holding a child's lock pins its parent: a parent cannot finish leaving the tree (which locks
 //   every child to re-parent it) or finish cancelling (which locks every child to mark it).
-// * `handles_` counts the owners that keep the node in the tree: tokens, registrations and
-//   internal owners such as a deadline timer. When it reaches zero the node leaves the tree and
-//   its children move to its parent. `refs_` keeps the memory alive: 1 for membership in the
+// * `handles_` counts the owners that keep the node in the tree: tokens and registrations (a
+//   deadline node's timer and its stop entry hold none: dropping the last user handle stops
+//   the timer). When it reaches zero the node leaves the tree and its children move to its
+//   parent. `refs_` keeps the memory alive: 1 for membership in the
 //   tree plus short-lived references taken by cancel and by the slow path of leaving.
 // * cancel() marks and processes the subtree depth-first without recursion: a node that has
 //   children or callbacks is descended into (its prev_ field is reused as the way back up),
@@ -63,7 +64,9 @@ inline constexpr std::uint8_t reg_running_waited = 4; // running, and a thread w
 // marked it done: the waiter may free it at once.
 inline std::atomic<unsigned> reg_epoch{0};
 
-struct reg_entry {
+// alignas(8): the three flag bits of state_ must be free in entry addresses, on 32-bit targets too.
+// Never more than 16, which is all a g++ coroutine frame gives its locals.
+struct alignas(8) reg_entry {
   reg_entry* prev_ = nullptr;
   reg_entry* next_ = nullptr;
   void (*invoke_)(reg_entry*) noexcept = nullptr;
