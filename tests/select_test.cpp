@@ -22,13 +22,21 @@
 #include <asio/write.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__unix__)
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 using namespace std::chrono_literals;
 
@@ -534,6 +542,217 @@ TEST_CASE("select inside a task on io_context(1): inline on the io_context, lose
   CHECK(v == 1); // r1: index 0, r2: index 1
   CHECK(log == std::vector<std::string>{"slow guard", "select returned"});
 }
+
+// ---- io_context(1) run from two threads (issue 10, section 5) -----------------------------------
+//
+// halt runs tasks and groups on an io_context(1)'s executor without a strand. A debug build
+// (HALT_CHECK_SERIAL) reports two threads inside halt's code on such a context at once.
+
+#if HALT_CHECK_SERIAL
+namespace {
+
+// Records reported violations (instead of the default: stderr, then std::abort()). The tests
+// below use `m` and `cv` for their own flags too.
+struct serial_probe {
+  static inline std::mutex m;
+  static inline std::condition_variable cv;
+  static inline int violations = 0;
+  static inline std::string message;
+
+  static void record(const char* msg) {
+    {
+      std::lock_guard<std::mutex> g(m);
+      ++violations;
+      message = msg;
+    }
+    cv.notify_all();
+  }
+};
+
+// Installs serial_probe::record for one test case.
+struct serial_recorder {
+  halt::detail::serial_violation_handler prev;
+  serial_recorder() {
+    {
+      std::lock_guard<std::mutex> g(serial_probe::m);
+      serial_probe::violations = 0;
+      serial_probe::message.clear();
+    }
+    prev = halt::detail::set_serial_violation_handler(&serial_probe::record);
+  }
+  ~serial_recorder() { halt::detail::set_serial_violation_handler(prev); }
+  serial_recorder(const serial_recorder&) = delete;
+  serial_recorder& operator=(const serial_recorder&) = delete;
+
+  static int violations() {
+    std::lock_guard<std::mutex> g(serial_probe::m);
+    return serial_probe::violations;
+  }
+};
+
+} // namespace
+
+TEST_CASE("io_context(1) run from two threads at once: a debug build reports it",
+          "[select][task][threads][issue10]") {
+  serial_recorder rec;
+  asio::io_context io(1);
+  auto& m = serial_probe::m;
+  auto& cv = serial_probe::cv;
+  bool inside = false;     // thread A is inside the group's launch (m)
+  bool second_ran = false; // task 2's body ran (m): the way out if nothing was reported
+  // Task 1, run by thread A: a select on the io_context itself launches inline, in the task's
+  // coroutine, and starts its plain-operation branch there, inside halt's serial code. The
+  // branch blocks there until the second thread has entered halt's code on the same context.
+  auto h1 = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    auto ex = co_await asio::this_coro::executor;
+    auto op = [&m, &cv, &inside, &second_ran, ex](auto&& token) {
+      {
+        std::unique_lock<std::mutex> g(m);
+        inside = true;
+        cv.notify_all();
+        cv.wait(g, [&] { return serial_probe::violations > 0 || second_ran; });
+      }
+      return asio::post(ex, std::forward<decltype(token)>(token));
+    };
+    auto sel = halt::select(std::move(op));
+    auto r = co_await std::move(sel);
+    co_return static_cast<int>(r.index()) + 1;
+  });
+  std::thread a([&] { io.run(); });
+  {
+    std::unique_lock<std::mutex> g(m);
+    cv.wait(g, [&] { return inside; });
+  }
+  // Task 2, queued from this thread (not from a handler: Asio would keep it in thread A's
+  // private queue), so thread B takes its start while A is still inside task 1's select.
+  auto h2 = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    {
+      std::lock_guard<std::mutex> g(m);
+      second_ran = true;
+    }
+    cv.notify_all();
+    co_return 2;
+  });
+  std::thread b([&] { io.run(); });
+  a.join();
+  b.join();
+
+  CHECK(rec.violations() >= 1);
+  {
+    std::lock_guard<std::mutex> g(m);
+    CHECK(serial_probe::message == halt::detail::serial_violation_message);
+    CHECK(serial_probe::message.find("concurrency hint 1") != std::string::npos);
+  }
+  // Both tasks still finished; joined from this thread, alone.
+  int v1 = 0, v2 = 0;
+  io.restart();
+  run_main(io, [&]() -> asio::awaitable<void> {
+    v1 = (co_await h1.join()).value();
+    v2 = (co_await h2.join()).value();
+  });
+  CHECK(v1 == 1);
+  CHECK(v2 == 2);
+}
+
+TEST_CASE("io_context(1) run by different threads one after the other: nothing is reported",
+          "[select][task][threads][issue10]") {
+  serial_recorder rec;
+  asio::io_context io(1);
+  std::vector<std::string> log;
+  std::atomic<bool> aborted_guard{false};
+  // One task with selects (a ready winner, a pending loser that is cancelled), a second task
+  // that it aborts, and plain hops through the queue: every handler below runs on a fresh thread.
+  auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
+    auto victim = halt::spawn(io, [&]() -> asio::awaitable<void> {
+      struct on_exit {
+        std::atomic<bool>* f;
+        ~on_exit() { f->store(true); }
+      } g{&aborted_guard};
+      co_await sleep_for(60s);
+    });
+    int sum = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto ready = [](int v) -> asio::awaitable<int> { co_return v; };
+      auto slow = [&]() -> asio::awaitable<int> {
+        log_guard g(log, "slow");
+        co_await sleep_for(60s);
+        co_return -1;
+      };
+      auto quick = [](int v) -> asio::awaitable<int> {
+        co_await asio::post(asio::use_awaitable);
+        co_return v;
+      };
+      auto a = ready(i);
+      auto b = slow();
+      auto r1 = co_await halt::select(std::move(a), std::move(b));
+      auto c = slow();
+      auto d = quick(10 * i);
+      auto r2 = co_await halt::select(std::move(c), std::move(d));
+      sum += std::get<0>(r1) + std::get<1>(r2);
+      co_await asio::post(asio::use_awaitable);
+    }
+    victim.abort();
+    auto jr = co_await victim.join();
+    co_return jr.is_cancelled() ? sum : -1;
+  });
+  int rounds = 0;
+  while (!h.is_finished() && rounds < 10000) {
+    std::size_t ran = 0;
+    std::thread t([&] { ran = io.poll_one(); });
+    t.join();
+    ++rounds;
+    if (ran == 0 && !h.is_finished()) {
+      if (io.stopped()) io.restart();
+      std::this_thread::yield(); // nothing ready yet: a timer's cancellation is on its way
+    }
+  }
+  REQUIRE(h.is_finished());
+  CHECK(rounds > 10); // the task's handlers really ran on many threads
+  CHECK(rec.violations() == 0);
+  int v = 0;
+  io.restart();
+  run_main(io, [&]() -> asio::awaitable<void> { v = (co_await h.join()).value(); });
+  CHECK(v == 0 + 1 + 2 + 0 + 10 + 20);
+  CHECK(aborted_guard.load());
+  CHECK(log == std::vector<std::string>(3, "slow guard")); // the first select's loser never starts
+  CHECK(rec.violations() == 0);
+}
+
+#if defined(__unix__)
+TEST_CASE("the default serial violation handler writes the message to stderr and aborts",
+          "[select][issue10]") {
+  REQUIRE(halt::detail::serial_violation_slot().load() == nullptr);
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) { // the child: report with the default handler
+    std::signal(SIGABRT, SIG_DFL); // not Catch's handler: it would report a failure from here
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    halt::detail::report_serial_violation();
+    ::_exit(0); // not reached unless the default handler returned
+  }
+  ::close(fds[1]);
+  std::string err;
+  char buf[256];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    err.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  CHECK(err.find(halt::detail::serial_violation_message) != std::string::npos);
+}
+#endif
+#endif // HALT_CHECK_SERIAL
 
 // ---- the outer cancellation type (issue 10, P11) ------------------------------------------------
 

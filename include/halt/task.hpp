@@ -29,7 +29,9 @@
 //   runs on that strand; on an io_context that Asio treats as single-threaded (concurrency hint
 //   1, ASIO_CONCURRENCY_HINT_1 or an unlocked hint) it runs on the io_context's executor itself;
 //   anywhere else (a thread_pool, an io_context with the default hint) on a strand of its own.
-//   "Its strand" below means that executor.
+//   "Its strand" below means that executor. Such an io_context must not be run from two threads
+//   at once (one after the other is fine); a debug build (HALT_CHECK_SERIAL, config.hpp) stops
+//   the program with a message when it finds two threads inside halt's code on it at once.
 // - abort() delivers terminal cancellation to the task on its strand (dispatched: on a thread
 //   that already runs the task's executor it is delivered before abort() returns; the task
 //   still resumes through its executor, later). The task stops at its
@@ -222,6 +224,7 @@ struct task_start {
   }
 
   void operator()() {
+    serial_scope scope(st->check_); // the start, and the body's run up to its first suspension
     // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
     st->abort_svc_ = &asio::use_service<wait_service>(context_of(*st->strand_));
     auto s = std::move(st);

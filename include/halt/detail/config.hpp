@@ -26,3 +26,18 @@
 #include <cassert>
 #define HALT_ASSERT(cond) assert(cond)
 #endif
+
+/// HALT_CHECK_SERIAL: 1 turns on a run-time check that an io_context which halt treats as run by
+/// one thread (concurrency hint 1, or a hint that turns off Asio's locking: halt then runs tasks
+/// and select groups on its executor without a strand) is not run by two threads at once. Two
+/// threads found inside halt's code on such a context at the same time are reported through
+/// detail::report_serial_violation (by default: a message on stderr, then std::abort()). Defaults
+/// to 1 unless NDEBUG is defined; 0 compiles the check out (what is left is one null pointer per
+/// task and per select group, so that translation units built either way agree on the layout).
+#ifndef HALT_CHECK_SERIAL
+#ifdef NDEBUG
+#define HALT_CHECK_SERIAL 0
+#else
+#define HALT_CHECK_SERIAL 1
+#endif
+#endif

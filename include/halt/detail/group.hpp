@@ -7,7 +7,10 @@
 //
 // - Every branch runs on a strand over the caller's executor (the caller's own strand when it
 //   already runs on one), so branch completions, cancellation signals and the policy are touched
-//   by one thread at a time, even on a multi-threaded thread_pool.
+//   by one thread at a time, even on a multi-threaded thread_pool. On an io_context that Asio
+//   treats as single-threaded (concurrency hint 1) the group runs on its executor without a
+//   strand; a debug build (HALT_CHECK_SERIAL) reports two threads inside a group's code on such a
+//   context at once (serial_scope, strand.hpp).
 // - An awaitable branch is co_spawned with its own cancellation signal. A plain operation (an
 //   asio deferred operation, or any callable that takes a completion token) is initiated with the
 //   branch handler directly: no coroutine frame, no exception on cancellation.
@@ -416,7 +419,8 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 
   group_state(asio::any_io_executor strand, Policy p, Branches b, std::size_t n, Handler h)
       : strand_(std::move(strand)), policy_(std::move(p)), branches_(std::move(b)), slots_(n),
-        handler_(std::move(h)), box_(std::make_unique<std::optional<result_type>>()) {}
+        handler_(std::move(h)), box_(std::make_unique<std::optional<result_type>>()),
+        check_(serial_check_for(strand_)) {}
 
   asio::any_io_executor strand_;
   Policy policy_;
@@ -425,6 +429,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   Handler handler_;
   box_type box_; // the outcome's box, allocated up front (see boxed_result)
   asio::cancellation_slot outer_slot_;
+  serial_check check_; // on an io_context(1) without a strand: the entries below are checked
   std::size_t first_ = 0;   // start offset (fair)
   std::size_t running_ = 0;   // started and not finished
   std::size_t unsettled_ = 0; // started and outcome not known yet
@@ -455,6 +460,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   // On the strand. Starts the branches in order. Once the group is decided (a branch that was
   // ready at once won, or failed for try_join) or cancelled, the rest are destroyed unstarted.
   void launch() {
+    serial_scope scope(check_);
     ++busy_;
     const std::size_t n = size();
     for (std::size_t k = 0; k < n; ++k) {
@@ -495,6 +501,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   // A branch's outcome is known (its frames are gone or going). At most once per branch.
   template <class Index, class O>
   void settle(Index idx, O&& o) {
+    serial_scope scope(check_);
     const std::size_t i = idx;
     if (slots_.state[i] != running) return;
     slots_.state[i] = settled;
@@ -515,6 +522,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   // A branch's thread of execution has finished.
   template <class Index>
   void retire(Index idx) {
+    serial_scope scope(check_);
     const std::size_t i = idx;
     if (slots_.state[i] == finished) return;
     slots_.state[i] = finished;
@@ -524,6 +532,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 
   // An outer cancel of type partial (without terminal): forwarded to the running user branches.
   void outer_partial_cancel() {
+    serial_scope scope(check_);
     if (done_ || stopping_) return;
     ++busy_;
     for (std::size_t i = 0; i < size(); ++i) {
@@ -538,6 +547,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   }
 
   void outer_cancel() {
+    serial_scope scope(check_);
     if (done_) return;
     outer_cancelled_ = true;
     if (policy_.on_outer_cancel()) cancel_running();

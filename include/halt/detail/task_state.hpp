@@ -7,7 +7,9 @@
 // A task runs on a serial executor (serial_executor in strand.hpp: its own strand, the strand it
 // was given, or a single-threaded io_context), called "the strand" below. Everything about the
 // coroutine itself (the Asio cancellation signal, whether it is running) is touched only on the
-// strand; abort() requests are dispatched there. The outcome is published under the task's
+// strand; abort() requests are dispatched there. On a single-threaded io_context (no strand) the
+// entries into that code are serial_scopes (strand.hpp): a debug build reports two threads
+// inside at once. The outcome is published under the task's
 // mutex, which also guards the list of pending joins: finish() claims them under it and then
 // dispatches each completion to its joiner's executor (inline when the finishing thread already
 // runs that executor, as Asio's own co_spawn completions do). A pending join is owned by the
@@ -447,7 +449,7 @@ void start_join(task_state<T>& st, Handler&& handler) {
 // A coroutine task: runs on its serial executor ("the strand").
 template <class T>
 struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
-  explicit coro_task(task_executor ex) : strand_(std::move(ex)) {}
+  explicit coro_task(task_executor ex) : strand_(std::move(ex)), check_(serial_check_for(*strand_)) {}
 
   // Claims the start on the strand. False if the task was aborted first (it must not run).
   bool begin_start() noexcept {
@@ -464,6 +466,7 @@ struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T
   bool running_ = false;             // strand only
   std::atomic<bool> started_{false}; // set on the strand when the start runs
   wait_service* abort_svc_ = nullptr; // the strand's context's; set before started_
+  serial_check check_; // on an io_context(1) without a strand: entries into strand-only code
 
 protected:
   void do_abort() override {
@@ -471,6 +474,7 @@ protected:
     // the body, so there is nothing to deliver.
     if (!started_.load(std::memory_order_seq_cst)) return;
     auto emit = [self = this->shared_from_this()] {
+      serial_scope scope(self->check_);
       if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
     };
     // Another thread may be destroying the task's execution context. Until the task finishes
