@@ -25,6 +25,7 @@
 #include <chrono>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -845,4 +846,25 @@ TEST_CASE("abort() whose delivery throws is withdrawn, so a later abort() delive
   CHECK(t.delivered == 1);
   t.abort(); // idempotent again once delivered
   CHECK(t.attempts == 2);
+}
+
+TEST_CASE("a join pending when its handle is destroyed still receives the outcome", "[task][detach][issue10]") {
+  detached_recorder rec;
+  asio::io_context io;
+  std::optional<halt::join_handle<int>> h;
+  h.emplace(halt::spawn(io, []() -> asio::awaitable<int> {
+    co_await sleep_for(1ms);
+    throw std::runtime_error("late failure");
+  }));
+  bool got = false;
+  h->async_join([&](std::error_code ec, halt::join_result<int> r) {
+    CHECK_FALSE(ec);
+    CHECK(r.is_exception());
+    CHECK_THROWS_WITH(std::rethrow_exception(r.exception()), "late failure");
+    got = true;
+  });
+  h.reset(); // the pending join keeps its claim on the outcome
+  io.run();
+  CHECK(got);
+  CHECK(rec.calls.load() == 0); // the joiner saw it: not an orphan
 }

@@ -44,8 +44,11 @@ struct blocking_task final : task_state<R> {
 protected:
   // abort() never blocks: cancelling the token runs its on_cancel callbacks and waits for a
   // concurrent cancel of the same token, so it is handed to Asio's system executor (not to the
-  // pool, whose threads may all be blocked in tasks waiting for this very cancel).
+  // pool, whose threads may all be blocked in tasks waiting for this very cancel). The token's
+  // on_cancel callbacks therefore run on a thread of Asio's system pool. Nothing is posted for a
+  // task that has already finished.
   void do_abort() override {
+    if (this->is_finished()) return;
     asio::post(asio::system_executor(), [t = token]() mutable noexcept { t.cancel(); });
   }
 };

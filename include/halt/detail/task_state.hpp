@@ -318,7 +318,9 @@ struct task_state : task_base {
     std::exception_ptr orphan; // detached: nobody will join, so the handler gets it
     {
       std::lock_guard<std::mutex> g(m_);
-      if (!detached_) {
+      // A join started before the handle went still wants the outcome: detached_ only means
+      // that no join can start any more.
+      if (!detached_ || joiners_) {
         try {
           result_.emplace(std::move(r));
         } catch (...) { // T's move threw: report that instead, and still finish
