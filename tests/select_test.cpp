@@ -194,7 +194,7 @@ TEST_CASE("with halt::fair every branch that is ready at once can win", "[select
   CHECK(wins[2] > 0);
 }
 
-TEST_CASE("void branches give std::monostate; non-default-constructible values work", "[select]") {
+TEST_CASE("void branches give std::monostate, and non-default-constructible values work", "[select]") {
   struct no_default {
     explicit no_default(int x) : v(x) {}
     int v;

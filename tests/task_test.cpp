@@ -400,7 +400,7 @@ TEST_CASE("the callable form keeps its captures alive while the task runs", "[ta
   });
 }
 
-TEST_CASE("spawn works on a strand; a plain-callback join runs on the system executor", "[task]") {
+TEST_CASE("spawn works on a strand, and a plain-callback join runs on the system executor", "[task]") {
   asio::io_context io;
   auto strand = asio::make_strand(io);
   auto h = halt::spawn(strand, []() -> asio::awaitable<int> { co_return 11; });
@@ -764,7 +764,7 @@ TEST_CASE("a detached task that returns, is aborted, or whose exception was join
   CHECK(rec.calls == 0);
 }
 
-TEST_CASE("set_detached_exception_handler returns the previous handler; empty restores the default", "[task][detach]") {
+TEST_CASE("set_detached_exception_handler returns the previous handler, and an empty one restores the default", "[task][detach]") {
   auto first = halt::set_detached_exception_handler([](std::exception_ptr) {});
   CHECK(!first); // the default
   auto mine = halt::set_detached_exception_handler({});
