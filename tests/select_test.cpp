@@ -605,12 +605,12 @@ TEST_CASE("io_context(1) run from two threads at once: a debug build reports it"
   // branch blocks there until the second thread has entered halt's code on the same context.
   auto h1 = halt::spawn(io, [&]() -> asio::awaitable<int> {
     auto ex = co_await asio::this_coro::executor;
-    auto op = [&m, &cv, &inside, &second_ran, ex](auto&& token) {
+    auto op = [&inside, &second_ran, ex](auto&& token) {
       {
-        std::unique_lock<std::mutex> g(m);
+        std::unique_lock<std::mutex> g(serial_probe::m);
         inside = true;
-        cv.notify_all();
-        cv.wait(g, [&] { return serial_probe::violations > 0 || second_ran; });
+        serial_probe::cv.notify_all();
+        serial_probe::cv.wait(g, [&] { return serial_probe::violations > 0 || second_ran; });
       }
       return asio::post(ex, std::forward<decltype(token)>(token));
     };

@@ -409,6 +409,24 @@ inline void leave_tree(node* x) noexcept {
   std::uintptr_t s = lock(x);
   // A cancelled node's children belong to its canceller; only an uncancelled one hands them on.
   auto move_children = [&](node* to) noexcept {
+    if (!to) {
+      // The children become roots. Each is unlinked while it is locked: once unlocked with no
+      // parent it may leave the tree and be freed at once (another thread drops its last
+      // handle), so nothing of it may be touched afterwards. Its successor stays pinned: it
+      // still names x as its parent, and x is locked.
+      for (node* c = x->first_child_; c;) {
+        std::uintptr_t cs = lock(c);
+        node* n = c->next_;
+        c->parent_ = nullptr;
+        c->prev_ = c->next_ = nullptr;
+        unlock(c, cs);
+        c = n;
+      }
+      x->first_child_ = nullptr;
+      return;
+    }
+    // The children move under `to` (locked): one that leaves meanwhile must lock `to` first, so
+    // the list can be spliced after the loop.
     node* last = nullptr;
     for (node* c = x->first_child_; c; c = c->next_) {
       std::uintptr_t cs = lock(c);
@@ -417,17 +435,9 @@ inline void leave_tree(node* x) noexcept {
       last = c;
     }
     if (!last) return;
-    if (to) {
-      last->next_ = to->first_child_;
-      if (to->first_child_) to->first_child_->prev_ = last;
-      to->first_child_ = x->first_child_;
-    } else {
-      for (node* c = x->first_child_; c;) {
-        node* n = c->next_;
-        c->prev_ = c->next_ = nullptr;
-        c = n;
-      }
-    }
+    last->next_ = to->first_child_;
+    if (to->first_child_) to->first_child_->prev_ = last;
+    to->first_child_ = x->first_child_;
     x->first_child_ = nullptr;
   };
   for (;;) {
