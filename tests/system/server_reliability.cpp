@@ -81,7 +81,9 @@ struct server_process {
 
   server_process(const std::vector<std::string>& args) {
     int pipe_fds[2];
-    REQUIRE(::pipe(pipe_fds) == 0);
+    // O_CLOEXEC: no other child spawned meanwhile inherits the write end (which would keep the
+    // pipe open after this server exits).
+    REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
@@ -142,6 +144,9 @@ struct server_process {
       const pid_t r = ::waitpid(pid, &st, WNOHANG);
       if (r == pid) {
         exited = true;
+        // The server has exited, so its end of the pipe is closed: read what it printed last
+        // before anyone looks at the output (the reader stops at end of file).
+        if (reader.joinable()) reader.join();
         return st;
       }
       if (std::chrono::steady_clock::now() > end) return -1;
