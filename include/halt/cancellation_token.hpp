@@ -392,6 +392,7 @@ public:
   halt::drop_guard drop_guard() const;
 
 private:
+  template <int = 0> // compiled only where used: g++ emits every inline coroutine it sees
   static asio::awaitable<void> ready_now() { co_return; }
 
 public:

@@ -410,6 +410,9 @@ public:
   }
 
   /// Waits for the trigger, runs phase 1 and, if needed, phase 2, and returns the report.
+  /// (A template only so that a program that never calls it does not compile it: g++ emits
+  /// every inline coroutine it sees.)
+  template <int = 0>
   asio::awaitable<shutdown_report> run() {
     if (running_.exchange(true))
       throw std::system_error(make_error_code(errc::no_state), "halt::shutdown::run: already running");

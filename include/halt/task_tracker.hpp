@@ -116,7 +116,9 @@ public:
     return st_->count;
   }
 
-  /// Completes when the tracker is closed and empty.
+  /// Completes when the tracker is closed and empty. (A template only so that it is compiled
+  /// where it is used: g++ emits every inline coroutine it sees.)
+  template <int = 0>
   asio::awaitable<void> wait() {
     auto s = st_;
     for (;;) {
