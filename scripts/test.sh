@@ -2,20 +2,21 @@
 # Builds and runs the whole test suite in several configurations (CMake presets):
 #   debug  - GCC with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
 #            misaligned objects), also builds the examples and benchmarks (and smoke-runs them)
-#   asan   - GCC with AddressSanitizer + UndefinedBehaviorSanitizer
-#   tsan   - GCC with ThreadSanitizer
+#   asan   - GCC with AddressSanitizer + UndefinedBehaviorSanitizer (examples: only the server)
+#   tsan   - GCC with ThreadSanitizer (examples: only the server)
 #   clang  - Clang
 # Pick other presets with e.g.  HALT_TEST_PRESETS="debug clang-asan" bash scripts/test.sh
 # Exits non-zero if any configuration fails to configure, build or pass its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# shellcheck source=scripts/deps.sh
-source scripts/deps.sh
-halt_install_deps "${HALT_DEB_PACKAGES[@]}"
-
 read -r -a presets <<<"${HALT_TEST_PRESETS:-debug asan tsan clang}"
 jobs="${HALT_TEST_JOBS:-2}"
+
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
+mapfile -t needed < <(halt_preset_packages "${presets[@]}")
+halt_install_deps "${needed[@]}" || { echo "test.sh: missing packages (see above)" >&2; exit 1; }
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -44,6 +45,12 @@ prepare_tsan() {
   fi
 }
 
+start=$SECONDS
+elapsed() { printf '%dm%02ds' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)); }
+
+# "=== [2/4 asan] build (elapsed 3m05s)"
+step() { echo "=== [$index/${#presets[@]} $1] $2 (elapsed $(elapsed))"; }
+
 run_preset() {
   local preset="$1"
   local wrap=()
@@ -52,18 +59,20 @@ run_preset() {
     wrap=("${tsan_wrapper[@]}")
   fi
   echo
-  echo "=== [$preset] configure"
+  step "$preset" configure
   "${wrap[@]}" cmake --preset "$preset" || return 1
-  echo "=== [$preset] build"
+  step "$preset" build
   "${wrap[@]}" cmake --build --preset "$preset" -j "$jobs" || return 1
-  echo "=== [$preset] test"
+  step "$preset" test
   "${wrap[@]}" ctest --preset "$preset" --output-on-failure -j "$jobs" || return 1
 }
 
-start=$SECONDS
+echo "test.sh: ${#presets[@]} configuration(s): ${presets[*]} ($jobs jobs; HALT_TEST_PRESETS=... picks others)"
 results=()
 failed=0
+index=0
 for preset in "${presets[@]}"; do
+  index=$((index + 1))
   t0=$SECONDS
   if run_preset "$preset"; then
     results+=("PASS  $preset ($((SECONDS - t0))s)")
@@ -74,7 +83,7 @@ for preset in "${presets[@]}"; do
 done
 
 echo
-echo "=== summary ($((SECONDS - start))s)"
+echo "=== summary ($(elapsed))"
 printf '  %s\n' "${results[@]}"
 if [ "$failed" -ne 0 ]; then
   echo "test.sh: FAILED" >&2

@@ -72,6 +72,16 @@ void run_main(asio::io_context& io, F body) {
 
 } // namespace
 
+TEST_CASE("the _io1 registration of this file runs on single-threaded io_contexts, the other on default ones", "[task]") {
+  // tests/CMakeLists.txt registers this binary twice; only the "_io1" copy sets HALT_TEST_IO1.
+  const char* v = std::getenv("HALT_TEST_IO1");
+  const bool io1 = v && *v && std::string_view(v) != "0";
+  asio::io_context io;
+  CHECK(halt::detail::single_threaded(io) == io1);
+  asio::io_context explicit_default(ASIO_CONCURRENCY_HINT_DEFAULT); // an explicit hint is kept
+  CHECK_FALSE(halt::detail::single_threaded(explicit_default));
+}
+
 TEST_CASE("spawn posts the task: it never runs inside spawn", "[task]") {
   asio::io_context io;
   bool ran = false;

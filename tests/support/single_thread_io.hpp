@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 #pragma once
-// Force-included (-include) by the "_io1" variants of some test files (tests/CMakeLists.txt):
-// every `asio::io_context` the test file makes gets concurrency hint 1, which Asio and halt take
-// as "one thread runs this context". halt then runs tasks and select groups directly on the
-// io_context's executor, without strands, so the same test cases check that path too.
+// Force-included (-include) by the test files that also run as "_io1" variants
+// (tests/CMakeLists.txt): when the environment variable HALT_TEST_IO1 is set (to anything but
+// "0"), every `asio::io_context` the test file makes with its default constructor gets
+// concurrency hint 1, which Asio and halt take as "one thread runs this context". halt then runs
+// tasks and select groups directly on the io_context's executor, without strands, so the same
+// test cases check that path too, from the same binary (ctest registers each case twice).
 //
 // Every Asio and halt header is included first, under its real names; only the test file's own
 // code, after this header, sees the renamed io_context.
@@ -14,12 +16,23 @@
 #include <asio/experimental/deferred.hpp>
 #include <halt/halt.hpp>
 
-#define HALT_TEST_IO1 1
+#include <cstdlib>
+#include <cstring>
+
+namespace halt_test {
+inline int default_concurrency_hint() {
+  static const int hint = [] {
+    const char* v = std::getenv("HALT_TEST_IO1");
+    return v && *v && std::strcmp(v, "0") != 0 ? 1 : ASIO_CONCURRENCY_HINT_DEFAULT;
+  }();
+  return hint;
+}
+} // namespace halt_test
 
 namespace asio {
 class io_context_hint1 : public io_context {
 public:
-  io_context_hint1() : io_context(1) {}
+  io_context_hint1() : io_context(halt_test::default_concurrency_hint()) {}
   explicit io_context_hint1(int concurrency_hint) : io_context(concurrency_hint) {}
 };
 } // namespace asio
