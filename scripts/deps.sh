@@ -4,7 +4,7 @@
 #
 #   halt_install_deps [package...]    (default: the full list below)
 
-HALT_DEB_PACKAGES=(cmake make g++ clang libasio-dev catch2 libbenchmark-dev ccache)
+HALT_DEB_PACKAGES=(cmake make g++ clang libasio-dev catch2 libbenchmark-dev ccache pkgconf python3)
 
 halt_install_deps() {
   local packages=("$@")
