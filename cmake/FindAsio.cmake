@@ -8,6 +8,9 @@
 # Cache variables:
 #   Asio_INCLUDE_DIR  - the directory that contains asio.hpp (set it to point at a custom copy)
 #
+# When Asio is not found, the failure message says why (nothing found, no asio.hpp in
+# Asio_INCLUDE_DIR, too old a version) and how to get Asio.
+#
 # Imported target:
 #   asio::asio        - INTERFACE target: include directory, ASIO_STANDALONE, Threads::Threads
 
@@ -19,7 +22,8 @@ mark_as_advanced(Asio_INCLUDE_DIR)
 
 unset(Asio_VERSION)
 unset(Asio_INCLUDE_DIRS)
-if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
+if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio.hpp"
+   AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
   file(STRINGS "${Asio_INCLUDE_DIR}/asio/version.hpp" _asio_version_line
        REGEX "^#[ \t]*define[ \t]+ASIO_VERSION[ \t]+[0-9]+")
   if(_asio_version_line MATCHES "ASIO_VERSION[ \t]+([0-9]+)")
@@ -49,11 +53,40 @@ if(Asio_INCLUDE_DIR)
   endif()
 endif()
 
+# What to tell a user who has no Asio, too old an Asio, or Asio_INCLUDE_DIR set to the wrong place.
+set(_asio_get_it "install it (Debian/Ubuntu: apt-get install libasio-dev, vcpkg: asio, Conan: asio) or set Asio_INCLUDE_DIR to the directory that contains asio.hpp")
+if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio.hpp")
+  if(NOT Asio_VERSION)
+    set(_asio_reason "${Asio_INCLUDE_DIR}/asio/version.hpp has no ASIO_VERSION: is this standalone Asio?")
+  elseif(NOT _asio_threads_found)
+    set(_asio_reason "Asio needs threads, and CMake's FindThreads found none.")
+  else()
+    set(_asio_reason "${Asio_INCLUDE_DIR} has Asio ${Asio_VERSION}, but halt needs ${Asio_FIND_VERSION} or newer: ${_asio_get_it}.")
+  endif()
+elseif(Asio_INCLUDE_DIR)
+  set(_asio_reason "Asio_INCLUDE_DIR is \"${Asio_INCLUDE_DIR}\", which has no asio.hpp: set it to the directory that contains asio.hpp.")
+else()
+  set(_asio_reason "halt needs standalone Asio (the asio.hpp headers, not Boost.Asio)")
+  if(Asio_FIND_VERSION)
+    string(APPEND _asio_reason " ${Asio_FIND_VERSION} or newer")
+  endif()
+  string(APPEND _asio_reason ": ${_asio_get_it}.")
+endif()
+string(REPLACE ";" "," _asio_reason "${_asio_reason}") # a path with ';' must not split the list
+set(_asio_reason_args)
+if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.16)
+  set(_asio_reason_args REASON_FAILURE_MESSAGE "${_asio_reason}")
+endif()
+
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(Asio
   REQUIRED_VARS Asio_INCLUDE_DIR Asio_VERSION _asio_threads_found
-  VERSION_VAR Asio_VERSION)
+  VERSION_VAR Asio_VERSION
+  ${_asio_reason_args})
 unset(_asio_threads_found)
+unset(_asio_reason)
+unset(_asio_get_it)
+unset(_asio_reason_args)
 
 if(Asio_FOUND)
   set(Asio_INCLUDE_DIRS "${Asio_INCLUDE_DIR}")

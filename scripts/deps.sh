@@ -5,11 +5,12 @@
 #   halt_install_deps package...         installs the missing ones (apt-get, as root)
 #   halt_preset_packages preset...       prints the packages those CMake presets need
 #
-# HALT_SKIP_DEPS=1 skips the check. halt_install_deps returns non-zero, with a message that says what to install, when packages are
+# HALT_SKIP_DEPS=1 skips the check. halt_install_deps returns non-zero, with a message that says
+# what to install, when packages are
 # missing and cannot be installed here (not root, or no apt-get).
 
 # Every configuration needs these; the presets add their own (halt_preset_packages).
-HALT_DEB_BASE=(cmake make ccache libasio-dev catch2)
+HALT_DEB_BASE=(cmake make ccache libasio-dev catch2 python3)
 
 halt_preset_packages() {
   local preset pkgs=("${HALT_DEB_BASE[@]}")
@@ -21,7 +22,7 @@ halt_preset_packages() {
     case "$preset" in
       # The presets that also build the benchmarks, the install/pkg-config consumer tests and the
       # chart test.
-      debug|release) pkgs+=(libbenchmark-dev pkg-config python3-matplotlib) ;;
+      debug|release) pkgs+=(libbenchmark-dev pkgconf python3-matplotlib) ;;
     esac
   done
   printf '%s\n' "${pkgs[@]}" | awk '!seen[$0]++'
