@@ -6,8 +6,8 @@
 #   halt_preset_packages preset...       prints the packages those CMake presets need
 #
 # HALT_SKIP_DEPS=1 skips the check. halt_install_deps returns non-zero, with a message that says
-# what to install, when packages are
-# missing and cannot be installed here (not root, or no apt-get).
+# what to install, when packages are missing and cannot be installed here (not root, or no
+# apt-get).
 
 # Every configuration needs these; the presets add their own (halt_preset_packages).
 HALT_DEB_BASE=(cmake make ccache libasio-dev catch2 python3)
