@@ -9,24 +9,28 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
-halt_install_deps cmake make g++ libasio-dev
+halt_install_deps cmake make g++ libasio-dev || { echo "demo: missing packages (see above)" >&2; exit 1; }
 
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
+mkdir -p build
+echo "demo: configuring the build (CMake, Release) in build/demo"
 cmake -S . -B build/demo \
   -DCMAKE_BUILD_TYPE=Release \
   -DHALT_BUILD_TESTS=OFF \
   -DHALT_BUILD_EXAMPLES=ON \
   -DHALT_BUILD_BENCHMARKS=OFF \
-  "${launcher[@]}" >/dev/null
+  "${launcher[@]}" >build/demo-configure.log 2>&1 \
+  || { cat build/demo-configure.log >&2; echo "demo: CMake failed (above)" >&2; exit 1; }
 
 if [ "${1:-}" = "--showcase" ]; then
   cmake --build build/demo --target showcase -j2
   exec build/demo/examples/showcase
 fi
-cmake --build build/demo --target server -j2 >/dev/null
+echo "demo: compiling examples/server.cpp (about 30 s on 2 cores the first time, seconds after)"
+cmake --build build/demo --target server -j2
 
 work="$(mktemp -d)"
 server_pid=""
