@@ -68,6 +68,12 @@ inline asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
+// A completion handler that ignores its arguments (one type for every use).
+struct ignore_completion {
+  template <class... A>
+  void operator()(A&&...) const noexcept {}
+};
+
 // Runs the coroutine `body()` on `io` until it finishes (bounded: fails the test after `limit`)
 // and rethrows what escaped it.
 template <class F>
@@ -82,7 +88,9 @@ void run_main(asio::io_context& io, F body, std::chrono::milliseconds limit = st
     }
     done = true;
   };
-  asio::co_spawn(io, main, asio::detached);
+  // main() rather than main: every test's co_spawn then has the same type (awaitable<void>,
+  // detached), and its machinery is compiled once per test file, not once per test case.
+  asio::co_spawn(io, main(), asio::detached);
   run_until(io, [&] { return done; }, limit);
   if (error) std::rethrow_exception(error);
 }
@@ -105,7 +113,7 @@ void run_cancelled_with(asio::io_context& io, asio::cancellation_type type, F bo
     }
     done = true;
   };
-  asio::co_spawn(io, main, asio::bind_cancellation_slot(outer.slot(), [](std::exception_ptr) {}));
+  asio::co_spawn(io, main(), asio::bind_cancellation_slot(outer.slot(), ignore_completion{}));
   asio::post(io, [&] {
     outer.emit(type);
     asio::post(io, after);

@@ -131,6 +131,18 @@ using boxed_result = std::unique_ptr<std::optional<group_result<R>>>;
 
 // ---- branches --------------------------------------------------------------------------------
 
+// The co_spawn completion of an awaitable branch, one type for all of them: the group (kept alive
+// by `st`), its strand (the handler's executor) and the branch's cancellation slot, and the
+// group's typed delivery behind a function pointer.
+struct awaitable_done {
+  std::shared_ptr<void> st;
+  const asio::any_io_executor* strand;
+  asio::cancellation_slot slot;
+  void (*deliver)(void* st, std::size_t i, std::exception_ptr e);
+  std::size_t i;
+  void operator()(std::exception_ptr e) { deliver(st.get(), i, std::move(e)); }
+};
+
 // A co_spawned asio::awaitable<T>. A small wrapper coroutine settles the branch's outcome the
 // moment the awaitable finishes, so that a branch that is ready at once decides the group while
 // it is being started (the branches after it then never start).
@@ -157,10 +169,22 @@ struct awaitable_branch {
     st->settle(idx, std::move(*o));
   }
 
+  // The group's own handler `H` is not used: co_spawn gets the one handler type every awaitable
+  // branch of every group shares (awaitable_done), so that a program compiles co_spawn's
+  // machinery for branches once, not once per branch of every select/join it makes.
   template <class State, class Index, class H>
-  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>& st, Index idx, H&& h) {
+  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>& st, Index idx, H&&) {
     auto body = run(st, idx, std::move(aw));
-    asio::co_spawn(ex, std::move(body), std::forward<H>(h));
+    const std::size_t i = idx;
+    awaitable_done done{st, &st->strand_, st->slots_.sigs[i].slot(), &deliver_erased<State, Index>, i};
+    asio::co_spawn(ex, std::move(body), std::move(done));
+  }
+  template <class State, class Index>
+  static void deliver_erased(void* st, std::size_t i, std::exception_ptr e) {
+    if constexpr (std::is_same_v<Index, std::size_t>)
+      deliver(*static_cast<State*>(st), i, std::move(e));
+    else
+      deliver(*static_cast<State*>(st), Index{}, std::move(e)); // index_c<I>: i == I
   }
   void drop() noexcept { asio::awaitable<T> gone(std::move(aw)); }
 
@@ -889,6 +913,23 @@ struct asio::associated_cancellation_slot<halt::detail::branch_handler<State, In
   static type get(const halt::detail::branch_handler<State, Index>& h,
                   const CancellationSlot& = CancellationSlot()) noexcept {
     return h.st->slots_.sigs[static_cast<std::size_t>(h.idx)].slot();
+  }
+};
+
+template <class Executor>
+struct asio::associated_executor<halt::detail::awaitable_done, Executor> {
+  using type = asio::any_io_executor;
+  static type get(const halt::detail::awaitable_done& h, const Executor& = Executor()) noexcept {
+    return *h.strand;
+  }
+};
+
+template <class CancellationSlot>
+struct asio::associated_cancellation_slot<halt::detail::awaitable_done, CancellationSlot> {
+  using type = asio::cancellation_slot;
+  static type get(const halt::detail::awaitable_done& h,
+                  const CancellationSlot& = CancellationSlot()) noexcept {
+    return h.slot;
   }
 };
 
