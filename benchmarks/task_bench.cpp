@@ -4,7 +4,7 @@
 /// cancellation_signal (the anchor), on a single-threaded io_context. benchmarks/compare.py adds
 /// the Tokio program's numbers (current-thread runtime) and prints ratios.
 #include <halt/join_set.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>

@@ -22,7 +22,7 @@
 #include <halt/halt.hpp>   // or <halt/cancellation_token.hpp>
 
 // docs/02-abort.md
-#include <halt/task.hpp>   // spawn, join_handle, abort_handle, scoped_task, join_result
+#include <halt/join_handle.hpp>   // spawn, join_handle, abort_handle, scoped_task, join_result
 #include <halt/join_set.hpp>
 #include <halt/task_tracker.hpp>
 #include <halt/spawn_blocking.hpp>

@@ -10,7 +10,7 @@
 #include <halt/join.hpp>
 #include <halt/scope_guard.hpp>
 #include <halt/select.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include "support/async.hpp"
 #include "support/fault_injection.hpp"

@@ -7,7 +7,7 @@
 // io_context is destroyed with the frame suspended.
 #include <halt/scope_guard.hpp>
 #include <halt/select.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 #include <halt/timeout.hpp>
 
 #include "support/async.hpp"

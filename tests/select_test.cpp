@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 #include <halt/select.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include "support/async.hpp"
 #include "support/catch.hpp"

@@ -10,7 +10,7 @@
 #include <halt/scope_guard.hpp>
 #include <halt/select.hpp>
 #include <halt/shield.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 #include <halt/timeout.hpp>
 
 #include "support/async.hpp"

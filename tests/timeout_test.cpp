@@ -10,7 +10,7 @@
 // co_await inside a Catch macro and always name awaitables and lambdas first.
 #include <halt/error.hpp>
 #include <halt/scope_guard.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 #include <halt/timeout.hpp>
 
 #include "support/async.hpp"

@@ -8,7 +8,8 @@
 //   cancellation_token.hpp  cancellation_token, cancellation_registration, drop_guard, linked_token
 //   bind_cancellation.hpp   bind_cancellation(token, completion_token)
 //   stop_token.hpp          from_stop_token, stop_bridge
-//   task.hpp                spawn, join_handle, join_result, abort_handle, scoped_task
+//   join_handle.hpp         spawn, join_handle, join_result, abort_handle, scoped_task
+//   join_result.hpp         join_result, join_error (also through join_handle.hpp)
 //   join_set.hpp            join_set
 //   task_tracker.hpp        task_tracker
 //   spawn_blocking.hpp      spawn_blocking
@@ -30,9 +31,10 @@
 #include <halt/stop_token.hpp>
 
 // Tasks
+#include <halt/join_handle.hpp>
+#include <halt/join_result.hpp>
 #include <halt/join_set.hpp>
 #include <halt/spawn_blocking.hpp>
-#include <halt/task.hpp>
 #include <halt/task_tracker.hpp>
 
 // Select, timeouts and cleanup

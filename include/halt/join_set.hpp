@@ -24,7 +24,7 @@
 // task was not added to the set and its body never runs; join_next and shutdown do not wait for it.
 
 #include <halt/detail/config.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include <asio/awaitable.hpp>
 

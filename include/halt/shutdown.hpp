@@ -46,7 +46,7 @@
 // Exceptions: a named task that ends with an exception (other than the operation_aborted that an
 // abort ends it with) is never silent: the log gets a line naming it and the error at once, the
 // report lists it as failed (or counts it in `before`), and the exception still reaches its
-// join_handle (or, if detached, the detached-exception handler: see task.hpp).
+// join_handle (or, if detached, the detached-exception handler: see join_handle.hpp).
 //
 // Bad input: a negative grace or abort_wait throws std::invalid_argument; a signal that cannot be
 // installed throws std::system_error naming the signal (both from the constructor). A second
@@ -61,7 +61,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/error.hpp>
 #include <halt/select.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 #include <halt/task_tracker.hpp>
 
 #include <asio/awaitable.hpp>

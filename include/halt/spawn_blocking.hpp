@@ -21,7 +21,7 @@
 // throw_if_cancelled() throws for the default reason), otherwise that exception.
 
 #include <halt/detail/config.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include <asio/post.hpp>
 #include <asio/system_executor.hpp>

@@ -24,7 +24,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/error.hpp>
-#include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include <asio/awaitable.hpp>
 

@@ -65,6 +65,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/task_state.hpp>
 #include <halt/error.hpp>
+#include <halt/join_result.hpp>
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
