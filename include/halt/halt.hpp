@@ -8,6 +8,7 @@
 //   cancellation_token.hpp  cancellation_token, cancellation_registration, drop_guard, linked_token
 //   bind_cancellation.hpp   bind_cancellation(token, completion_token)
 //   stop_token.hpp          from_stop_token, stop_bridge
+//   task.hpp                task<T>, use_task (a coroutine cancelled by being dropped)
 //   join_handle.hpp         spawn, join_handle, join_result, abort_handle, scoped_task
 //   join_result.hpp         join_result, join_error (also through join_handle.hpp)
 //   join_set.hpp            join_set
@@ -31,6 +32,7 @@
 #include <halt/stop_token.hpp>
 
 // Tasks
+#include <halt/task.hpp>
 #include <halt/join_handle.hpp>
 #include <halt/join_result.hpp>
 #include <halt/join_set.hpp>

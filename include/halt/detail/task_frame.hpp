@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+// The machinery of halt::task (task.hpp). Unstable internals.
+//
+// A started task is a chain of frames: the outermost frame (owned by its root) awaits a child
+// task, which awaits another, ... down to the innermost frame (the "leaf"), which is either
+// running or suspended on one Asio operation (an op_awaitable, task_op.hpp). The root
+// (root_base, one per started chain) holds what the chain shares: its executor, the cancellation
+// signal whose slot the leaf's operation gets, the leaf, and the drop state. Everything in it is
+// touched only on the chain's executor (serialised by the caller: a strand where several
+// threads run the context), except nothing: there are no atomics here.
+//
+// Resumption never nests: every resume of a frame happens in drive(), a loop. A frame that hands
+// over to another (a parent starting a child, a child finishing into its parent) stores the
+// next frame in root->next_ and suspends; drive() resumes it. This bounds the stack at any
+// optimisation level (g++ does not turn symmetric transfer into a tail call at -O0).
+//
+// Drop: root->request_drop() (the start slot's terminal cancellation) sets drop_requested_ and,
+// if the leaf is suspended on an operation, emits terminal on that operation's slot. When the
+// operation's handler runs, whatever its result, the chain is destroyed innermost first without
+// being resumed, and the root completes with operation_aborted. A leaf that is running (or a
+// chain not yet started) is dropped at its next suspension (or at its start) instead, before
+// the next operation is initiated. A handler destroyed without being called (its execution
+// context destroyed) destroys the chain and the root without completing it ("abandon").
+
+#include <halt/detail/config.hpp>
+#include <halt/error.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
+#include <asio/this_coro.hpp>
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace halt {
+template <class T>
+class task;
+
+/// The completion token that makes an Asio asynchronous operation awaitable inside a halt::task:
+/// `co_await op(args..., halt::use_task)` (task.hpp).
+struct use_task_t {
+  constexpr use_task_t() noexcept = default;
+};
+inline constexpr use_task_t use_task{};
+} // namespace halt
+
+namespace halt::detail::tsk {
+
+// --- frame memory: Asio's per-thread recycling cache (plain operator new off its threads) ------
+struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) frame_unit {
+  std::byte b[__STDCPP_DEFAULT_NEW_ALIGNMENT__];
+};
+constexpr std::size_t frame_units(std::size_t n) noexcept {
+  return (n + sizeof(frame_unit) - 1) / sizeof(frame_unit);
+}
+inline void* frame_allocate(std::size_t n) {
+  return asio::recycling_allocator<frame_unit>().allocate(frame_units(n));
+}
+inline void frame_deallocate(void* p, std::size_t n) noexcept {
+  asio::recycling_allocator<frame_unit>().deallocate(static_cast<frame_unit*>(p), frame_units(n));
+}
+
+struct promise_base;
+struct root_base;
+template <class T, class Handler>
+class root;
+
+// The root whose starting call (start_init, task.hpp) is running on this thread, if any: a task
+// that finishes inside it completes through a post, never inline in the initiating function.
+inline thread_local root_base* initiating = nullptr;
+
+// The state of the one Asio operation the leaf may be suspended on (op_awaitable derives from it).
+struct op_state {
+  enum class st : unsigned char {
+    idle,
+    initiating,      // inside the initiating function
+    pending,         // initiated; its handler has not run
+    done_inline,     // its handler ran inside the initiating function
+    lost_inline,     // its handler was destroyed uncalled inside the initiating function
+    done_in_emit,    // its handler ran inside root->request_drop's emit
+    lost_in_emit,    // its handler was destroyed uncalled inside that emit
+  };
+  root_base* root_ = nullptr;
+  std::coroutine_handle<> frame_;
+  st st_ = st::idle;
+
+  inline void handler_called() noexcept;    // the handler ran (its result is stored)
+  inline void handler_lost() noexcept;      // the handler was destroyed without being called
+};
+
+struct root_base {
+  enum class act : unsigned char { none, done, drop, abandon };
+
+  explicit root_base(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  root_base(const root_base&) = delete;
+  root_base& operator=(const root_base&) = delete;
+
+  asio::any_io_executor ex_;
+  asio::cancellation_signal signal_; // the slot given to the leaf's operation
+  std::coroutine_handle<> frame_;    // the outermost frame (owned)
+  promise_base* leaf_ = nullptr;     // the innermost frame
+  std::coroutine_handle<> next_;     // drive(): the frame to resume next
+  op_state* op_ = nullptr;           // the operation the leaf is suspended on
+  act act_ = act::none;              // what drive() does once the chain is suspended
+  bool drop_requested_ = false;
+  bool emitting_ = false;
+
+  // Completes the root: the outermost frame returned (done) or the chain was dropped. Destroys
+  // the root (and the outermost frame).
+  virtual void finish(bool dropped) noexcept = 0;
+  // Destroys the root without completing it (the chain's frames are already destroyed).
+  virtual void discard() noexcept = 0;
+
+  inline void destroy_chain() noexcept;
+  void drop() noexcept {
+    destroy_chain();
+    finish(true);
+  }
+  void abandon() noexcept {
+    destroy_chain();
+    discard();
+  }
+
+  inline void request_drop() noexcept;
+
+protected:
+  ~root_base() = default;
+};
+
+// Runs the chain from frame h until it suspends on an operation, finishes, or must be dropped.
+inline void drive(root_base* r, std::coroutine_handle<> h) noexcept {
+  for (;;) {
+    r->next_ = nullptr;
+    h.resume();
+    if (!r->next_) break;
+    h = r->next_;
+  }
+  switch (r->act_) {
+  case root_base::act::none: return; // suspended on an operation
+  case root_base::act::done: r->finish(false); return;
+  case root_base::act::drop: r->drop(); return;
+  case root_base::act::abandon: r->abandon(); return;
+  }
+}
+
+// A job posted to the chain's executor: runs fn(root), or abandons the root if destroyed uncalled.
+struct root_job {
+  root_base* r;
+  void (*fn)(root_base*) noexcept;
+  root_job(root_base* root, void (*f)(root_base*) noexcept) noexcept : r(root), fn(f) {}
+  root_job(root_job&& o) noexcept : r(std::exchange(o.r, nullptr)), fn(o.fn) {}
+  root_job& operator=(root_job&&) = delete;
+  ~root_job() {
+    if (r) r->abandon();
+  }
+  void operator()() noexcept { fn(std::exchange(r, nullptr)); }
+  using allocator_type = asio::recycling_allocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+};
+
+inline void root_base::request_drop() noexcept {
+  if (drop_requested_) return;
+  drop_requested_ = true;
+  if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
+  emitting_ = true;
+  signal_.emit(asio::cancellation_type::terminal);
+  emitting_ = false;
+  if (!op_) return;
+  const auto s = op_->st_;
+  if (s == op_state::st::done_in_emit || s == op_state::st::lost_in_emit) {
+    // The operation completed inside the emit (not something Asio's operations do): finish the
+    // drop from a posted job, never from inside the emitter's call.
+    op_ = nullptr;
+    signal_.slot().clear();
+    if (s == op_state::st::done_in_emit)
+      asio::post(ex_, root_job(this, [](root_base* r) noexcept { r->drop(); }));
+    else
+      abandon();
+  }
+}
+
+inline void op_state::handler_called() noexcept {
+  if (st_ == st::initiating) {
+    st_ = st::done_inline;
+    return;
+  }
+  root_base* r = root_;
+  if (r->emitting_) {
+    st_ = st::done_in_emit;
+    return;
+  }
+  HALT_ASSERT(st_ == st::pending);
+  st_ = st::idle;
+  r->op_ = nullptr;
+  r->signal_.slot().clear(); // the operation's cancellation handler may refer to freed state
+  if (r->drop_requested_)
+    r->drop();
+  else
+    drive(r, frame_);
+}
+
+inline void op_state::handler_lost() noexcept {
+  if (st_ == st::initiating) {
+    st_ = st::lost_inline;
+    return;
+  }
+  root_base* r = root_;
+  if (r->emitting_) {
+    st_ = st::lost_in_emit;
+    return;
+  }
+  st_ = st::idle;
+  r->op_ = nullptr;
+  r->signal_.slot().clear();
+  r->abandon();
+}
+
+// --- promises ---------------------------------------------------------------------------------
+
+template <class U>
+class task_awaiter;
+
+template <class T>
+struct ready_value {
+  T v;
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  T await_resume() { return std::move(v); }
+};
+
+template <class A>
+inline constexpr bool always_false = false;
+
+template <class A>
+struct is_op_awaitable : std::false_type {};
+template <class A>
+concept op_awaitable_type = is_op_awaitable<A>::value;
+template <class A>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<task<T>> : std::true_type {};
+
+struct final_awaiter {
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) const noexcept;
+  void await_resume() const noexcept {}
+};
+
+struct promise_base {
+  root_base* root_ = nullptr;
+  promise_base* parent_ = nullptr;         // null for the outermost frame
+  std::coroutine_handle<>* owner_ = nullptr; // the handle that owns this frame (nulled on drop)
+  std::coroutine_handle<> self_;
+  std::exception_ptr error_;
+
+  static void* operator new(std::size_t n) { return frame_allocate(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { frame_deallocate(p, n); }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  final_awaiter final_suspend() const noexcept { return {}; }
+  void unhandled_exception() noexcept { error_ = std::current_exception(); }
+
+  template <class U>
+  task_awaiter<U> await_transform(task<U>&& t);
+
+  template <class Op>
+    requires is_op_awaitable<std::remove_cvref_t<Op>>::value && (!std::is_lvalue_reference_v<Op>)
+  Op&& await_transform(Op&& op) noexcept {
+    return std::move(op);
+  }
+
+  // A deferred operation (an object callable with a completion token, such as
+  // op(asio::experimental::deferred)): awaited as std::move(d)(halt::use_task).
+  template <class D>
+    requires(!std::is_lvalue_reference_v<D>) && (!is_task<std::remove_cvref_t<D>>::value) &&
+            requires(D&& d) {
+              { std::move(d)(use_task_t{}) } -> op_awaitable_type;
+            }
+  auto await_transform(D&& d) {
+    return std::move(d)(use_task_t{});
+  }
+
+  ready_value<asio::any_io_executor> await_transform(asio::this_coro::executor_t) {
+    return {root_->ex_};
+  }
+
+  template <class A>
+  void await_transform(A&&) {
+    static_assert(always_false<A>,
+                  "a halt::task can co_await: another halt::task (an rvalue), an Asio operation "
+                  "started with halt::use_task, and asio::this_coro::executor. To await an "
+                  "asio::awaitable, co_spawn it with halt::use_task.");
+  }
+};
+
+template <class P>
+void final_awaiter::await_suspend(std::coroutine_handle<P> h) const noexcept {
+  promise_base& p = h.promise();
+  root_base* r = p.root_;
+  if (p.parent_) {
+    r->leaf_ = p.parent_;
+    r->next_ = p.parent_->self_;
+  } else {
+    r->leaf_ = nullptr;
+    r->act_ = root_base::act::done;
+  }
+}
+
+inline void root_base::destroy_chain() noexcept {
+  promise_base* p = leaf_;
+  leaf_ = nullptr;
+  while (p) {
+    promise_base* parent = p->parent_;
+    std::coroutine_handle<> h = p->self_;
+    if (p->owner_) *p->owner_ = nullptr;
+    h.destroy(); // runs the destructors of the frame's locals and parameters; resumes nothing
+    p = parent;
+  }
+}
+
+template <class T>
+struct promise final : promise_base {
+  std::optional<T> value_;
+  task<T> get_return_object() noexcept;
+  template <class V = T>
+    requires std::is_convertible_v<V&&, T>
+  void return_value(V&& v) {
+    value_.emplace(std::forward<V>(v));
+  }
+};
+
+template <>
+struct promise<void> final : promise_base {
+  task<void> get_return_object() noexcept;
+  void return_void() const noexcept {}
+};
+
+// co_await task<U> inside a task: the child runs on the parent's chain (same root and executor).
+template <class U>
+class task_awaiter {
+public:
+  explicit task_awaiter(std::coroutine_handle<> h) noexcept : h_(h) {}
+  task_awaiter(const task_awaiter&) = delete;
+  task_awaiter& operator=(const task_awaiter&) = delete;
+  ~task_awaiter() {
+    if (h_) std::exchange(h_, nullptr).destroy();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> parent) noexcept {
+    promise_base& pp = parent.promise();
+    promise<U>& c = child();
+    c.root_ = pp.root_;
+    c.parent_ = &pp;
+    c.owner_ = &h_;
+    pp.root_->leaf_ = &c;
+    pp.root_->next_ = h_; // drive() resumes the child
+  }
+  U await_resume() {
+    promise<U>& c = child();
+    if (c.error_) std::rethrow_exception(c.error_);
+    if constexpr (!std::is_void_v<U>) return std::move(*c.value_);
+  }
+
+private:
+  promise<U>& child() const noexcept {
+    return std::coroutine_handle<promise<U>>::from_address(h_.address()).promise();
+  }
+  std::coroutine_handle<> h_;
+};
+
+} // namespace halt::detail::tsk

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+//
+// halt::task<T>: a lazy coroutine that is cancelled by being dropped, not unwound by an exception.
+//
+//   template <class T = void> class task {                 // move-only; [[nodiscard]]
+//     task() noexcept;                                      // empty (as is a moved-from task)
+//     bool valid() const noexcept;
+//     auto operator()(Executor ex, CompletionToken&&) &&;   // start: an Asio async operation,
+//     auto operator()(ExecutionContext& ctx, CompletionToken&&) &&;   // void(std::exception_ptr, T)
+//     auto operator()(CompletionToken&&) &&;                // runs on the handler's executor
+//   };                                                      // (void(std::exception_ptr) for void)
+//   inline constexpr use_task_t use_task;                   // co_await op(args..., halt::use_task)
+//
+// Inside a task:
+// - co_await task<U>{...} gives U (the task's exception propagates). The child runs on the same
+//   executor, started and finished without a post, co_spawn or allocation beyond its frame.
+// - co_await op(args..., halt::use_task) awaits any Asio asynchronous operation. The value is
+//   the completion's arguments without a leading std::error_code (or std::exception_ptr): none
+//   -> void, one -> that value, several -> std::tuple. A non-zero error code is thrown as
+//   std::system_error (as use_awaitable does), an exception_ptr is rethrown. The handler carries
+//   the task's executor, the cancellation slot of the task's chain and asio::recycling_allocator.
+//   asio::experimental::as_tuple(halt::use_task) and asio::redirect_error(halt::use_task, ec)
+//   work as they do with use_awaitable, and a deferred operation (op(asio::experimental::deferred))
+//   can be awaited directly.
+// - co_await asio::this_coro::executor gives the task's executor (asio::any_io_executor).
+// - Nothing else can be awaited (a compile-time error says what can). To await an
+//   asio::awaitable, co_spawn it with halt::use_task (it then costs what co_spawn costs).
+//
+// Starting. std::move(t)(ex, token) starts the task on `ex` (dispatched: it runs inline when the
+// caller already runs on ex, else it is posted) and completes through `token` with
+// (exception_ptr, value). std::move(t)(token) uses the handler's associated executor, and does not
+// compile for a handler that has none (say: bind one with asio::bind_executor). A task that
+// completes inside the starting call completes through a post (never inline in the initiation);
+// otherwise its completion is dispatched to the handler's associated executor (default: ex).
+// An exception that escapes the task is the exception_ptr (the value is then T{}: starting a
+// task<T> needs a default-constructible T, as co_spawn does).
+//
+// Drop. Terminal cancellation emitted on the start token's slot (other types are ignored) drops
+// the task:
+// - if the task is suspended on an operation, terminal cancellation is emitted on that
+//   operation's slot; when its handler runs, whatever its result (a value that arrives together
+//   with the drop is discarded), the frames are destroyed innermost first WITHOUT being resumed:
+//   the destructors of their locals and parameters run, no code after the co_await runs, no
+//   catch (not even catch (...)) sees anything. A frame is never destroyed while an operation
+//   that may touch it is in flight: an operation that ignores cancellation (async_resolve, say)
+//   delays the drop until it completes.
+// - a task not started yet is destroyed without running; a running task (one that emitted on
+//   its own start slot) is dropped at its next co_await of an operation, before that operation
+//   starts. A task that finishes before reaching one reports its result.
+// - the completion then reports exception_ptr = std::system_error(asio::error::operation_aborted)
+//   (what co_await std::move(t)(asio::use_awaitable) throws in the awaiting coroutine).
+// - if the task's execution context is destroyed while the task waits, the handler it waits on
+//   is destroyed uncalled: the frames are destroyed (innermost first) and the completion handler
+//   is destroyed without being called, as Asio does for its own operations.
+//
+// Thread safety. A started task, its start slot and every operation it awaits belong to its
+// executor: emit on the start slot only from code running on that executor (post the emit to
+// it, as Asio requires of cancellation_signal anyway), and give a task started on a context run
+// by several threads a strand (what the task awaits completes through that executor, so the
+// task's frames are never touched by two threads at once). A task object that is not started is
+// a plain move-only value.
+//
+// Bad input: awaiting, or starting, an empty (default-constructed or moved-from) task throws
+// std::system_error with halt::errc::no_state (starting one twice is starting a moved-from one).
+//
+// Cost: a task<T>'s frame comes from Asio's per-thread recycling cache; co_await of a task is a
+// resume in a loop (no post, no allocation beyond the frame); the start allocates one root
+// (through the handler's associated allocator). Every resumption goes through that loop, so
+// neither a long loop of co_awaits nor a deep chain of nested tasks grows the stack, at any
+// optimisation level.
+
+#include <halt/detail/config.hpp>
+#include <halt/detail/task_frame.hpp>
+#include <halt/detail/task_op.hpp>
+#include <halt/error.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/error.hpp>
+#include <asio/execution.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/post.hpp>
+#include <asio/system_executor.hpp>
+
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace halt {
+
+namespace detail::tsk {
+
+template <class T>
+struct start_signature {
+  using type = void(std::exception_ptr, T);
+};
+template <>
+struct start_signature<void> {
+  using type = void(std::exception_ptr);
+};
+
+// A started chain: owns its outermost frame and the completion handler.
+template <class T, class Handler>
+class root final : public root_base {
+  using handler_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
+  using work_executor = std::decay_t<decltype(asio::prefer(
+      std::declval<handler_executor>(), asio::execution::outstanding_work.tracked))>;
+  using allocator = typename std::allocator_traits<asio::associated_allocator_t<
+      Handler, asio::recycling_allocator<void>>>::template rebind_alloc<root>;
+
+public:
+  root(asio::any_io_executor ex, Handler&& h)
+      : root_base(std::move(ex)), handler_(std::move(h)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, ex_),
+                           asio::execution::outstanding_work.tracked)) {}
+
+  static root* create(asio::any_io_executor ex, Handler&& h) {
+    allocator a(asio::get_associated_allocator(h, asio::recycling_allocator<void>()));
+    root* p = std::allocator_traits<allocator>::allocate(a, 1);
+    try {
+      return ::new (static_cast<void*>(p)) root(std::move(ex), std::move(h));
+    } catch (...) {
+      std::allocator_traits<allocator>::deallocate(a, p, 1);
+      throw;
+    }
+  }
+
+  asio::cancellation_slot start_slot_;
+
+  void finish(bool dropped) noexcept override {
+    std::exception_ptr e;
+    std::optional<value_holder> v;
+    if (dropped) {
+      e = std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+    } else {
+      auto& p = std::coroutine_handle<promise<T>>::from_address(frame_.address()).promise();
+      e = p.error_;
+      if constexpr (!std::is_void_v<T>) {
+        if (!e) v.emplace(std::move(*p.value_));
+      }
+      std::exchange(frame_, nullptr).destroy();
+    }
+    const bool post = initiating == this; // never complete inline inside the starting call
+    if (start_slot_.is_connected()) start_slot_.clear();
+    Handler h(std::move(handler_));
+    work_executor w(std::move(work_));
+    destroy_self();
+    auto complete = [h = std::move(h), e = std::move(e), v = std::move(v)]() mutable {
+      if constexpr (std::is_void_v<T>) {
+        std::move(h)(e);
+      } else if (v) {
+        std::move(h)(e, std::move(v->value));
+      } else {
+        std::move(h)(e, T{});
+      }
+    };
+    if (post)
+      asio::post(w, std::move(complete));
+    else
+      asio::dispatch(w, std::move(complete));
+  }
+
+  void discard() noexcept override {
+    if (start_slot_.is_connected()) start_slot_.clear();
+    if (frame_) std::exchange(frame_, nullptr).destroy();
+    destroy_self();
+  }
+
+private:
+  struct value_holder {
+    std::conditional_t<std::is_void_v<T>, char, T> value;
+  };
+
+  void destroy_self() noexcept {
+    allocator a(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));
+    this->~root();
+    std::allocator_traits<allocator>::deallocate(a, this, 1);
+  }
+
+  Handler handler_;
+  work_executor work_;
+};
+
+// Terminal cancellation on the start token's slot drops the task.
+struct start_cancel {
+  root_base* r;
+  void operator()(asio::cancellation_type_t t) const noexcept {
+    if ((t & asio::cancellation_type::terminal) != asio::cancellation_type::none) r->request_drop();
+  }
+};
+
+struct start_init {
+  template <class Handler, class T>
+  void operator()(Handler&& h, task<T> t) const {
+    using ex_t = asio::associated_executor_t<std::decay_t<Handler>>;
+    static_assert(!std::is_same_v<ex_t, asio::system_executor>,
+                  "std::move(task)(token): the completion handler has no associated executor to run "
+                  "the task on; use std::move(task)(executor, token) or asio::bind_executor");
+    (*this)(std::forward<Handler>(h), asio::any_io_executor(asio::get_associated_executor(h)),
+            std::move(t));
+  }
+
+  template <class Handler, class T>
+  void operator()(Handler&& h, asio::any_io_executor ex, task<T> t) const {
+    if constexpr (!std::is_void_v<T>)
+      static_assert(std::is_default_constructible_v<T>,
+                    "starting a halt::task<T> needs a default-constructible T (the completion's "
+                    "value when the task threw or was dropped), as co_spawn does");
+    using root_t = root<T, std::decay_t<Handler>>;
+    auto slot = asio::get_associated_cancellation_slot(h);
+    root_t* r = root_t::create(ex, std::move(h));
+    auto& p = t.h_.promise();
+    r->frame_ = std::exchange(t.h_, nullptr);
+    p.root_ = r;
+    p.owner_ = &r->frame_;
+    r->leaf_ = &p;
+    if (slot.is_connected()) {
+      r->start_slot_ = slot;
+      slot.template emplace<start_cancel>(start_cancel{r});
+    }
+    // r may be gone once dispatch returns (finished inline, or posted and run elsewhere).
+    root_base* const outer = std::exchange(initiating, r);
+    try {
+      asio::dispatch(r->ex_, root_job(r, [](root_base* rb) noexcept {
+                       if (rb->drop_requested_)
+                         rb->drop(); // dropped before it started: nothing of it runs
+                       else
+                         drive(rb, rb->frame_);
+                     }));
+    } catch (...) {
+      initiating = outer;
+      throw;
+    }
+    initiating = outer;
+  }
+};
+
+} // namespace detail::tsk
+
+template <class T = void>
+class [[nodiscard]] task {
+  static_assert(!std::is_reference_v<T>, "halt::task<T&> is not supported: return a pointer or a std::reference_wrapper");
+
+public:
+  using promise_type = detail::tsk::promise<T>;
+  using value_type = T;
+
+  task() noexcept = default;
+  task(task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  task& operator=(task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~task() { reset(); }
+
+  /// False for an empty (default-constructed, moved-from or started) task.
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+
+  /// Starts the task on `ex` (an executor or an execution context); completes with
+  /// void(std::exception_ptr, T) (void(std::exception_ptr) for void). \throws std::system_error
+  /// (halt::errc::no_state) if the task is empty.
+  template <class ExOrCtx, class CompletionToken>
+    requires(asio::execution::is_executor<std::decay_t<ExOrCtx>>::value ||
+             std::is_convertible_v<ExOrCtx&, asio::execution_context&>)
+  auto operator()(ExOrCtx&& ex, CompletionToken&& token) && {
+    if (!h_) throw std::system_error(make_error_code(errc::no_state));
+    if constexpr (std::is_convertible_v<ExOrCtx&, asio::execution_context&>)
+      return asio::async_initiate<CompletionToken, signature>(
+          detail::tsk::start_init{}, token, asio::any_io_executor(ex.get_executor()), std::move(*this));
+    else
+      return asio::async_initiate<CompletionToken, signature>(
+          detail::tsk::start_init{}, token, asio::any_io_executor(ex), std::move(*this));
+  }
+
+  /// Starts the task on the completion handler's associated executor.
+  template <class CompletionToken>
+  auto operator()(CompletionToken&& token) && {
+    if (!h_) throw std::system_error(make_error_code(errc::no_state));
+    return asio::async_initiate<CompletionToken, signature>(detail::tsk::start_init{}, token,
+                                                            std::move(*this));
+  }
+
+private:
+  friend promise_type;
+  friend struct detail::tsk::promise_base;
+  friend struct detail::tsk::start_init;
+  template <class, class>
+  friend class detail::tsk::root;
+
+  using signature = typename detail::tsk::start_signature<T>::type;
+
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  void reset() noexcept {
+    if (h_) std::exchange(h_, nullptr).destroy(); // an unstarted frame: runs nothing
+  }
+
+  std::coroutine_handle<promise_type> h_;
+};
+
+namespace detail::tsk {
+
+template <class T>
+task<T> promise<T>::get_return_object() noexcept {
+  auto h = std::coroutine_handle<promise<T>>::from_promise(*this);
+  self_ = h;
+  return task<T>(h);
+}
+inline task<void> promise<void>::get_return_object() noexcept {
+  auto h = std::coroutine_handle<promise<void>>::from_promise(*this);
+  self_ = h;
+  return task<void>(h);
+}
+
+template <class U>
+task_awaiter<U> promise_base::await_transform(task<U>&& t) {
+  if (!t.h_) throw std::system_error(make_error_code(errc::no_state));
+  return task_awaiter<U>(std::exchange(t.h_, nullptr));
+}
+
+} // namespace detail::tsk
+} // namespace halt

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#include <halt/task.hpp>
+
+#include "support/async.hpp"
+#include "support/catch.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Logs its destruction. Tests keep these as locals and parameters of task frames.
+struct probe {
+  std::vector<std::string>* log;
+  std::string name;
+  probe(std::vector<std::string>& l, std::string n) : log(&l), name(std::move(n)) {}
+  probe(probe&& o) noexcept : log(std::exchange(o.log, nullptr)), name(std::move(o.name)) {}
+  probe& operator=(probe&&) = delete;
+  ~probe() {
+    if (log) log->push_back("~" + name);
+  }
+};
+
+template <class T>
+struct outcome {
+  bool done = false;
+  std::exception_ptr error;
+  std::optional<T> value;
+};
+template <>
+struct outcome<void> {
+  bool done = false;
+  std::exception_ptr error;
+};
+
+// A completion handler that records the outcome.
+template <class T>
+struct record {
+  outcome<T>* out;
+  void operator()(std::exception_ptr e, T v) const {
+    REQUIRE_FALSE(out->done);
+    out->done = true;
+    out->error = e;
+    if (!e) out->value.emplace(std::move(v));
+  }
+};
+template <>
+struct record<void> {
+  outcome<void>* out;
+  void operator()(std::exception_ptr e) const {
+    REQUIRE_FALSE(out->done);
+    out->done = true;
+    out->error = e;
+  }
+};
+
+// Runs t on io until it completes; returns the outcome.
+template <class T>
+outcome<T> run(asio::io_context& io, halt::task<T> t) {
+  outcome<T> out;
+  std::move(t)(io, record<T>{&out});
+  halt_test::run_until(io, [&] { return out.done; });
+  return out;
+}
+
+template <class T>
+T get(outcome<T> o) {
+  REQUIRE(o.done);
+  if (o.error) std::rethrow_exception(o.error);
+  if constexpr (!std::is_void_v<T>) return std::move(*o.value);
+}
+
+bool is_aborted(const std::exception_ptr& e) {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& x) {
+    return x.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Starts t on io with a start slot from `sig`; returns the outcome (filled in as it completes).
+template <class T>
+std::shared_ptr<outcome<T>> start(asio::io_context& io, halt::task<T> t, asio::cancellation_signal& sig) {
+  auto out = std::make_shared<outcome<T>>();
+  std::move(t)(io, asio::bind_cancellation_slot(sig.slot(), record<T>{out.get()}));
+  return out;
+}
+
+// Emits terminal on `sig` from a handler on io, after the current queue drains a little.
+void emit_later(asio::io_context& io, asio::cancellation_signal& sig,
+                asio::cancellation_type type = asio::cancellation_type::terminal) {
+  asio::post(io, [&io, &sig, type] { asio::post(io, [&sig, type] { sig.emit(type); }); });
+}
+
+halt::task<void> sleep(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(halt::use_task);
+}
+
+halt::task<int> answer() { co_return 42; }
+halt::task<int> plus_one(int x) { co_return x + 1; }
+halt::task<void> fail() {
+  throw std::runtime_error("boom");
+  co_return;
+}
+
+// An operation with completion signature void(Args...) that completes (posted) with `values`.
+template <class... Args, class Token, class... V>
+auto async_values(asio::io_context& io, Token&& token, V... values) {
+  return asio::async_initiate<Token, void(Args...)>(
+      [&io](auto handler, auto... v) {
+        auto ex = asio::get_associated_executor(handler, io.get_executor());
+        asio::post(ex, [h = std::move(handler), v...]() mutable { std::move(h)(v...); });
+      },
+      token, values...);
+}
+
+} // namespace
+
+// --- basics -------------------------------------------------------------------------------------
+
+TEST_CASE("a task is lazy: destroying an unstarted task runs nothing and destroys its parameters", "[task]") {
+  std::vector<std::string> log;
+  bool ran = false;
+  {
+    auto body = [](probe p, bool& r) -> halt::task<void> {
+      r = true;
+      (void)p;
+      co_return;
+    };
+    halt::task<void> t = body(probe(log, "param"), ran);
+    CHECK(t.valid());
+    CHECK(log.empty());
+  }
+  CHECK_FALSE(ran);
+  CHECK(log == std::vector<std::string>{"~param"});
+}
+
+TEST_CASE("co_await of a task gives its value, and its exception propagates", "[task]") {
+  asio::io_context io;
+  auto body = []() -> halt::task<int> {
+    int v = co_await answer();
+    v = co_await plus_one(v);
+    bool caught = false;
+    try {
+      co_await fail();
+    } catch (const std::runtime_error& e) {
+      caught = std::string(e.what()) == "boom";
+    }
+    REQUIRE(caught);
+    co_return v;
+  };
+  CHECK(get(run(io, body())) == 43);
+
+  auto out = run(io, fail());
+  REQUIRE(out.error);
+  CHECK_THROWS_AS(std::rethrow_exception(out.error), std::runtime_error);
+}
+
+TEST_CASE("a task that finishes inside its starting call completes through a post", "[task]") {
+  asio::io_context io;
+  outcome<int> out;
+  bool returned = false;
+  asio::post(io, [&] {
+    answer()(io, [&](std::exception_ptr e, int v) {
+      CHECK(returned); // not inside the initiating call
+      out.done = true;
+      out.error = e;
+      out.value = v;
+    });
+    returned = true;
+  });
+  halt_test::run_until(io, [&] { return out.done; });
+  CHECK(*out.value == 42);
+}
+
+TEST_CASE("co_await asio::this_coro::executor gives the task's executor", "[task]") {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  outcome<bool> out;
+  auto body = [](asio::strand<asio::io_context::executor_type> s) -> halt::task<bool> {
+    auto ex = co_await asio::this_coro::executor;
+    co_return ex == asio::any_io_executor(s);
+  };
+  body(strand)(strand, record<bool>{&out});
+  halt_test::run_until(io, [&] { return out.done; });
+  CHECK(get(std::move(out)));
+}
+
+TEST_CASE("a task started with a token alone runs on the handler's associated executor", "[task]") {
+  asio::io_context io;
+  outcome<bool> out;
+  auto body = [](asio::any_io_executor want) -> halt::task<bool> {
+    co_return (co_await asio::this_coro::executor) == want;
+  };
+  body(io.get_executor())(asio::bind_executor(io, record<bool>{&out}));
+  halt_test::run_until(io, [&] { return out.done; });
+  CHECK(get(std::move(out)));
+}
+
+// --- use_task -----------------------------------------------------------------------------------
+
+TEST_CASE("use_task awaits a timer; an error code is thrown as std::system_error", "[task]") {
+  asio::io_context io;
+  auto body = [&io]() -> halt::task<int> {
+    asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+    co_await t.async_wait(halt::use_task);
+
+    asio::steady_timer forever(io, 1h);
+    asio::post(io, [&forever] { forever.cancel(); });
+    try {
+      co_await forever.async_wait(halt::use_task);
+    } catch (const std::system_error& e) {
+      co_return e.code() == asio::error::operation_aborted ? 1 : 2;
+    }
+    co_return 3;
+  };
+  CHECK(get(run(io, body())) == 1);
+}
+
+TEST_CASE("use_task: the value is the completion's arguments without the error code", "[task]") {
+  asio::io_context io;
+  auto body = [&io]() -> halt::task<void> {
+    co_await asio::post(io, halt::use_task); // void()
+    int one = co_await async_values<std::error_code, int>(io, halt::use_task, std::error_code(), 7);
+    CHECK(one == 7);
+    int bare = co_await async_values<int>(io, halt::use_task, 8);
+    CHECK(bare == 8);
+    // (g++ 12: name an operation holding non-trivial arguments before awaiting it)
+    auto op = async_values<std::error_code, int, std::string>(io, halt::use_task, std::error_code(), 9,
+                                                              std::string("nine"));
+    std::tuple<int, std::string> two = co_await std::move(op);
+    CHECK(two == std::make_tuple(9, std::string("nine")));
+    auto timed_out = async_values<std::error_code, int>(io, halt::use_task,
+                                                        make_error_code(std::errc::timed_out), 0);
+    CHECK_THROWS_AS(co_await std::move(timed_out), std::system_error);
+    auto failing = async_values<std::exception_ptr, int>(
+        io, halt::use_task, std::make_exception_ptr(std::logic_error("from the op")), 0);
+    CHECK_THROWS_AS(co_await std::move(failing), std::logic_error);
+  };
+  get(run(io, body()));
+}
+
+TEST_CASE("use_task works with as_tuple, redirect_error and deferred operations", "[task]") {
+  asio::io_context io;
+  auto body = [&io]() -> halt::task<void> {
+    auto bad = make_error_code(std::errc::timed_out);
+    auto [ec, v] = co_await async_values<std::error_code, int>(
+        io, asio::experimental::as_tuple(halt::use_task), bad, 5);
+    CHECK(ec == bad);
+    CHECK(v == 5);
+
+    std::error_code ec2;
+    int w = co_await async_values<std::error_code, int>(io, asio::redirect_error(halt::use_task, ec2), bad, 6);
+    CHECK(ec2 == bad);
+    CHECK(w == 6);
+
+    asio::steady_timer t(io, 1ms);
+    auto deferred_wait = t.async_wait(asio::experimental::deferred);
+    co_await std::move(deferred_wait);
+  };
+  get(run(io, body()));
+}
+
+TEST_CASE("an asio::awaitable awaits a task with use_awaitable, and a task awaits co_spawn", "[task]") {
+  asio::io_context io;
+  int seen = 0;
+  auto from_awaitable = [&]() -> asio::awaitable<void> {
+    seen = co_await answer()(asio::use_awaitable);
+  };
+  asio::co_spawn(io, from_awaitable(), halt_test::rethrow{});
+  halt_test::run_until(io, [&] { return seen == 42; });
+
+  auto aw = []() -> asio::awaitable<int> { co_return 5; };
+  auto body = [&]() -> halt::task<int> {
+    co_return co_await asio::co_spawn(io, aw(), halt::use_task);
+  };
+  CHECK(get(run(io, body())) == 5);
+}
+
+// --- bad input ----------------------------------------------------------------------------------
+
+TEST_CASE("awaiting or starting an empty task throws errc::no_state", "[task]") {
+  asio::io_context io;
+  auto body = []() -> halt::task<bool> {
+    halt::task<int> t = answer();
+    halt::task<int> moved = std::move(t);
+    (void)moved;
+    try {
+      co_await std::move(t);
+    } catch (const std::system_error& e) {
+      co_return e.code() == halt::errc::no_state;
+    }
+    co_return false;
+  };
+  CHECK(get(run(io, body())));
+
+  halt::task<int> t = answer();
+  outcome<int> out;
+  std::move(t)(io, record<int>{&out});
+  CHECK_FALSE(t.valid());
+  try {
+    std::move(t)(io, record<int>{&out}); // started twice
+    FAIL("no exception");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == halt::errc::no_state);
+  }
+  halt::task<void> empty;
+  CHECK_THROWS_AS(std::move(empty)(io, record<void>{nullptr}), std::system_error);
+  halt_test::run_until(io, [&] { return out.done; });
+  CHECK(*out.value == 42);
+}
+
+// --- stack safety (the debug build is -O0) -------------------------------------------------------
+
+TEST_CASE("a million co_awaits of tasks that finish at once do not grow the stack", "[task][stack]") {
+  asio::io_context io;
+  auto body = []() -> halt::task<long> {
+    long sum = 0;
+    for (int i = 0; i < 1'000'000; ++i) sum += co_await plus_one(i) - i;
+    co_return sum;
+  };
+  CHECK(get(run(io, body())) == 1'000'000);
+}
+
+namespace {
+halt::task<int> nested(int depth) {
+  if (depth == 0) co_return 0;
+  co_return 1 + co_await nested(depth - 1);
+}
+halt::task<int> nested_sleeping(int depth, int& destroyed) {
+  struct count {
+    int* n;
+    ~count() { ++*n; }
+  } c{&destroyed};
+  if (depth == 0) {
+    co_await sleep(1h);
+    co_return 0;
+  }
+  co_return 1 + co_await nested_sleeping(depth - 1, destroyed);
+}
+} // namespace
+
+TEST_CASE("a chain of 10^4 nested tasks neither overflows the stack nor does its drop", "[task][stack]") {
+  asio::io_context io;
+  CHECK(get(run(io, nested(10'000))) == 10'000);
+
+  int destroyed = 0;
+  asio::cancellation_signal sig;
+  auto out = start(io, nested_sleeping(10'000, destroyed), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK(destroyed == 10'001);
+}
+
+// --- drop ---------------------------------------------------------------------------------------
+
+TEST_CASE("drop: no code after the co_await runs, no catch sees anything", "[task][drop]") {
+  asio::io_context io;
+  bool after = false, caught = false, caught_all = false;
+  auto body = [&]() -> halt::task<int> {
+    try {
+      try {
+        asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+        co_await t.async_wait(halt::use_task);
+        after = true;
+      } catch (const std::system_error&) {
+        caught = true;
+      }
+    } catch (...) {
+      caught_all = true;
+    }
+    after = true;
+    co_return 1;
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK_FALSE(caught);
+  CHECK_FALSE(caught_all);
+}
+
+namespace {
+halt::task<void> level3(std::vector<std::string>& log, probe p, bool& after) {
+  (void)p;
+  probe a(log, "l3.a");
+  probe b(log, "l3.b");
+  co_await sleep(1h);
+  after = true;
+}
+halt::task<int> level2(std::vector<std::string>& log, probe p, bool& after) {
+  (void)p;
+  probe a(log, "l2.a");
+  try {
+    co_await level3(log, probe(log, "l3.param"), after);
+  } catch (...) {
+    after = true;
+  }
+  after = true;
+  co_return 2;
+}
+halt::task<int> level1(std::vector<std::string>& log, bool& after) {
+  probe a(log, "l1.a");
+  int v = co_await level2(log, probe(log, "l2.param"), after);
+  after = true;
+  co_return v;
+}
+} // namespace
+
+TEST_CASE("drop: a nested chain of three tasks, every local destroyed once, innermost first", "[task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  asio::cancellation_signal sig;
+  auto out = start(io, level1(log, after), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"~l3.b", "~l3.a", "~l3.param", "~l2.a", "~l2.param", "~l1.a"});
+}
+
+TEST_CASE("drop: a task dropped before its first run runs nothing", "[task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool ran = false;
+  auto body = [](probe p, bool& r) -> halt::task<void> {
+    r = true;
+    (void)p;
+    co_return;
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(probe(log, "param"), ran), sig); // posted: we are not on io's thread
+  sig.emit(asio::cancellation_type::terminal);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(ran);
+  CHECK(log == std::vector<std::string>{"~param"});
+}
+
+TEST_CASE("drop: a result that arrives together with the drop is discarded", "[task][drop]") {
+  asio::io_context io;
+  bool after = false;
+  asio::cancellation_signal sig;
+  auto body = [&]() -> halt::task<void> {
+    // The drop is queued before the operation's completion: the operation has its result when
+    // the drop reaches it, and the task is dropped anyway.
+    asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
+    co_await asio::post(io, halt::use_task);
+    after = true;
+  };
+  auto out = start(io, body(), sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+}
+
+TEST_CASE("drop: a task that emits on its own start slot is dropped at its next co_await, "
+          "before that operation starts", "[task][drop]") {
+  asio::io_context io;
+  bool after = false, initiated = false;
+  asio::cancellation_signal sig;
+  auto body = [&]() -> halt::task<void> {
+    sig.emit(asio::cancellation_type::terminal);
+    co_await answer(); // not an operation: runs
+    auto op = asio::async_initiate<const halt::use_task_t&, void()>(
+        [&](auto) { initiated = true; }, halt::use_task);
+    co_await std::move(op);
+    after = true;
+  };
+  auto out = start(io, body(), sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(initiated);
+  CHECK_FALSE(after);
+}
+
+TEST_CASE("drop: only terminal cancellation drops; partial and total are ignored", "[task][drop]") {
+  asio::io_context io;
+  asio::cancellation_signal sig;
+  auto body = []() -> halt::task<int> {
+    co_await sleep(20ms);
+    co_return 7;
+  };
+  auto out = start(io, body(), sig);
+  emit_later(io, sig, asio::cancellation_type::total | asio::cancellation_type::partial);
+  halt_test::run_until(io, [&] { return out->done; });
+  REQUIRE_FALSE(out->error);
+  CHECK(*out->value == 7);
+}
+
+TEST_CASE("drop: an asio::awaitable that loses || drops the task it awaits", "[task][drop]") {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  auto slow = [&](probe p) -> halt::task<int> {
+    (void)p;
+    probe local(log, "local");
+    co_await sleep(1h);
+    after = true;
+    co_return 1;
+  };
+  bool done = false;
+  auto main = [&]() -> asio::awaitable<void> {
+    auto t = slow(probe(log, "param"));
+    auto r = co_await (std::move(t)(asio::use_awaitable) || halt_test::sleep_for(1ms));
+    CHECK(r.index() == 1);
+    done = true;
+  };
+  asio::co_spawn(io, main(), halt_test::rethrow{});
+  halt_test::run_until(io, [&] { return done; });
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"~local", "~param"});
+}
+
+TEST_CASE("a task whose io_context is destroyed: frames destroyed, completion never called", "[task][drop]") {
+  std::vector<std::string> log;
+  bool called = false;
+  {
+    asio::io_context io;
+    auto body = [&](probe p) -> halt::task<void> {
+      (void)p;
+      probe local(log, "local");
+      co_await sleep(1h);
+    };
+    body(probe(log, "param"))(io, [&](std::exception_ptr) { called = true; });
+    io.run_one(); // the start: the task waits on its timer
+    CHECK(log.empty());
+  }
+  CHECK_FALSE(called);
+  CHECK(log == std::vector<std::string>{"~local", "~param"});
+}
+
+// --- threads ------------------------------------------------------------------------------------
+
+TEST_CASE("tasks on strands of a 4-thread pool, dropped from another thread", "[task][drop][threads]") {
+  constexpr int n = 200;
+  asio::thread_pool pool(4);
+  std::atomic<int> destroyed{0}, completed{0}, aborted{0}, started{0};
+
+  struct guard {
+    std::atomic<int>* n;
+    explicit guard(std::atomic<int>* c) : n(c) {}
+    guard(guard&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+    guard& operator=(guard&&) = delete;
+    ~guard() {
+      if (n) n->fetch_add(1);
+    }
+  };
+  auto body = [&](guard g) -> halt::task<void> {
+    (void)g;
+    started.fetch_add(1);
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      asio::steady_timer t(ex, std::chrono::microseconds(50));
+      co_await t.async_wait(halt::use_task);
+      co_await asio::post(ex, halt::use_task);
+    }
+  };
+
+  struct slot_state {
+    explicit slot_state(asio::thread_pool& p) : strand(asio::make_strand(p)) {}
+    asio::strand<asio::thread_pool::executor_type> strand;
+    asio::cancellation_signal sig;
+  };
+  std::vector<std::unique_ptr<slot_state>> tasks;
+  for (int i = 0; i < n; ++i) {
+    auto s = std::make_unique<slot_state>(pool);
+    auto done = [&](std::exception_ptr e) {
+      if (is_aborted(e)) aborted.fetch_add(1);
+      completed.fetch_add(1);
+    };
+    body(guard{&destroyed})(s->strand, asio::bind_cancellation_slot(s->sig.slot(), done));
+    tasks.push_back(std::move(s));
+  }
+  // Drop them from this thread, at whatever point each one has reached (some before they start).
+  for (int i = 0; i < n; ++i) {
+    slot_state* s = tasks[i].get();
+    asio::post(s->strand, [s] { s->sig.emit(asio::cancellation_type::terminal); });
+    if (i % 16 == 0) std::this_thread::yield();
+  }
+  halt_test::wait_until([&] { return completed.load() == n; });
+  pool.join();
+  CHECK(aborted.load() == n);
+  CHECK(destroyed.load() == n);
+}
