@@ -878,3 +878,121 @@ TEST_CASE("a join pending when its handle is destroyed still receives the outcom
   CHECK(got);
   CHECK(rec.calls.load() == 0); // the joiner saw it: not an orphan
 }
+
+// --- halt::task bodies (task.hpp): started without co_spawn, dropped by abort ---------------------
+
+namespace {
+halt::task<void> task_sleep(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(halt::use_task);
+}
+} // namespace
+
+TEST_CASE("spawn of a halt::task: join gives its value or its exception", "[task][halt_task]") {
+  asio::io_context io;
+  auto value = []() -> halt::task<int> {
+    co_await task_sleep(1ms);
+    co_return 42;
+  };
+  auto failing = []() -> halt::task<void> {
+    co_await task_sleep(1ms);
+    throw std::runtime_error("boom");
+  };
+  auto h1 = halt::spawn(io, value());
+  auto h2 = halt::spawn(io, failing());
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r1 = co_await h1.join();
+    REQUIRE(r1.has_value());
+    CHECK(r1.value() == 42);
+    auto r2 = co_await h2.join();
+    REQUIRE(r2.is_exception());
+    CHECK_THROWS_AS(std::rethrow_exception(r2.exception()), std::runtime_error);
+  });
+}
+
+TEST_CASE("abort drops a spawned halt::task: no catch, no code after the co_await, guards run once",
+          "[task][halt_task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  bool after = false, caught = false;
+  auto body = [&](guard outer) -> halt::task<int> {
+    (void)outer;
+    try {
+      guard inner(destroyed);
+      co_await task_sleep(1h);
+      after = true;
+    } catch (...) {
+      caught = true;
+    }
+    after = true;
+    co_return 1;
+  };
+  auto h = halt::spawn(io, body(guard(destroyed)));
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(1ms);
+    CHECK_FALSE(h.is_finished());
+    h.abort();
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+  });
+  CHECK(destroyed == 2);
+  CHECK_FALSE(after);
+  CHECK_FALSE(caught);
+}
+
+TEST_CASE("a spawned halt::task aborted before it starts never runs; a callable body's captures "
+          "outlive the task", "[task][halt_task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  bool ran = false;
+  auto h = halt::spawn(io, [&ran, g = guard(destroyed)]() -> halt::task<void> {
+    ran = true;
+    co_return;
+  });
+  h.abort();
+  std::string text = "capture";
+  auto h2 = halt::spawn(io, [text]() -> halt::task<std::size_t> {
+    co_await task_sleep(1ms);
+    co_return text.size(); // the lambda (and text) are alive while the task runs
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+    auto r2 = co_await h2.join();
+    CHECK(r2.value() == 7);
+  });
+  CHECK_FALSE(ran);
+  CHECK(destroyed == 1);
+}
+
+TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "[task][halt_task]") {
+  constexpr int n = 100;
+  asio::thread_pool pool(4);
+  std::atomic<int> destroyed{0};
+  auto body = [](guard g) -> halt::task<void> {
+    (void)g;
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      asio::steady_timer t(ex, std::chrono::microseconds(50));
+      co_await t.async_wait(halt::use_task);
+    }
+  };
+  std::vector<halt::join_handle<void>> hs;
+  for (int i = 0; i < n; ++i) hs.push_back(halt::spawn(pool, body(guard(destroyed))));
+  for (auto& h : hs) h.abort();
+  halt_test::wait_until([&] {
+    for (auto& h : hs)
+      if (!h.is_finished()) return false;
+    return true;
+  });
+  pool.join();
+  CHECK(destroyed == n);
+  asio::io_context joiner;
+  int cancelled = 0;
+  for (auto& h : hs)
+    h.async_join(asio::bind_executor(joiner, [&](std::error_code ec, halt::join_result<void> r) {
+      if (!ec && r.is_cancelled()) ++cancelled;
+    }));
+  joiner.run();
+  CHECK(cancelled == n);
+}

@@ -6,6 +6,9 @@
 //
 //   template <class ExOrCtx, class T> [[nodiscard]] join_handle<T> spawn(ExOrCtx&&, asio::awaitable<T>);
 //   template <class ExOrCtx, class F> [[nodiscard]] join_handle<T> spawn(ExOrCtx&&, F&& f); // f() -> awaitable<T>
+//   template <class ExOrCtx, class T> [[nodiscard]] join_handle<T> spawn(ExOrCtx&&, halt::task<T>);
+//                                                     // (or F with f() -> task<T>): started
+//                                                     // directly, no co_spawn; abort() drops it
 //
 //   template <class T> class join_handle {            // move-only; destruction detaches
 //     void abort() const;                               // any thread, idempotent, never blocks
@@ -39,6 +42,10 @@
 //   (RAII destructors run), and join reports cancelled. A task aborted before its first run never
 //   runs; what it owns is destroyed. After completion abort() has no effect, and a task that
 //   catches the cancellation and returns a value anyway reports that value.
+//   A halt::task body (task.hpp) is dropped instead: once the operation it waits on has
+//   completed, its frames are destroyed innermost first without being resumed (no catch sees the
+//   abort, no code after the co_await runs), and join reports cancelled. It is started directly
+//   on its strand (no co_spawn). Its T must be default-constructible.
 // - Joining completes through the joiner's executor: dispatched there when the task finishes
 //   (so a joiner on the finishing thread's executor resumes at once), posted if the task had
 //   already finished (never inline in async_join). Cancelling a join (through its slot, or by
@@ -66,6 +73,7 @@
 #include <halt/detail/task_state.hpp>
 #include <halt/error.hpp>
 #include <halt/join_result.hpp>
+#include <halt/task.hpp>
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -120,6 +128,22 @@ template <class T>
 struct task_body<asio::awaitable<T>> {
   using type = T;
 };
+template <class T>
+struct task_body<halt::task<T>> {
+  using type = T;
+};
+
+// True if the body is a halt::task, or a callable returning one (it is then started directly, as
+// an Asio operation, without co_spawn; abort() drops it).
+template <class Body>
+inline constexpr bool is_task_body = [] {
+  if constexpr (tsk::is_task<Body>::value)
+    return true;
+  else if constexpr (std::is_invocable_v<Body&>)
+    return tsk::is_task<std::invoke_result_t<Body&>>::value;
+  else
+    return false;
+}();
 
 // Owns a task's body (an awaitable<T>, or a callable returning one). Moving it leaves the source
 // empty, so the coroutine frame's parameter copy owns nothing once the body is moved out of it.
@@ -205,6 +229,45 @@ struct task_end {
   }
 };
 
+// The completion of a spawned halt::task. It keeps a callable body (whose captures the task may
+// use, at the callable's address: hence on the heap) until the task's frames are gone. Destroyed uncalled (the task's execution context went
+// away, after its frames were destroyed), it reports cancelled, as finish_guard does.
+template <class T, class Body>
+struct task_done {
+  std::shared_ptr<coro_task<T>> st;
+  std::unique_ptr<Body> keep;
+
+  task_done(std::shared_ptr<coro_task<T>> s, std::unique_ptr<Body> k) noexcept
+      : st(std::move(s)), keep(std::move(k)) {}
+  task_done(task_done&&) noexcept = default;
+  task_done& operator=(task_done&&) = delete;
+  ~task_done() {
+    if (st) report(join_result<T>::cancelled(), false); // in a destructor: post the joins
+  }
+
+  void operator()(std::exception_ptr e) requires std::is_void_v<T> {
+    report(e ? outcome(e) : join_result<T>::from_value({}), true);
+  }
+  template <class V>
+    requires(!std::is_void_v<T>) && std::is_same_v<std::decay_t<V>, T>
+  void operator()(std::exception_ptr e, V&& v) {
+    report(e ? outcome(e) : join_result<T>::from_value(std::forward<V>(v)), true);
+  }
+
+private:
+  join_result<T> outcome(const std::exception_ptr& e) const {
+    if (st->abort_requested() && is_system_error(e, asio::error::operation_aborted))
+      return join_result<T>::cancelled(); // dropped by abort()
+    return join_result<T>::from_exception(e);
+  }
+  void report(join_result<T> r, bool may_run_inline) {
+    keep.reset();
+    auto s = std::move(st);
+    s->running_ = false;
+    s->finish(std::move(r), may_run_inline);
+  }
+};
+
 // Posted by spawn(): starts the task on its strand, or drops it if it was aborted first.
 template <class T, class Body>
 struct task_start {
@@ -234,20 +297,43 @@ struct task_start {
       s->finish(join_result<T>::cancelled());
       return;
     }
-    try {
-      auto ex = *s->strand_;
-      auto slot = s->sig_.slot();
-      auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
-      body.reset();
-      asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{s}));
-    } catch (...) {
-      // A joiner's handler that finish() ran inline threw: let it leave run().
-      if (s->is_finished()) throw;
-      // The start itself failed (std::bad_alloc from co_spawn, the body's move threw) before
-      // the task's coroutine ran: the task reports that exception, so its joiners complete.
-      body.reset();
-      s->running_ = false;
-      s->finish(join_result<T>::from_exception(std::current_exception()));
+    if constexpr (is_task_body<Body>) {
+      try {
+        auto ex = *s->strand_;
+        auto slot = s->sig_.slot();
+        std::unique_ptr<Body> keep;
+        halt::task<T> t;
+        if constexpr (tsk::is_task<Body>::value) {
+          t = std::move(*body);
+        } else {
+          keep = std::make_unique<Body>(std::move(*body));
+          t = (*keep)();
+        }
+        body.reset();
+        // Started inline (we are on its executor): it runs to its first suspension here.
+        std::move(t)(ex, asio::bind_cancellation_slot(slot, task_done<T, Body>(s, std::move(keep))));
+      } catch (...) {
+        if (s->is_finished()) throw; // a joiner's handler run inline threw: let it leave run()
+        body.reset();
+        s->running_ = false;
+        s->finish(join_result<T>::from_exception(std::current_exception()));
+      }
+    } else {
+      try {
+        auto ex = *s->strand_;
+        auto slot = s->sig_.slot();
+        auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
+        body.reset();
+        asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{s}));
+      } catch (...) {
+        // A joiner's handler that finish() ran inline threw: let it leave run().
+        if (s->is_finished()) throw;
+        // The start itself failed (std::bad_alloc from co_spawn, the body's move threw) before
+        // the task's coroutine ran: the task reports that exception, so its joiners complete.
+        body.reset();
+        s->running_ = false;
+        s->finish(join_result<T>::from_exception(std::current_exception()));
+      }
     }
   }
 };
@@ -260,13 +346,17 @@ asio::any_io_executor to_executor(ExOrCtx&& ex) {
     return asio::any_io_executor(ex);
 }
 
-// The T of what spawn() accepts: an awaitable<T>, or a callable returning one.
+// The T of what spawn() accepts: an awaitable<T> or a halt::task<T>, or a callable returning one.
 template <class B>
 struct spawn_value {
   using type = typename task_body<std::invoke_result_t<B&>>::type;
 };
 template <class T>
 struct spawn_value<asio::awaitable<T>> {
+  using type = T;
+};
+template <class T>
+struct spawn_value<halt::task<T>> {
   using type = T;
 };
 template <class Body>
