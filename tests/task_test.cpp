@@ -567,6 +567,27 @@ TEST_CASE("a task whose io_context is destroyed: frames destroyed, completion ne
   CHECK(log == std::vector<std::string>{"~local", "~param"});
 }
 
+TEST_CASE("a task abandoned by its io_context after its start slot's signal is gone leaves the slot "
+          "alone", "[task][drop]") {
+  std::vector<std::string> log;
+  bool called = false;
+  auto io = std::make_unique<asio::io_context>();
+  auto sig = std::make_unique<asio::cancellation_signal>();
+  auto body = [&](probe p) -> halt::task<void> {
+    (void)p;
+    probe local(log, "local");
+    co_await sleep(1h);
+  };
+  body(probe(log, "param"))(*io, asio::bind_cancellation_slot(sig->slot(), [&](std::exception_ptr) {
+    called = true;
+  }));
+  io->run_one(); // the start: the task waits on its timer
+  sig.reset();   // the signal (and the task's handler in it) goes first
+  io.reset();    // then the context: the task is abandoned (ASan saw a use after free here)
+  CHECK_FALSE(called);
+  CHECK(log == std::vector<std::string>{"~local", "~param"});
+}
+
 // --- threads ------------------------------------------------------------------------------------
 
 TEST_CASE("tasks on strands of a 4-thread pool, dropped from another thread", "[task][drop][threads]") {

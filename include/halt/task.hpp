@@ -169,8 +169,11 @@ public:
       asio::dispatch(w, std::move(complete));
   }
 
+  // Abandoned (the execution context is being destroyed): as Asio's own operations do, the start
+  // slot is left alone (its signal may already be gone). Its handler now refers to freed memory:
+  // the signal must not be emitted again (it usually goes with the handler's owner, destroyed
+  // here).
   void discard() noexcept override {
-    if (start_slot_.is_connected()) start_slot_.clear();
     if (frame_) std::exchange(frame_, nullptr).destroy();
     destroy_self();
   }
