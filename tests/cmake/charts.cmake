@@ -1,7 +1,7 @@
 # The benchmark charts: benchmarks/plot.py draws tests/data/bench (a trimmed recording of
 # benchmarks/run.sh's output) as SVG into a temporary directory, and tests/cmake/check_charts.py
 # checks each chart (valid SVG, its bars and texts, the same bytes on a second run). Registered in
-# the configurations that build the benchmarks (the debug and release presets), so that the test
+# the configurations that build the benchmarks (the clang and release presets), so that the test
 # command runs it once. Skipped (exit 77) when no Python with matplotlib is found
 # (Debian: python3-matplotlib).
 if(HALT_BUILD_BENCHMARKS)
