@@ -48,8 +48,8 @@ IMPLS = ("halt", "std", "asio")
 # tokio op name -> row (C++ op) name.
 TOKIO_ALIASES = {"cancelled_register": "on_cancel"}
 
-# Preferred row order; other ops follow alphabetically.
-ROW_ORDER = [
+# Preferred row order (token ops, then task ops); other ops follow alphabetically.
+TOKEN_ROW_ORDER = [
     "is_cancelled",
     "child_token",
     "clone_drop",
@@ -57,6 +57,8 @@ ROW_ORDER = [
     "cancel_fanout_per_child",
     "cancel_one_waiter",
     "is_cancelled_p999_under_cancel",
+]
+TASK_ROW_ORDER = [
     "spawn_join_ready",
     "spawn_join_ready_mt",
     "abort_before_start",
@@ -68,6 +70,7 @@ ROW_ORDER = [
     "task_memory_bytes",
     "task_memory_bytes_mt",
 ]
+ROW_ORDER = TOKEN_ROW_ORDER + TASK_ROW_ORDER
 
 ROW_LABELS = {
     "on_cancel": "on_cancel (tokio: cancelled_register)",
@@ -129,6 +132,35 @@ TOKIO_SHARED = {
 
 def is_select_op(op: str) -> bool:
     return op in SELECT_ROW_ORDER or op.startswith(("select", "timeout"))
+
+
+def is_task_op(op: str) -> bool:
+    """Task ops (task_bench and Tokio's tasks); the other non-select ops are token ops."""
+    return op in TASK_ROW_ORDER or op.startswith(("spawn", "abort", "join_set", "task_"))
+
+
+def is_bytes_op(op: str) -> bool:
+    """Ops whose value is a size in bytes, not a time in ns."""
+    return op.startswith("task_memory_bytes")
+
+
+def ordered(ops, order: List[str]) -> List[str]:
+    """ops in the preferred order, then the others alphabetically."""
+    ops = set(ops)
+    return [op for op in order if op in ops] + sorted(ops - set(order))
+
+
+def all_ops(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> set:
+    """Every op with a value from halt, std, raw Asio or Tokio."""
+    return {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
+
+
+def tokio_value(tokio: Dict[str, float], op: str) -> Optional[float]:
+    """Tokio's value on the row of op: its own op, or the one it shares (TOKIO_*SHARED)."""
+    if op in tokio:
+        return tokio[op]
+    shared = TOKIO_TASK_SHARED.get(op) or TOKIO_SHARED.get(op)
+    return tokio.get(shared) if shared else None
 
 
 # User counters that replace real_time as the value (first match wins).
@@ -228,6 +260,19 @@ def load_tokio(path: str) -> Dict[str, float]:
             continue
         results[TOKIO_ALIASES.get(op, op)] = ns
     return results
+
+
+def load_inputs(paths: List[str]) -> Tuple[Dict[Tuple[str, str], float], dict, Dict[str, float]]:
+    """paths: C++ Google Benchmark JSON files, then Tokio's JSONL last.
+    Returns (cpp results, the first non-empty C++ context, tokio results)."""
+    *cpp_jsons, tokio_jsonl = paths
+    cpp: Dict[Tuple[str, str], float] = {}
+    context: dict = {}
+    for path in cpp_jsons:
+        more, ctx = load_cpp(path)
+        cpp.update(more)
+        context = context or ctx
+    return cpp, context, load_tokio(tokio_jsonl)
 
 
 # --------------------------------------------------------------------------
@@ -380,19 +425,17 @@ def fmt_ratio(num: Optional[float], den: Optional[float]) -> str:
 
 
 def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
-    ops = {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
-    ops = {op for op in ops if not is_select_op(op)}
-    ordered = [op for op in ROW_ORDER if op in ops] + sorted(ops - set(ROW_ORDER))
+    ops = [op for op in all_ops(cpp, tokio) if not is_select_op(op)]
 
     header = ["operation", "halt ns", "std::stop_token ns", "raw Asio ns",
               "tokio-util ns", "tokio/halt", "std/halt"]
     align = ["---", "---:", "---:", "---:", "---:", "---:", "---:"]
     rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    for op in ordered:
+    for op in ordered(ops, ROW_ORDER):
         halt = cpp.get((op, "halt"))
         std = cpp.get((op, "std"))
         asio = cpp.get((op, "asio"))
-        tok = tokio.get(op, tokio.get(TOKIO_TASK_SHARED.get(op, ""), None))
+        tok = tokio_value(tokio, op)
         cells = [ROW_LABELS.get(op, op), fmt_ns(halt), fmt_ns(std), fmt_ns(asio),
                  fmt_ns(tok), fmt_ratio(tok, halt), fmt_ratio(std, halt)]
         rows.append("| " + " | ".join(cells) + " |")
@@ -401,18 +444,16 @@ def build_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
 
 def build_select_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
     """The select / timeout ops; [] when there are none."""
-    ops = {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
-    ops = {op for op in ops if is_select_op(op)}
+    ops = [op for op in all_ops(cpp, tokio) if is_select_op(op)]
     if not ops:
         return []
-    ordered = [op for op in SELECT_ROW_ORDER if op in ops] + sorted(ops - set(SELECT_ROW_ORDER))
     header = ["operation", "halt ns", "raw Asio `\\|\\|` ns", "Tokio ns", "asio/halt", "tokio/halt"]
     align = ["---", "---:", "---:", "---:", "---:", "---:"]
     rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    for op in ordered:
+    for op in ordered(ops, SELECT_ROW_ORDER):
         halt = cpp.get((op, "halt"))
         asio = cpp.get((op, "asio"))
-        tok = tokio.get(op, tokio.get(TOKIO_SHARED.get(op, ""), None))
+        tok = tokio_value(tokio, op)
         cells = [SELECT_LABELS.get(op, op), fmt_ns(halt), fmt_ns(asio), fmt_ns(tok),
                  fmt_ratio(asio, halt), fmt_ratio(tok, halt)]
         rows.append("| " + " | ".join(cells) + " |")
@@ -424,20 +465,14 @@ def main(argv: List[str]) -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     # Every argument but the last is a C++ Google Benchmark JSON file; the last is Tokio's.
-    *cpp_jsons, tokio_jsonl = argv[1:]
-    cpp, context = {}, {}
-    for path in cpp_jsons:
-        more, ctx = load_cpp(path)
-        cpp.update(more)
-        context = context or ctx
-    tokio = load_tokio(tokio_jsonl)
+    cpp, context, tokio = load_inputs(argv[1:])
     unknown = sorted({impl for (_op, impl) in cpp} - set(IMPLS))
     if unknown:
         print(f"compare.py: ignoring unknown C++ implementations: {', '.join(unknown)}",
               file=sys.stderr)
 
     out = ["## Machine", ""]
-    out += environment_lines(cpp_jsons[0], context)
+    out += environment_lines(argv[1], context)
     out += ["", "## Results (median; ns per operation unless noted)", ""]
     if not cpp and not tokio:
         out.append("_no results found_")

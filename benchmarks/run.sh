@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and run the C++ (halt / std::stop_token / raw Asio) and the Rust
 # (tokio-util CancellationToken, Tokio tasks, select!, timeout) benchmarks,
-# then print Markdown tables.
+# then print Markdown tables and draw them as SVG charts.
 #
 # Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio]
 #   --no-cpp    skip building/running the C++ token_bench, task_bench and
@@ -11,7 +11,10 @@
 #               build/bench/tokio.jsonl)
 #
 # Outputs: build/bench/{token,task,select}_bench.json, build/bench/tokio.jsonl,
-# and the tables on stdout (also saved to build/bench/compare.md).
+# the tables on stdout (also saved to build/bench/compare.md), and the charts
+# build/bench/bench-{tokens,tasks,select}.svg (benchmarks/plot.py; skipped, with
+# one line saying so, when no python3 with matplotlib is found). To publish a
+# run, copy the tables into benchmarks/README.md and the charts into docs/img/.
 # The two programs run one after the other, never concurrently.
 set -euo pipefail
 
@@ -21,7 +24,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-cpp) run_cpp=0 ;;
         --no-tokio) run_tokio=0 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -86,3 +89,20 @@ fi
 echo "== comparison" >&2
 python3 benchmarks/compare.py "$out/token_bench.json" "$out/task_bench.json" \
     "$out/select_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"
+
+# The charts need matplotlib. Debian's python3-matplotlib installs it for /usr/bin/python3, which a
+# python3 earlier on PATH (pyenv, a virtualenv) may not see: try both.
+plot_python=""
+for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import matplotlib' >/dev/null 2>&1; then
+        plot_python="$py"
+        break
+    fi
+done
+if [ -n "$plot_python" ]; then
+    echo "== charts" >&2
+    "$plot_python" benchmarks/plot.py --out-dir "$out" "$out/token_bench.json" "$out/task_bench.json" \
+        "$out/select_bench.json" "$out/tokio.jsonl"
+else
+    echo "run.sh: no charts: matplotlib is missing (Debian: apt-get install python3-matplotlib)" >&2
+fi

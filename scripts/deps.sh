@@ -20,9 +20,10 @@ halt_preset_packages() {
       *) pkgs+=(g++) ;;
     esac
     case "$preset" in
-      # The presets that also build the benchmarks, the install/pkg-config consumer tests and the
-      # chart test.
-      debug|release) pkgs+=(libbenchmark-dev pkgconf python3-matplotlib) ;;
+      # The presets that build the benchmarks (and run the chart test), and the one that runs the
+      # package tests (a pkg-config consumer among them).
+      clang|release) pkgs+=(libbenchmark-dev python3-matplotlib) ;;
+      debug) pkgs+=(pkgconf) ;;
     esac
   done
   printf '%s\n' "${pkgs[@]}" | awk '!seen[$0]++'

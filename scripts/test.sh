@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite in several configurations (CMake presets):
 #   debug  - GCC with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
-#            misaligned objects), also builds the examples and benchmarks (and smoke-runs them)
-#   asan   - GCC with AddressSanitizer + UndefinedBehaviorSanitizer (examples: only the server)
+#            misaligned objects), also builds the examples and runs the package tests
+#   asan   - GCC with AddressSanitizer (examples: only the server; UBSan runs in debug)
 #   tsan   - GCC with ThreadSanitizer (examples: only the server)
-#   clang  - Clang
+#   clang  - Clang, also builds the benchmarks (and smoke-runs them)
+# All of them compile with -g1 (line tables: enough for sanitizer reports and backtraces).
 # Pick other presets with e.g.  HALT_TEST_PRESETS="debug clang-asan" bash scripts/test.sh
 # Exits non-zero if any configuration fails to configure, build or pass its tests.
 set -euo pipefail

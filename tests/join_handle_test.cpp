@@ -100,6 +100,48 @@ TEST_CASE("spawn posts the task: it never runs inside spawn", "[task]") {
   });
 }
 
+TEST_CASE("tasks spawned on io_context executors with property bits run, abort and join", "[task]") {
+  // Such executors get the general strand (detail/strand.hpp), the plain one a concrete strand.
+  asio::io_context io;
+  auto never = asio::require(io.get_executor(), asio::execution::blocking.never);
+  auto cont = asio::prefer(io.get_executor(), asio::execution::relationship.continuation);
+  // A tracked executor is outstanding work while it exists: the test keeps it only while spawning.
+  std::optional<decltype(asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked))> tracked;
+  tracked.emplace(asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked));
+  int ran = 0;
+  auto body = [&]() -> asio::awaitable<int> {
+    ++ran;
+    co_return 7;
+  };
+  auto pending = [](int& destroyed) -> asio::awaitable<void> {
+    struct mark {
+      int& n;
+      ~mark() { ++n; }
+    } m{destroyed};
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::hours(1));
+    co_await t.async_wait(asio::use_awaitable);
+  };
+  auto h1 = halt::spawn(never, body);
+  auto h2 = halt::spawn(*tracked, body);
+  auto h3 = halt::spawn(cont, body);
+  int destroyed = 0;
+  auto h4 = halt::spawn(*tracked, pending(destroyed));
+  tracked.reset();
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r1 = co_await h1.join();
+    auto r2 = co_await h2.join();
+    auto r3 = co_await h3.join();
+    CHECK(r1.value() == 7);
+    CHECK(r2.value() == 7);
+    CHECK(r3.value() == 7);
+    h4.abort();
+    auto r = co_await h4.join();
+    CHECK(r.is_cancelled());
+  });
+  CHECK(ran == 3);
+  CHECK(destroyed == 1);
+}
+
 TEST_CASE("a task aborted before it starts never runs and its captures are destroyed once", "[task]") {
   asio::io_context io;
   std::atomic<int> destroyed{0};

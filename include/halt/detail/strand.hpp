@@ -91,13 +91,18 @@ inline bool running_in_this_thread(const asio::any_io_executor& ex) {
 #endif
 }
 
-// A strand over `ex`. Over an io_context's executor it is a strand of that concrete type: Asio
-// 1.22 then keeps it inside any_io_executor's small buffer, where a strand<any_io_executor>
-// allocates on every copy, post and property change.
+// A strand over `ex`. Over an io_context's plain executor (io.get_executor(), what co_spawn and
+// halt::spawn(io, ...) hand out) it is a strand of that concrete type: Asio 1.22 then keeps it
+// inside any_io_executor's small buffer, where a strand<any_io_executor> allocates on every copy,
+// post and property change. An io_context executor with property bits set (blocking.never,
+// relationship.continuation, outstanding_work.tracked) gets the general strand, which keeps those
+// properties: only the common case gets its own instantiation, because each one costs every
+// program that spawns about a second of compile time.
 inline asio::any_io_executor cheap_strand(const asio::any_io_executor& ex) {
-  asio::any_io_executor result;
-  if (visit_io_executor(ex, [&](const auto& io_ex) { result = asio::make_strand(io_ex); }))
-    return result;
+#if !defined(ASIO_NO_TYPEID)
+  if (ex.target_type() == typeid(io_executor_bits<0>))
+    return asio::make_strand(*ex.target<io_executor_bits<0>>());
+#endif
   return asio::make_strand(ex);
 }
 
