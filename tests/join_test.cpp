@@ -15,6 +15,7 @@
 #include "support/async.hpp"
 #include "support/fault_injection.hpp"
 #include "support/catch.hpp"
+#include "support/tasks.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -648,4 +649,126 @@ TEST_CASE("join and select resume their caller whichever move of a value throws"
     }
     CHECK(faults > 0);
   }
+}
+
+// ---- halt::task branches: run inline ------------------------------------------------------------
+
+namespace {
+using namespace halt_test::tasks;
+
+halt::task<int> pending_value(std::vector<std::string>& log, std::string name,
+                              std::chrono::steady_clock::duration d, int v) {
+  log.push_back(name + ".start");
+  halt_test::tasks::probe p(log, name);
+  co_await sleep(d);
+  log.push_back(name + ".end");
+  co_return v;
+}
+
+bool logged_(const std::vector<std::string>& log, const std::string& s) {
+  for (auto& x : log)
+    if (x == s) return true;
+  return false;
+}
+} // namespace
+
+TEST_CASE("task join: every branch runs to its end; values in argument order", "[join][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<int> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, 1ms);
+    auto j = halt::join(pending_value(log, "a", 5ms, 1), pending_value(log, "b", 1ms, 2), sleep(2ms),
+                        t.async_wait(asio::experimental::deferred));
+    auto [a, b, c, d] = co_await std::move(j);
+    (void)c;
+    (void)d;
+    co_return a * 10 + b;
+  };
+  CHECK(get(run(io, body())) == 12);
+  CHECK(logged_(log, "a.end"));
+  CHECK(logged_(log, "b.end"));
+}
+
+TEST_CASE("task join: a failure is rethrown after every branch finished, none is dropped", "[join][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto failing = [&]() -> halt::task<int> {
+    co_await sleep(1ms);
+    throw std::runtime_error("first");
+  };
+  auto body = [&]() -> halt::task<void> {
+    auto j = halt::join(failing(), pending_value(log, "slow", 10ms, 2));
+    try {
+      co_await std::move(j);
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("caught ") + e.what());
+    }
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"slow.start", "slow.end", "~slow", "caught first"});
+}
+
+TEST_CASE("task try_join: the first failure drops the others and is rethrown once they are gone", "[join][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto failing = [&]() -> halt::task<int> {
+    co_await sleep(1ms);
+    throw std::runtime_error("first");
+  };
+  auto body = [&]() -> halt::task<void> {
+    auto j = halt::try_join(pending_value(log, "slow", 1h, 2), failing(), pending_value(log, "slow2", 1h, 3));
+    try {
+      co_await std::move(j);
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("caught ") + e.what());
+    }
+    // A branch that fails at once: the branches after it never start.
+    auto at_once = []() -> halt::task<int> {
+      throw std::logic_error("now");
+      co_return 0;
+    };
+    auto j2 = halt::try_join(at_once(), pending_value(log, "never", 1h, 1));
+    try {
+      co_await std::move(j2);
+    } catch (const std::logic_error&) {
+      log.push_back("caught now");
+    }
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"slow.start", "slow2.start", "~slow", "~slow2", "caught first",
+                                        "caught now"});
+}
+
+TEST_CASE("task join: dropped with its task, every branch is dropped; empty task is bad input", "[join][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  auto body = [&]() -> halt::task<int> {
+    auto j = halt::join(pending_value(log, "a", 1h, 1), pending_value(log, "b", 1h, 2));
+    co_await std::move(j);
+    after = true;
+    co_return 0;
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"a.start", "b.start", "~a", "~b"});
+
+  auto bad = [&]() -> halt::task<void> {
+    halt::task<int> empty;
+    auto j = halt::join(answer(), std::move(empty));
+    bool no_state = false;
+    try {
+      co_await std::move(j);
+    } catch (const std::system_error& e) {
+      no_state = e.code() == halt::errc::no_state;
+    }
+    CHECK(no_state);
+  };
+  io.restart();
+  get(run(io, bad()));
 }

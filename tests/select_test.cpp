@@ -5,6 +5,7 @@
 
 #include "support/async.hpp"
 #include "support/catch.hpp"
+#include "support/tasks.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -832,4 +833,332 @@ TEST_CASE("select still takes a terminal request (alone or with other types) as 
     CHECK(got == asio::error::operation_aborted);
     CHECK(log.size() == 2);
   }
+}
+
+// ---- halt::task branches: raced inline ----------------------------------------------------------
+
+namespace {
+using namespace halt_test::tasks;
+
+// A branch that logs its start, its end and its locals' destruction; pends for `d` then returns v.
+halt::task<int> logged(std::vector<std::string>& log, std::string name, std::chrono::steady_clock::duration d,
+                       int v) {
+  log.push_back(name + ".start");
+  probe p(log, name);
+  if (d > d.zero()) {
+    try {
+      co_await sleep(d);
+    } catch (...) {
+      log.push_back(name + ".caught"); // must never happen on a drop
+      throw;
+    }
+  }
+  log.push_back(name + ".end");
+  co_return v;
+}
+
+bool contains(const std::vector<std::string>& log, const std::string& s) {
+  for (auto& x : log)
+    if (x == s) return true;
+  return false;
+}
+} // namespace
+
+TEST_CASE("task select: a branch ready at once wins and the branches after it never start", "[select][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<std::size_t> {
+    auto s = halt::select(logged(log, "a", 0s, 1), logged(log, "b", 1h, 2));
+    auto v = co_await std::move(s);
+    CHECK(std::get<0>(v) == 1);
+    co_return v.index();
+  };
+  CHECK(get(run(io, body())) == 0);
+  CHECK(log == std::vector<std::string>{"a.start", "a.end", "~a"});
+}
+
+TEST_CASE("task select: a pending loser is dropped, and gone before select returns", "[select][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<int> {
+    probe outer(log, "outer");
+    auto s = halt::select(logged(log, "slow", 1h, 1), logged(log, "fast", 10ms, 2));
+    auto v = co_await std::move(s);
+    log.push_back("returned");
+    co_return std::get<1>(v);
+  };
+  CHECK(get(run(io, body())) == 2);
+  CHECK(log == std::vector<std::string>{"slow.start", "fast.start", "fast.end", "~fast", "~slow", "returned",
+                                        "~outer"});
+}
+
+TEST_CASE("task select: plain operations race with tasks; their value follows use_task", "[select][halt_task]") {
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, 1ms);
+    auto s = halt::select(sleep(1h), t.async_wait(asio::experimental::deferred));
+    auto v = co_await std::move(s);
+    CHECK(v.index() == 1);
+    // An operation whose error code is set fails its branch, and so the select.
+    asio::steady_timer t2(ex, 1h);
+    auto cancel = [&] { t2.cancel(); };
+    asio::post(ex, cancel);
+    auto s2 = halt::select(sleep(1h), t2.async_wait(asio::experimental::deferred));
+    bool threw = false;
+    try {
+      co_await std::move(s2);
+    } catch (const std::system_error& e) {
+      threw = e.code() == asio::error::operation_aborted;
+    }
+    CHECK(threw);
+  };
+  get(run(io, body()));
+}
+
+TEST_CASE("task select: ties go to the first in argument order, or to any with halt::fair", "[select][halt_task]") {
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    for (int i = 0; i < 20; ++i) {
+      auto s = halt::select(answer(), plus_one(1));
+      auto v = co_await std::move(s);
+      CHECK(v.index() == 0);
+    }
+    bool seen[2] = {false, false};
+    for (int i = 0; i < 200; ++i) {
+      auto s = halt::select(halt::fair, answer(), plus_one(1));
+      auto v = co_await std::move(s);
+      seen[v.index()] = true;
+    }
+    CHECK(seen[0]);
+    CHECK(seen[1]);
+  };
+  get(run(io, body()));
+}
+
+TEST_CASE("task select: a winner's exception is rethrown after the losers are gone", "[select][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto failing = [&]() -> halt::task<int> {
+    co_await sleep(1ms);
+    throw std::runtime_error("boom");
+  };
+  auto body = [&]() -> halt::task<void> {
+    auto s = halt::select(logged(log, "slow", 1h, 1), failing());
+    try {
+      co_await std::move(s);
+      log.push_back("no throw");
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("caught ") + e.what());
+    }
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"slow.start", "~slow", "caught boom"});
+}
+
+TEST_CASE("task select: nested selects, and a range of tasks", "[select][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
+    auto s = halt::select(std::move(inner), logged(log, "o", 5ms, 3));
+    auto v = co_await std::move(s);
+    CHECK(v.index() == 1);
+    CHECK(std::get<1>(v) == 3);
+    std::vector<halt::task<int>> range;
+    range.push_back(logged(log, "r0", 1h, 10));
+    range.push_back(logged(log, "r1", 2ms, 11));
+    range.push_back(logged(log, "r2", 1h, 12));
+    auto rs = halt::select(std::move(range));
+    auto r = co_await std::move(rs);
+    CHECK(r.first == 1);
+    CHECK(r.second == 11);
+  };
+  get(run(io, body()));
+  for (auto n : {"~i1", "~i2", "~o", "~r0", "~r1", "~r2"}) CHECK(contains(log, n));
+  for (auto n : {"i1.end", "i2.end", "r0.end", "r2.end", "i1.caught", "r0.caught"}) CHECK_FALSE(contains(log, n));
+}
+
+TEST_CASE("task select: bad input (an empty task, an empty range)", "[select][halt_task]") {
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    halt::task<int> empty;
+    auto s = halt::select(answer(), std::move(empty));
+    auto err = [&]() -> halt::task<std::error_code> {
+      try {
+        co_await std::move(s);
+      } catch (const std::system_error& e) {
+        co_return e.code();
+      }
+      co_return std::error_code();
+    };
+    CHECK((co_await err()) == halt::errc::no_state);
+    auto r = halt::select(std::vector<halt::task<int>>{});
+    bool invalid = false;
+    try {
+      co_await std::move(r);
+    } catch (const std::invalid_argument&) {
+      invalid = true;
+    }
+    CHECK(invalid);
+  };
+  get(run(io, body()));
+}
+
+TEST_CASE("task select: a select whose task is dropped drops every branch, innermost first", "[select][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  auto body = [&]() -> halt::task<int> {
+    probe outer(log, "outer");
+    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
+    auto s = halt::select(std::move(inner), logged(log, "o", 1h, 3));
+    co_await std::move(s);
+    after = true;
+    co_return 0;
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log.back() == "~outer");
+  for (auto n : {"~i1", "~i2", "~o"}) CHECK(contains(log, n));
+  for (auto n : {"i1.caught", "i2.caught", "o.caught"}) CHECK_FALSE(contains(log, n));
+}
+
+TEST_CASE("task select: a select inside a spawned task that is aborted", "[select][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<int> {
+    auto s = halt::select(logged(log, "a", 1h, 1), logged(log, "b", 1h, 2));
+    auto v = co_await std::move(s);
+    co_return v.index() == 0 ? std::get<0>(v) : std::get<1>(v);
+  };
+  auto h = halt::spawn(io, body());
+  asio::post(io, [&] { asio::post(io, [&] { h.abort(); }); });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+  });
+  CHECK(contains(log, "~a"));
+  CHECK(contains(log, "~b"));
+}
+
+TEST_CASE("task select: started with a token from an asio::awaitable or a callback", "[select][halt_task]") {
+  asio::io_context io;
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto s = halt::select(sleep(1h), answer());
+    auto v = co_await std::move(s)(asio::use_awaitable);
+    CHECK(std::get<1>(v) == 42);
+  });
+  std::optional<std::size_t> idx;
+  auto s = halt::select(sleep(1h), answer());
+  std::move(s)(io, [&](std::exception_ptr e, std::variant<std::monostate, int> v) {
+    CHECK_FALSE(e);
+    idx = v.index();
+  });
+  io.restart();
+  halt_test::run_until(io, [&] { return idx.has_value(); });
+  CHECK(*idx == 1);
+}
+
+TEST_CASE("task select: 10^5 selects in a loop do not grow the stack", "[select][halt_task][stack]") {
+  asio::io_context io;
+  auto body = [&]() -> halt::task<long> {
+    long sum = 0;
+    for (int i = 0; i < 100000; ++i) {
+      auto s = halt::select(answer(), sleep(1h));
+      auto v = co_await std::move(s);
+      sum += std::get<0>(v);
+    }
+    co_return sum;
+  };
+  CHECK(get(run(io, body())) == 4200000);
+}
+
+TEST_CASE("task select: an io_context destroyed while a select waits destroys every frame", "[select][halt_task][drop]") {
+  std::vector<std::string> log;
+  bool completed = false;
+  {
+    asio::io_context io;
+    auto body = [&]() -> halt::task<void> {
+      probe outer(log, "outer");
+      auto s = halt::select(logged(log, "a", 1h, 1), logged(log, "b", 1h, 2));
+      co_await std::move(s);
+    };
+    std::move(body())(io, [&](std::exception_ptr) { completed = true; });
+    io.run_for(5ms);
+  }
+  CHECK_FALSE(completed);
+  CHECK(contains(log, "~a"));
+  CHECK(contains(log, "~b"));
+  CHECK(contains(log, "~outer"));
+}
+
+TEST_CASE("task run_until_cancelled: the task's value, or nullopt once the token is cancelled", "[select][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    halt::cancellation_token tok;
+    auto a = halt::run_until_cancelled(tok, answer());
+    auto r1 = co_await std::move(a);
+    CHECK(r1 == 42);
+    asio::post(co_await asio::this_coro::executor, [&] { tok.cancel(); });
+    auto b = halt::run_until_cancelled(tok, logged(log, "x", 1h, 1));
+    auto r2 = co_await std::move(b);
+    CHECK_FALSE(r2.has_value());
+    auto c = halt::run_until_cancelled(tok, logged(log, "never", 0s, 1));
+    auto r3 = co_await std::move(c);
+    CHECK_FALSE(r3.has_value());
+  };
+  get(run(io, body()));
+  CHECK(contains(log, "~x"));
+  CHECK_FALSE(contains(log, "never.start"));
+}
+
+TEST_CASE("task select: 2000 spawned tasks with selects on a 4-thread pool, aborted from another thread",
+          "[select][halt_task][drop][threads]") {
+  asio::thread_pool pool(4);
+  // Every guard that was constructed is destroyed exactly once (a task aborted before it ran, or
+  // a branch that never started, constructs none).
+  std::atomic<int> made{0}, gone{0}, finished{0};
+  struct guard {
+    std::atomic<int>* m;
+    std::atomic<int>* n;
+    guard(std::atomic<int>& made_, std::atomic<int>& gone_) : m(&made_), n(&gone_) { m->fetch_add(1); }
+    guard(const guard&) = delete;
+    ~guard() { n->fetch_add(1); }
+  };
+  auto branch = [&](std::chrono::microseconds d) -> halt::task<int> {
+    guard g(made, gone);
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(halt::use_task);
+    co_return 1;
+  };
+  auto body = [&](int i) -> halt::task<int> {
+    guard g(made, gone);
+    auto s = halt::select(branch(std::chrono::microseconds(i % 7 * 50)), branch(std::chrono::microseconds(i % 5 * 60)));
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  constexpr int n = 2000;
+  std::vector<halt::join_handle<int>> hs;
+  for (int i = 0; i < n; ++i) hs.push_back(halt::spawn(pool, body(i)));
+  std::thread aborter([&] {
+    for (int i = 0; i < n; i += 2) hs[static_cast<std::size_t>(i)].abort();
+  });
+  aborter.join();
+  std::atomic<int> joined{0};
+  for (auto& h : hs)
+    h.async_join([&](std::error_code, halt::join_result<int> r) {
+      if (r.is_cancelled() || r.has_value()) joined.fetch_add(1);
+      finished.fetch_add(1);
+    });
+  pool.join();
+  CHECK(finished == n);
+  CHECK(joined == n);
+  CHECK(made == gone);
+  CHECK(made > n); // most tasks ran, with their branches
 }

@@ -3,6 +3,7 @@
 #include <halt/task.hpp>
 
 #include "support/async.hpp"
+#include "support/tasks.hpp"
 #include "support/catch.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -34,106 +35,9 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace halt_test::tasks;
 
 namespace {
-
-// Logs its destruction. Tests keep these as locals and parameters of task frames.
-struct probe {
-  std::vector<std::string>* log;
-  std::string name;
-  probe(std::vector<std::string>& l, std::string n) : log(&l), name(std::move(n)) {}
-  probe(probe&& o) noexcept : log(std::exchange(o.log, nullptr)), name(std::move(o.name)) {}
-  probe& operator=(probe&&) = delete;
-  ~probe() {
-    if (log) log->push_back("~" + name);
-  }
-};
-
-template <class T>
-struct outcome {
-  bool done = false;
-  std::exception_ptr error;
-  std::optional<T> value;
-};
-template <>
-struct outcome<void> {
-  bool done = false;
-  std::exception_ptr error;
-};
-
-// A completion handler that records the outcome.
-template <class T>
-struct record {
-  outcome<T>* out;
-  void operator()(std::exception_ptr e, T v) const {
-    REQUIRE_FALSE(out->done);
-    out->done = true;
-    out->error = e;
-    if (!e) out->value.emplace(std::move(v));
-  }
-};
-template <>
-struct record<void> {
-  outcome<void>* out;
-  void operator()(std::exception_ptr e) const {
-    REQUIRE_FALSE(out->done);
-    out->done = true;
-    out->error = e;
-  }
-};
-
-// Runs t on io until it completes; returns the outcome.
-template <class T>
-outcome<T> run(asio::io_context& io, halt::task<T> t) {
-  outcome<T> out;
-  std::move(t)(io, record<T>{&out});
-  halt_test::run_until(io, [&] { return out.done; });
-  return out;
-}
-
-template <class T>
-T get(outcome<T> o) {
-  REQUIRE(o.done);
-  if (o.error) std::rethrow_exception(o.error);
-  if constexpr (!std::is_void_v<T>) return std::move(*o.value);
-}
-
-bool is_aborted(const std::exception_ptr& e) {
-  if (!e) return false;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::system_error& x) {
-    return x.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
-// Starts t on io with a start slot from `sig`; returns the outcome (filled in as it completes).
-template <class T>
-std::shared_ptr<outcome<T>> start(asio::io_context& io, halt::task<T> t, asio::cancellation_signal& sig) {
-  auto out = std::make_shared<outcome<T>>();
-  std::move(t)(io, asio::bind_cancellation_slot(sig.slot(), record<T>{out.get()}));
-  return out;
-}
-
-// Emits terminal on `sig` from a handler on io, after the current queue drains a little.
-void emit_later(asio::io_context& io, asio::cancellation_signal& sig,
-                asio::cancellation_type type = asio::cancellation_type::terminal) {
-  asio::post(io, [&io, &sig, type] { asio::post(io, [&sig, type] { sig.emit(type); }); });
-}
-
-halt::task<void> sleep(std::chrono::steady_clock::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(halt::use_task);
-}
-
-halt::task<int> answer() { co_return 42; }
-halt::task<int> plus_one(int x) { co_return x + 1; }
-halt::task<void> fail() {
-  throw std::runtime_error("boom");
-  co_return;
-}
 
 // An operation with completion signature void(Args...) that completes (posted) with `values`.
 template <class... Args, class Token, class... V>

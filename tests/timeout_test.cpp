@@ -15,6 +15,7 @@
 
 #include "support/async.hpp"
 #include "support/catch.hpp"
+#include "support/tasks.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -432,4 +433,68 @@ TEST_CASE("timeout does not turn a partial or total cancel into a timeout or an 
         [&] { gate.cancel(); });
     CHECK(got == 5); // partial must not reach the deadline timer (it would "win" with an error)
   }
+}
+
+// ---- halt::task: run inline ----------------------------------------------------------------------
+
+namespace {
+using namespace halt_test::tasks;
+
+halt::task<int> pending_value(std::vector<std::string>& log, std::string name,
+                              std::chrono::steady_clock::duration d, int v) {
+  log.push_back(name + ".start");
+  halt_test::tasks::probe p(log, name);
+  co_await sleep(d);
+  log.push_back(name + ".end");
+  co_return v;
+}
+} // namespace
+
+TEST_CASE("task timeout: the value when the task finishes first, even with a zero deadline if ready", "[timeout][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<int> {
+    auto t1 = halt::timeout(1h, pending_value(log, "a", 1ms, 7));
+    int a = co_await std::move(t1);
+    auto t2 = halt::timeout(0s, answer());
+    int b = co_await std::move(t2);
+    auto t3 = halt::timeout_at(std::chrono::system_clock::now() + 1h, plus_one(1));
+    int c = co_await std::move(t3);
+    auto t4 = halt::timeout(1h, sleep(1ms));
+    co_await std::move(t4);
+    co_return a + b + c;
+  };
+  CHECK(get(run(io, body())) == 7 + 42 + 2);
+}
+
+TEST_CASE("task timeout: the deadline drops the task and throws timed_out", "[timeout][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    auto t = halt::timeout(2ms, pending_value(log, "slow", 1h, 1));
+    try {
+      co_await std::move(t);
+      log.push_back("no throw");
+    } catch (const std::system_error& e) {
+      log.push_back(e.code() == halt::errc::timed_out ? "timed_out" : e.code().message());
+    }
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"slow.start", "~slow", "timed_out"});
+}
+
+TEST_CASE("task timeout: bad input", "[timeout][halt_task]") {
+  CHECK_THROWS_AS(halt::timeout(-1s, answer()), std::invalid_argument);
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    auto t = halt::timeout(1s, halt::task<int>());
+    bool no_state = false;
+    try {
+      co_await std::move(t);
+    } catch (const std::system_error& e) {
+      no_state = e.code() == halt::errc::no_state;
+    }
+    CHECK(no_state);
+  };
+  get(run(io, body()));
 }

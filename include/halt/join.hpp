@@ -64,4 +64,19 @@ asio::awaitable<std::tuple<branch_value_t<B>...>> try_join(B... branches) {
   return detail::join_impl<true>(std::move(branches)...);
 }
 
+/// join for halt::tasks (and plain operations, with at least one task): the branches run inline
+/// as children of the awaiting task; a lazy halt::task of the values.
+template <class... B>
+  requires detail::task_branches<B...>
+task<std::tuple<detail::task_branch_value_t<B>...>> join(B... branches) {
+  return detail::tsk::join_tasks<false>(detail::to_task(std::move(branches))...);
+}
+
+/// try_join for halt::tasks: the first exception drops the other branches and is rethrown.
+template <class... B>
+  requires detail::task_branches<B...>
+task<std::tuple<detail::task_branch_value_t<B>...>> try_join(B... branches) {
+  return detail::tsk::join_tasks<true>(detail::to_task(std::move(branches))...);
+}
+
 } // namespace halt

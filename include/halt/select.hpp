@@ -60,6 +60,8 @@
 #include <halt/cancellation_token.hpp>
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
+#include <halt/detail/task_group.hpp>
+#include <halt/task.hpp>
 #include <halt/error.hpp>
 
 #include <asio/awaitable.hpp>
@@ -164,6 +166,79 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cance
 template <detail::branch_arg B>
 asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled(cancellation_token token, B branch) {
   return detail::run_until_cancelled_impl(std::move(token), std::move(branch));
+}
+
+// ---- halt::task branches: raced inline (detail/task_group.hpp) --------------------------------
+
+namespace detail {
+// A branch of the task forms: a halt::task, or an operation (raced as halt::as_task(op)).
+template <class B>
+concept task_branch_arg = tsk::is_task<std::decay_t<B>>::value || tsk::task_operation<B>;
+// The task forms are chosen when every branch is a task or an operation and one is a task.
+template <class... B>
+concept task_branches = (sizeof...(B) >= 1) && (task_branch_arg<B> && ...) &&
+                        (tsk::is_task<std::decay_t<B>>::value || ...);
+
+template <class B>
+auto to_task(B&& b) {
+  if constexpr (tsk::is_task<std::decay_t<B>>::value)
+    return std::forward<B>(b);
+  else
+    return as_task(std::forward<B>(b));
+}
+template <class B>
+using task_of_t = decltype(to_task(std::declval<B>()));
+template <class B>
+using task_branch_value_t = tsk::value_or_mono<typename task_of_t<B>::value_type>;
+} // namespace detail
+
+/// Races halt::tasks (and plain operations) inline: a lazy halt::task that, awaited in a
+/// halt::task, runs the branches as children of the awaiting frame (no co_spawn, no strand);
+/// started with a completion token (std::move(s)(token)), it runs as a task of its own.
+template <class... B>
+  requires detail::task_branches<B...>
+task<std::variant<detail::task_branch_value_t<B>...>> select(B... branches) {
+  return detail::tsk::select_tasks(false, detail::to_task(std::move(branches))...);
+}
+template <class... B>
+  requires detail::task_branches<B...>
+task<std::variant<detail::task_branch_value_t<B>...>> select(biased_t, B... branches) {
+  return detail::tsk::select_tasks(false, detail::to_task(std::move(branches))...);
+}
+template <class... B>
+  requires detail::task_branches<B...>
+task<std::variant<detail::task_branch_value_t<B>...>> select(fair_t, B... branches) {
+  return detail::tsk::select_tasks(true, detail::to_task(std::move(branches))...);
+}
+
+/// Races a range of halt::tasks: the winner's index and value.
+template <class T>
+task<std::pair<std::size_t, detail::tsk::value_or_mono<T>>> select(std::vector<task<T>> v) {
+  return detail::tsk::select_range<T>(false, std::move(v));
+}
+template <class T>
+task<std::pair<std::size_t, detail::tsk::value_or_mono<T>>> select(fair_t, std::vector<task<T>> v) {
+  return detail::tsk::select_range<T>(true, std::move(v));
+}
+
+namespace detail {
+template <class T>
+task<std::optional<tsk::value_or_mono<T>>> run_until_cancelled_task(cancellation_token token, task<T> t) {
+  if (!token.valid())
+    throw std::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
+  if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
+  auto w = [&token](auto&& tok) { return token.async_wait(std::forward<decltype(tok)>(tok)); };
+  auto s = tsk::select_tasks(false, std::move(t), as_task(std::move(w)));
+  auto v = co_await std::move(s);
+  if (v.index() == 1) co_return std::nullopt;
+  co_return std::move(std::get<0>(v));
+}
+} // namespace detail
+
+/// run_until_cancelled for a halt::task: std::nullopt once `token` is cancelled (the task dropped).
+template <class T>
+task<std::optional<detail::tsk::value_or_mono<T>>> run_until_cancelled(cancellation_token token, task<T> t) {
+  return detail::run_until_cancelled_task(std::move(token), std::move(t));
 }
 
 } // namespace halt

@@ -12,6 +12,8 @@
 //     auto operator()(CompletionToken&&) &&;                // runs on the handler's executor
 //   };                                                      // (void(std::exception_ptr) for void)
 //   inline constexpr use_task_t use_task;                   // co_await op(args..., halt::use_task)
+//   task<V> as_task(Op op);       // an operation (callable with a token) as a lazy task; V as
+//                                 // co_await op(halt::use_task) gives
 //
 // Inside a task:
 // - co_await task<U>{...} gives U (the task's exception propagates). The child runs on the same
@@ -299,6 +301,7 @@ private:
   friend promise_type;
   friend struct detail::tsk::promise_base;
   friend struct detail::tsk::start_init;
+  friend struct detail::tsk::task_access;
   template <class, class>
   friend class detail::tsk::root;
 
@@ -332,5 +335,24 @@ task_awaiter<U> promise_base::await_transform(task<U>&& t) {
   return task_awaiter<U>(std::exchange(t.h_, nullptr));
 }
 
+// An Asio operation as a task: anything callable with a completion token (a deferred operation,
+// [&](auto&& token) { return timer.async_wait(token); }).
+template <class Op>
+concept task_operation = (!is_task<std::decay_t<Op>>::value) && requires(std::decay_t<Op>&& op) {
+  { std::move(op)(use_task_t{}) } -> op_awaitable_type;
+};
+template <class Op>
+using operation_result_t =
+    decltype(std::declval<decltype(std::declval<std::decay_t<Op>>()(use_task_t{}))&>().await_resume());
+
 } // namespace detail::tsk
+
+/// The operation `op` (callable with a completion token) as a halt::task whose value is what
+/// `co_await op(halt::use_task)` gives: lazy, started when awaited or raced.
+template <detail::tsk::task_operation Op>
+task<detail::tsk::operation_result_t<Op>> as_task(Op op) {
+  auto aw = std::move(op)(use_task_t{}); // named: g++ 12 and temporaries in a co_await
+  co_return co_await std::move(aw);
+}
+
 } // namespace halt

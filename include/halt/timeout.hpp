@@ -97,4 +97,32 @@ asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<C
   return detail::timeout_impl<Clock>(std::chrono::ceil<typename Clock::duration>(at), std::move(branch));
 }
 
+namespace detail {
+template <class Clock, class T>
+task<T> timeout_task(typename Clock::time_point at, task<T> t) {
+  tsk::require_valid(t);
+  asio::basic_waitable_timer<Clock> timer(co_await asio::this_coro::executor, at);
+  auto wait = [&timer](auto&& tok) { return timer.async_wait(std::forward<decltype(tok)>(tok)); };
+  auto s = tsk::select_tasks(false, std::move(t), as_task(std::move(wait)));
+  auto v = co_await std::move(s);
+  if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
+  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
+}
+} // namespace detail
+
+/// timeout for a halt::task: the task's value, or std::system_error(halt::errc::timed_out) once
+/// `d` has passed and the task was dropped. Awaited in a halt::task, it runs inline (no co_spawn).
+template <class Rep, class Period, class T>
+task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t) {
+  if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
+  return detail::timeout_task<std::chrono::steady_clock>(
+      detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(t));
+}
+
+/// timeout_at for a halt::task (`at` on `Clock`).
+template <class Clock, class Duration, class T>
+task<T> timeout_at(std::chrono::time_point<Clock, Duration> at, task<T> t) {
+  return detail::timeout_task<Clock>(std::chrono::ceil<typename Clock::duration>(at), std::move(t));
+}
+
 } // namespace halt

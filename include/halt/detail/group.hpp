@@ -61,6 +61,9 @@
 
 namespace halt {
 
+template <class T>
+class task;
+
 /// Tag: start select's branches in argument order (the default). When several branches are ready
 /// at once, the first in argument order wins.
 struct biased_t {
@@ -212,10 +215,17 @@ struct is_awaitable : std::false_type {};
 template <class T, class E>
 struct is_awaitable<asio::awaitable<T, E>> : std::true_type {};
 
+template <class T>
+struct is_halt_task : std::false_type {};
+template <class T>
+struct is_halt_task<task<T>> : std::true_type {};
+
 // Anything that can be started with a completion token: an asio deferred operation, or a
-// callable such as [&](auto&& token) { return timer.async_wait(token); }.
+// callable such as [&](auto&& token) { return timer.async_wait(token); }. A halt::task is one
+// too, but tasks are raced inline (task_group.hpp), not by this engine.
 template <class Op>
-concept async_operation = !is_awaitable<std::decay_t<Op>>::value && requires {
+concept async_operation = !is_awaitable<std::decay_t<Op>>::value &&
+                          !is_halt_task<std::decay_t<Op>>::value && requires {
   typename op_signature_t<Op>;
 };
 

@@ -72,6 +72,7 @@ inline void frame_deallocate(void* p, std::size_t n) noexcept {
 
 struct promise_base;
 struct root_base;
+struct task_access;
 template <class T, class Handler>
 class root;
 
@@ -98,6 +99,15 @@ struct op_state {
   inline void handler_lost() noexcept;      // the handler was destroyed without being called
 };
 
+// Something other than an Asio operation that a chain's leaf can wait on: a group of inline
+// branches (task_group.hpp). A drop of the chain is passed on to it.
+struct sub_waiter {
+  virtual void drop_all() noexcept = 0;
+
+protected:
+  ~sub_waiter() = default;
+};
+
 struct root_base {
   enum class act : unsigned char { none, done, drop, abandon };
 
@@ -111,6 +121,7 @@ struct root_base {
   promise_base* leaf_ = nullptr;     // the innermost frame
   std::coroutine_handle<> next_;     // drive(): the frame to resume next
   op_state* op_ = nullptr;           // the operation the leaf is suspended on
+  sub_waiter* sub_ = nullptr;        // or the group it waits on
   act act_ = act::none;              // what drive() does once the chain is suspended
   bool drop_requested_ = false;
   bool emitting_ = false;
@@ -171,6 +182,10 @@ struct root_job {
 inline void root_base::request_drop() noexcept {
   if (drop_requested_) return;
   drop_requested_ = true;
+  if (sub_) {
+    sub_->drop_all();
+    return;
+  }
   if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
   emitting_ = true;
   signal_.emit(asio::cancellation_type::terminal);
@@ -250,6 +265,17 @@ struct is_task : std::false_type {};
 template <class T>
 struct is_task<task<T>> : std::true_type {};
 
+template <class G>
+struct group_ref {
+  G* g;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) const noexcept {
+    return g->start(h.promise().root_, h);
+  }
+  void await_resume() const noexcept {}
+};
+
 struct final_awaiter {
   bool await_ready() const noexcept { return false; }
   template <class P>
@@ -289,6 +315,14 @@ struct promise_base {
             }
   auto await_transform(D&& d) {
     return std::move(d)(use_task_t{});
+  }
+
+  // A group of inline branches (task_group.hpp), awaited by the select/join coroutines: through
+  // a pointer, since g++ 12 copies an awaiter that await_transform returns by reference.
+  template <class G>
+    requires std::is_base_of_v<sub_waiter, G>
+  group_ref<G> await_transform(G& g) noexcept {
+    return {&g};
   }
 
   ready_value<asio::any_io_executor> await_transform(asio::this_coro::executor_t) {

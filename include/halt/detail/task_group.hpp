@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+// Inline branch groups for halt::task: the engine behind select, join and try_join (and so
+// timeout and run_until_cancelled) when their branches are halt::tasks. Unstable internals.
+//
+// A group lives in the frame of the task that awaits it (the "parent"). Each branch is a chain
+// of its own with its own root (branch_root: a cancellation signal for the operation its leaf is
+// suspended on, and its leaf), stored in the group: no co_spawn, no strand, no post, no
+// allocation beyond the branches' own frames. Every branch runs on the parent's executor, so
+// the parent's serialisation (a strand where several threads run the context) covers them.
+//
+// While the group waits, the parent's root points at it (root_base::sub_): a drop of the parent
+// (an abort, an outer select's loss) drops every running branch, and once the last is gone the
+// parent's chain is dropped in turn, innermost first. A branch is dropped as any chain is
+// (task_frame.hpp): terminal cancellation on its operation's slot, then its frames are destroyed
+// without being resumed when that operation's handler runs.
+//
+// Policies: select (the first branch to finish, with a value or an exception, wins; the others
+// are dropped), join (every branch runs to its end; the first exception in completion order is
+// rethrown), try_join (the first exception drops the others and is rethrown). Once the outcome
+// is decided, branches not started yet never start. The group completes (resumes, drops or
+// abandons the parent) only when every started branch is gone.
+//
+// Re-entrancy: a branch can end inside another call into the group (its start, a drop request
+// whose emit completed it). busy_ counts those calls; only the outermost one completes the group,
+// as the last thing it does (completing may destroy the group).
+
+#include <halt/detail/config.hpp>
+#include <halt/detail/task_frame.hpp>
+#include <halt/detail/task_op.hpp>
+#include <halt/error.hpp>
+#include <halt/task.hpp>
+
+#include <array>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace halt::detail::tsk {
+
+struct group_base;
+
+// One branch's chain. Owns the branch's outermost frame (frame_) until the branch ends.
+class branch_root final : public root_base {
+public:
+  enum class state : unsigned char { unstarted, running, gone };
+
+  branch_root() noexcept : root_base(asio::any_io_executor()) {}
+
+  group_base* g_ = nullptr;
+  promise_base* top_ = nullptr; // the branch's outermost promise (its error_ after it finished)
+  std::size_t index_ = 0;
+  state state_ = state::unstarted;
+
+  inline void finish(bool dropped) noexcept override;
+  inline void discard() noexcept override;
+
+  ~branch_root() {
+    if (frame_) std::exchange(frame_, nullptr).destroy(); // never started: runs nothing
+  }
+};
+
+inline std::size_t random_start(std::size_t n) noexcept {
+  thread_local std::uint64_t s = 0x9E3779B97F4A7C15ull ^ reinterpret_cast<std::uintptr_t>(&s);
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return n ? static_cast<std::size_t>(s % n) : 0;
+}
+
+struct group_base : sub_waiter {
+  enum class kind : unsigned char { select, join, try_join };
+  static constexpr std::size_t none = static_cast<std::size_t>(-1);
+
+  group_base(kind k, std::size_t first) noexcept : first_(first), kind_(k) {}
+  group_base(const group_base&) = delete;
+  group_base& operator=(const group_base&) = delete;
+
+  // Moves the value of branch i (finished without an exception) into the group's storage.
+  virtual void store(std::size_t i) = 0;
+
+  // Called by the parent's root when it is asked to drop while the group waits.
+  void drop_all() noexcept override {
+    ++busy_;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (br_[i].state_ == branch_root::state::running) br_[i].request_drop();
+    --busy_;
+    maybe_complete();
+  }
+
+  void ended(std::size_t i, bool dropped, bool lost) noexcept {
+    ++busy_;
+    branch_root& b = br_[i];
+    b.state_ = branch_root::state::gone;
+    --live_;
+    if (lost) {
+      lost_ = true;
+      decide(none);
+    } else if (!dropped) {
+      std::exception_ptr e = b.top_->error_;
+      const bool first = !decided_;
+      switch (kind_) {
+      case kind::select:
+        if (first) {
+          winner_ = i;
+          if (e)
+            error_ = std::move(e);
+          else
+            keep(i);
+          decide(i);
+        }
+        break;
+      case kind::join:
+        if (e) {
+          if (!error_) error_ = std::move(e);
+        } else {
+          keep(i);
+        }
+        break;
+      case kind::try_join:
+        if (e) {
+          if (first) {
+            error_ = std::move(e);
+            decide(i);
+          }
+        } else if (first) {
+          keep(i);
+          if (error_) decide(i); // its value could not be kept
+        }
+        break;
+      }
+      std::exchange(b.frame_, nullptr).destroy(); // at its final suspension point
+    }
+    --busy_;
+    maybe_complete();
+  }
+
+  // Parent side (the awaiter of co_await group): starts the branches; false to resume the parent
+  // at once.
+  bool start(root_base* r, std::coroutine_handle<> parent) noexcept {
+    if (r->drop_requested_) {
+      r->act_ = root_base::act::drop;
+      return true;
+    }
+    proot_ = r;
+    pframe_ = parent;
+    r->sub_ = this;
+    ++busy_;
+    for (std::size_t k = 0; k < n_; ++k) {
+      if (decided_ || r->drop_requested_) break; // the rest never start
+      branch_root& b = br_[(first_ + k) % n_];
+      b.ex_ = r->ex_;
+      b.state_ = branch_root::state::running;
+      b.leaf_ = b.top_;
+      ++live_;
+      drive(&b, b.frame_);
+    }
+    --busy_;
+    if (live_ > 0) return true; // ended() completes the group
+    proot_ = nullptr;
+    r->sub_ = nullptr;
+    if (lost_) {
+      r->act_ = root_base::act::abandon;
+      return true;
+    }
+    if (r->drop_requested_) {
+      r->act_ = root_base::act::drop;
+      return true;
+    }
+    return false;
+  }
+
+protected:
+  ~group_base() = default;
+
+  // Points the branch roots (members of the derived group, constructed after this base) at it.
+  void link(branch_root* br, std::size_t n) noexcept {
+    br_ = br;
+    n_ = n;
+    for (std::size_t i = 0; i < n_; ++i) {
+      br_[i].g_ = this;
+      br_[i].index_ = i;
+    }
+  }
+
+  // Adopts the unstarted frame of branch i.
+  template <class P>
+  void adopt(std::size_t i, std::coroutine_handle<P> h) noexcept {
+    branch_root& b = br_[i];
+    P& p = h.promise();
+    b.frame_ = h;
+    b.top_ = &p;
+    p.root_ = &b;
+    p.owner_ = &b.frame_;
+  }
+
+  branch_root* br_ = nullptr;
+  std::size_t n_ = 0;
+  std::size_t first_;
+  std::size_t winner_ = none;
+  std::exception_ptr error_;
+
+private:
+  void keep(std::size_t i) noexcept {
+    try {
+      store(i);
+    } catch (...) { // the value's move threw: the branch failed with that exception
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+
+  // The outcome is known: the branches still running are dropped, the unstarted never start.
+  void decide(std::size_t) noexcept {
+    if (decided_) return;
+    decided_ = true;
+    for (std::size_t j = 0; j < n_; ++j)
+      if (br_[j].state_ == branch_root::state::running) br_[j].request_drop();
+  }
+
+  void maybe_complete() noexcept {
+    if (live_ != 0 || busy_ != 0 || !proot_) return;
+    root_base* r = std::exchange(proot_, nullptr);
+    r->sub_ = nullptr;
+    if (lost_)
+      r->abandon();
+    else if (r->drop_requested_)
+      r->drop();
+    else
+      drive(r, pframe_); // may destroy the group: nothing touches it afterwards
+  }
+
+  root_base* proot_ = nullptr;
+  std::coroutine_handle<> pframe_;
+  std::size_t live_ = 0;
+  unsigned busy_ = 0;
+  kind kind_;
+  bool decided_ = false;
+  bool lost_ = false;
+};
+
+inline void branch_root::finish(bool dropped) noexcept { g_->ended(index_, dropped, false); }
+inline void branch_root::discard() noexcept { g_->ended(index_, true, true); }
+
+} // namespace halt::detail::tsk
+
+// ---- typed groups ----------------------------------------------------------------------------
+namespace halt::detail::tsk {
+
+template <class T>
+using value_or_mono = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// What a task's frame may be handed to a group through.
+struct task_access {
+  template <class T>
+  static std::coroutine_handle<promise<T>> release(task<T>& t) noexcept {
+    return std::exchange(t.h_, nullptr);
+  }
+  template <class T>
+  static bool valid(const task<T>& t) noexcept {
+    return static_cast<bool>(t.h_);
+  }
+};
+
+template <class T>
+value_or_mono<T> take_value(branch_root& b) {
+  if constexpr (std::is_void_v<T>) {
+    return {};
+  } else {
+    auto h = std::coroutine_handle<promise<T>>::from_address(b.frame_.address());
+    return std::move(*h.promise().value_);
+  }
+}
+
+template <class... T>
+void require_valid(const task<T>&... ts) {
+  if (!(task_access::valid(ts) && ...))
+    throw std::system_error(make_error_code(errc::no_state), "halt: a branch is an empty halt::task");
+}
+
+// A fixed set of branches of types task<T>...: select keeps the winner, join every value.
+template <group_base::kind K, class... T>
+class fixed_group final : public group_base {
+  static constexpr std::size_t N = sizeof...(T);
+
+public:
+  fixed_group(std::size_t first, task<T>&... ts) noexcept : group_base(K, first) {
+    link(roots_.data(), N);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (adopt(I, task_access::release(ts)), ...);
+    }(std::make_index_sequence<N>{});
+  }
+
+
+  std::variant<value_or_mono<T>...> winner() {
+    if (error_) std::rethrow_exception(error_);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      std::optional<std::variant<value_or_mono<T>...>> out;
+      ((winner_ == I ? (void)out.emplace(std::in_place_index<I>, std::move(*std::get<I>(vals_)))
+                     : void()),
+       ...);
+      return std::move(*out);
+    }(std::make_index_sequence<N>{});
+  }
+
+  std::tuple<value_or_mono<T>...> all() {
+    if (error_) std::rethrow_exception(error_);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::tuple<value_or_mono<T>...>(std::move(*std::get<I>(vals_))...);
+    }(std::make_index_sequence<N>{});
+  }
+
+private:
+  void store(std::size_t i) override {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((i == I ? (void)std::get<I>(vals_).emplace(take_value<T>(roots_[I])) : void()), ...);
+    }(std::make_index_sequence<N>{});
+  }
+
+  std::array<branch_root, N> roots_;
+  std::tuple<std::optional<value_or_mono<T>>...> vals_;
+};
+
+// A range of branches of one type (select over a vector).
+template <class T>
+class range_group final : public group_base {
+public:
+  range_group(std::size_t first, std::unique_ptr<branch_root[]> roots, std::vector<task<T>>& ts) noexcept
+      : group_base(kind::select, first), roots_(std::move(roots)) {
+    link(roots_.get(), ts.size());
+    for (std::size_t i = 0; i < ts.size(); ++i) adopt(i, task_access::release(ts[i]));
+  }
+
+
+  std::pair<std::size_t, value_or_mono<T>> winner() {
+    if (error_) std::rethrow_exception(error_);
+    return {winner_, std::move(*val_)};
+  }
+
+private:
+  void store(std::size_t i) override { val_.emplace(take_value<T>(roots_[i])); }
+
+  std::unique_ptr<branch_root[]> roots_;
+  std::optional<value_or_mono<T>> val_;
+};
+
+template <class... T>
+task<std::variant<value_or_mono<T>...>> select_tasks(bool fair, task<T>... ts) {
+  require_valid(ts...);
+  fixed_group<group_base::kind::select, T...> g(fair ? random_start(sizeof...(T)) : 0, ts...);
+  co_await g;
+  co_return g.winner();
+}
+
+template <class T>
+task<std::pair<std::size_t, value_or_mono<T>>> select_range(bool fair, std::vector<task<T>> ts) {
+  if (ts.empty()) throw std::invalid_argument("halt::select: empty range");
+  for (auto& t : ts) require_valid(t);
+  range_group<T> g(fair ? random_start(ts.size()) : 0,
+                   std::unique_ptr<branch_root[]>(new branch_root[ts.size()]), ts);
+  co_await g;
+  co_return g.winner();
+}
+
+template <bool FailFast, class... T>
+task<std::tuple<value_or_mono<T>...>> join_tasks(task<T>... ts) {
+  require_valid(ts...);
+  fixed_group<FailFast ? group_base::kind::try_join : group_base::kind::join, T...> g(0, ts...);
+  co_await g;
+  co_return g.all();
+}
+
+} // namespace halt::detail::tsk
