@@ -992,7 +992,8 @@ TEST_CASE("task select: bad input (an empty task, an empty range)", "[select][ha
       }
       co_return std::error_code();
     };
-    CHECK((co_await err()) == halt::errc::no_state);
+    const std::error_code ec = co_await err();
+    CHECK(ec == halt::errc::no_state);
     auto r = halt::select(std::vector<halt::task<int>>{});
     bool invalid = false;
     try {

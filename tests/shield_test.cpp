@@ -15,6 +15,7 @@
 
 #include "support/async.hpp"
 #include "support/catch.hpp"
+#include "support/tasks.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -637,4 +638,178 @@ TEST_CASE("a non-default-constructible value through finally", "[finally]") {
     CHECK(v.value == 6);
     CHECK(log.back() == "cleanup end");
   });
+}
+
+// ---- halt::task forms ----------------------------------------------------------------------------
+
+namespace {
+using namespace halt_test::tasks;
+
+halt::task<int> work_for(std::vector<std::string>& log, std::string name, std::chrono::steady_clock::duration d,
+                         int v) {
+  log.push_back(name + ".start");
+  halt_test::tasks::probe p(log, name);
+  co_await sleep(d);
+  log.push_back(name + ".end");
+  co_return v;
+}
+} // namespace
+
+TEST_CASE("task finally: a dropped work's cleanup awaits a timer, then the drop continues", "[shield][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  auto body = [&]() -> halt::task<int> {
+    halt_test::tasks::probe outer(log, "outer");
+    auto f = halt::finally(work_for(log, "work", 1h, 1), [&]() -> halt::task<void> {
+      log.push_back("cleanup.start");
+      co_await sleep(2ms); // an awaiting cleanup, during a drop
+      log.push_back("cleanup.end");
+    });
+    int v = co_await std::move(f);
+    after = true;
+    co_return v;
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"work.start", "~work", "cleanup.start", "cleanup.end", "~outer"});
+}
+
+TEST_CASE("task finally: cleanup runs after a value and after an exception; error rules", "[shield][halt_task]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    auto cleanup = [&]() -> halt::task<void> {
+      co_await sleep(1ms);
+      log.push_back("cleanup");
+    };
+    auto f1 = halt::finally(work_for(log, "w", 1ms, 5), cleanup);
+    const int v1 = co_await std::move(f1); // (never co_await inside a Catch macro)
+    CHECK(v1 == 5);
+    auto failing = []() -> halt::task<int> {
+      co_await sleep(1ms);
+      throw std::runtime_error("work failed");
+    };
+    auto failing_cleanup = []() -> halt::task<void> {
+      co_await sleep(1ms);
+      throw std::logic_error("cleanup failed");
+    };
+    std::exception_ptr seen;
+    auto f2 = halt::finally(failing(), failing_cleanup, [&](std::exception_ptr e) { seen = e; });
+    try {
+      co_await std::move(f2);
+    } catch (const std::runtime_error& e) {
+      log.push_back(e.what()); // the work's exception is kept
+    }
+    CHECK(seen);
+    auto f3 = halt::finally(answer(), failing_cleanup);
+    try {
+      co_await std::move(f3);
+    } catch (const std::logic_error& e) {
+      log.push_back(e.what()); // work succeeded: the cleanup's exception propagates
+    }
+    auto f4 = halt::finally(answer(), [] { return halt::task<void>(); });
+    try {
+      co_await std::move(f4);
+    } catch (const std::system_error& e) {
+      if (e.code() == halt::errc::no_state) log.push_back("empty cleanup");
+    }
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"w.start", "w.end", "~w", "cleanup", "work failed", "cleanup failed",
+                                        "empty cleanup"});
+}
+
+TEST_CASE("task shield: an abort waits for the shielded task, then drops the caller", "[shield][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  bool after = false;
+  auto body = [&]() -> halt::task<int> {
+    auto s = halt::shield(work_for(log, "shielded", 5ms, 1));
+    int v = co_await std::move(s);
+    after = true;
+    co_return v;
+  };
+  auto h = halt::spawn(io, body());
+  asio::post(io, [&] { asio::post(io, [&] { h.abort(); }); });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+  });
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"shielded.start", "shielded.end", "~shielded"});
+}
+
+TEST_CASE("task shield: a shielded select loser finishes before select returns", "[shield][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    auto sel = halt::select(halt::shield(work_for(log, "shielded", 5ms, 1)), work_for(log, "fast", 1ms, 2));
+    auto v = co_await std::move(sel);
+    CHECK(v.index() == 1);
+    log.push_back("select returned");
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"shielded.start", "fast.start", "fast.end", "~fast", "shielded.end",
+                                        "~shielded", "select returned"});
+}
+
+TEST_CASE("task shield with a limit: timed_out once it passes; a drop waits at most that long", "[shield][halt_task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    auto s = halt::shield(work_for(log, "long", 1h, 1), 2ms);
+    try {
+      co_await std::move(s);
+    } catch (const std::system_error& e) {
+      if (e.code() == halt::errc::timed_out) log.push_back("timed_out");
+    }
+    auto quick = halt::shield(work_for(log, "quick", 1ms, 2), 1h);
+    const int q = co_await std::move(quick);
+    CHECK(q == 2);
+  };
+  get(run(io, body()));
+  CHECK(log == std::vector<std::string>{"long.start", "~long", "timed_out", "quick.start", "quick.end", "~quick"});
+
+  log.clear();
+  bool after = false;
+  auto dropped = [&]() -> halt::task<void> {
+    auto s = halt::shield(work_for(log, "stuck", 1h, 1), 5ms);
+    co_await std::move(s);
+    after = true;
+  };
+  asio::cancellation_signal sig;
+  io.restart();
+  auto out = start(io, dropped(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"stuck.start", "~stuck"});
+}
+
+TEST_CASE("task shield and finally: bad input", "[shield][halt_task]") {
+  CHECK_THROWS_AS(halt::shield(answer(), -1ms), std::invalid_argument);
+  asio::io_context io;
+  auto body = [&]() -> halt::task<int> {
+    int n = 0;
+    auto s = halt::shield(halt::task<int>());
+    try {
+      co_await std::move(s);
+    } catch (const std::system_error& e) {
+      n += e.code() == halt::errc::no_state;
+    }
+    auto f = halt::finally(halt::task<int>(), [] { return halt::task<void>(); });
+    try {
+      co_await std::move(f);
+    } catch (const std::system_error& e) {
+      n += e.code() == halt::errc::no_state;
+    }
+    co_return n;
+  };
+  CHECK(get(run(io, body())) == 2);
 }

@@ -40,12 +40,15 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
 #include <halt/error.hpp>
+#include <halt/detail/task_group.hpp>
+#include <halt/task.hpp>
 #include <halt/timeout.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -155,6 +158,56 @@ template <class T, class F, class E>
   requires std::is_invocable_r_v<asio::awaitable<void>, F&> && std::is_invocable_v<E&, std::exception_ptr>
 asio::awaitable<T> finally(asio::awaitable<T> work, F cleanup, E on_cleanup_error) {
   return detail::finally_impl<T>(std::move(work), std::move(cleanup), std::move(on_cleanup_error));
+}
+
+// ---- halt::task forms: the shielded task and the cleanup run inline as branches --------------
+
+namespace detail {
+template <class T, class Rep, class Period>
+task<T> shield_task_for(task<T> t, std::chrono::duration<Rep, Period> limit) {
+  tsk::require_valid(t);
+  asio::steady_timer timer(co_await asio::this_coro::executor,
+                           saturating_deadline<std::chrono::steady_clock>(limit));
+  auto wait = [&timer](auto&& tok) { return timer.async_wait(std::forward<decltype(tok)>(tok)); };
+  auto limit_branch = as_task(std::move(wait));
+  tsk::fixed_group<tsk::group_base::kind::shield, T, void> g(0, t, limit_branch);
+  co_await g;
+  auto v = g.winner();
+  if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::shield");
+  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
+}
+} // namespace detail
+
+/// shield for a halt::task: a drop of the awaiting task (an abort, a lost select) waits until `t`
+/// has finished, then continues (t's value is then discarded). Without a drop, t's value or
+/// exception. t runs inline, on the awaiting task's executor.
+template <class T>
+task<T> shield(task<T> t) {
+  return detail::tsk::shield_task(std::move(t));
+}
+
+/// shield bounded by `limit` (from the start): when it passes, `t` is dropped and the shield
+/// throws std::system_error(halt::errc::timed_out) (or, if the awaiting task is being dropped,
+/// that drop continues). \throws std::invalid_argument (from the call) if `limit` is negative.
+template <class T, class Rep, class Period>
+task<T> shield(task<T> t, std::chrono::duration<Rep, Period> limit) {
+  if (limit < limit.zero()) throw std::invalid_argument("halt::shield: negative limit");
+  return detail::shield_task_for(std::move(t), limit);
+}
+
+/// finally for a halt::task: however `work` ends (a value, an exception, or a drop of the awaiting
+/// task), `co_await cleanup()` runs to completion, shielded from drops, and may co_await; then
+/// work's outcome is passed on (or the drop continues). Error rules as for the awaitable form.
+template <class T, class F>
+  requires std::is_invocable_r_v<task<void>, F&>
+task<T> finally(task<T> work, F cleanup) {
+  return detail::tsk::finally_task(std::move(work), std::move(cleanup), detail::ignore_cleanup_error{});
+}
+
+template <class T, class F, class E>
+  requires std::is_invocable_r_v<task<void>, F&> && std::is_invocable_v<E&, std::exception_ptr>
+task<T> finally(task<T> work, F cleanup, E on_cleanup_error) {
+  return detail::tsk::finally_task(std::move(work), std::move(cleanup), std::move(on_cleanup_error));
 }
 
 } // namespace halt

@@ -3,6 +3,9 @@
 #pragma once
 // Helpers for tests of halt::task and the combinators that take tasks: probes that log their
 // destruction, a recording completion handler, and ways to start and drop a task.
+//
+// Never co_await a task inside a Catch macro (CHECK((co_await std::move(t)) == 1)): with g++ 12
+// that awaited the moved-from task a second time (it threw no_state). Name the result first.
 
 #include <halt/task.hpp>
 

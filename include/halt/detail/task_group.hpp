@@ -80,7 +80,11 @@ inline std::size_t random_start(std::size_t n) noexcept {
 }
 
 struct group_base : sub_waiter {
-  enum class kind : unsigned char { select, join, try_join };
+  // shield: as select, but a drop of the parent is not passed on (the parent's drop waits for
+  // the branches). finally: branch 0 (the work) starts first and receives the parent's drops;
+  // branch 1 (the cleanup, created by after_work()) starts when branch 0 has ended, however it
+  // ended, and receives no drop.
+  enum class kind : unsigned char { select, join, try_join, shield, finally };
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
 
   group_base(kind k, std::size_t first) noexcept : first_(first), kind_(k) {}
@@ -89,11 +93,15 @@ struct group_base : sub_waiter {
 
   // Moves the value of branch i (finished without an exception) into the group's storage.
   virtual void store(std::size_t i) = 0;
+  // finally: creates the cleanup branch (adopt(1, ...)); an exception is the cleanup's failure.
+  virtual void after_work() {}
 
   // Called by the parent's root when it is asked to drop while the group waits.
   void drop_all() noexcept override {
+    if (kind_ == kind::shield) return; // the parent's root remembers the drop: done when they end
     ++busy_;
-    for (std::size_t i = 0; i < n_; ++i)
+    const std::size_t n = kind_ == kind::finally ? 1 : n_;
+    for (std::size_t i = 0; i < n; ++i)
       if (br_[i].state_ == branch_root::state::running) br_[i].request_drop();
     --busy_;
     maybe_complete();
@@ -112,6 +120,7 @@ struct group_base : sub_waiter {
       const bool first = !decided_;
       switch (kind_) {
       case kind::select:
+      case kind::shield:
         if (first) {
           winner_ = i;
           if (e)
@@ -139,9 +148,23 @@ struct group_base : sub_waiter {
           if (error_) decide(i); // its value could not be kept
         }
         break;
+      case kind::finally:
+        if (i == 0) {
+          if (e)
+            error_ = std::move(e);
+          else
+            keep(i);
+        } else if (e) {
+          if (error_)
+            cleanup_error_ = std::move(e); // the work's exception is kept
+          else
+            error_ = std::move(e);
+        }
+        break;
       }
       std::exchange(b.frame_, nullptr).destroy(); // at its final suspension point
     }
+    if (kind_ == kind::finally && i == 0 && !lost_) start_cleanup();
     --busy_;
     maybe_complete();
   }
@@ -157,14 +180,10 @@ struct group_base : sub_waiter {
     pframe_ = parent;
     r->sub_ = this;
     ++busy_;
-    for (std::size_t k = 0; k < n_; ++k) {
-      if (decided_ || r->drop_requested_) break; // the rest never start
-      branch_root& b = br_[(first_ + k) % n_];
-      b.ex_ = r->ex_;
-      b.state_ = branch_root::state::running;
-      b.leaf_ = b.top_;
-      ++live_;
-      drive(&b, b.frame_);
+    const std::size_t n = kind_ == kind::finally ? 1 : n_;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (decided_ || (r->drop_requested_ && kind_ != kind::shield)) break; // the rest never start
+      launch((first_ + k) % n_);
     }
     --busy_;
     if (live_ > 0) return true; // ended() completes the group
@@ -207,11 +226,34 @@ protected:
 
   branch_root* br_ = nullptr;
   std::size_t n_ = 0;
+  std::exception_ptr cleanup_error_; // finally: the cleanup's exception when the work failed too
   std::size_t first_;
   std::size_t winner_ = none;
   std::exception_ptr error_;
 
 private:
+  void launch(std::size_t i) noexcept {
+    branch_root& b = br_[i];
+    b.ex_ = proot_->ex_;
+    b.state_ = branch_root::state::running;
+    b.leaf_ = b.top_;
+    ++live_;
+    drive(&b, b.frame_);
+  }
+
+  void start_cleanup() noexcept {
+    try {
+      after_work();
+    } catch (...) { // creating the cleanup failed: that is the cleanup's failure
+      if (error_)
+        cleanup_error_ = std::current_exception();
+      else
+        error_ = std::current_exception();
+      return;
+    }
+    launch(1);
+  }
+
   void keep(std::size_t i) noexcept {
     try {
       store(i);
@@ -354,6 +396,37 @@ private:
   std::optional<value_or_mono<T>> val_;
 };
 
+// finally(work, cleanup): the work's value, and the cleanup created once the work has ended.
+template <class T, class F>
+class finally_group final : public group_base {
+public:
+  finally_group(task<T>& work, F& cleanup) noexcept : group_base(kind::finally, 0), cleanup_(&cleanup) {
+    link(roots_.data(), 2);
+    adopt(0, task_access::release(work));
+  }
+
+  value_or_mono<T> result() {
+    if (error_) std::rethrow_exception(error_);
+    return std::move(*val_);
+  }
+  const std::exception_ptr& cleanup_error() const noexcept { return cleanup_error_; }
+
+private:
+  void store(std::size_t i) override {
+    if (i == 0) val_.emplace(take_value<T>(roots_[0]));
+  }
+  void after_work() override {
+    task<void> c = (*cleanup_)();
+    if (!task_access::valid(c))
+      throw std::system_error(make_error_code(errc::no_state), "halt::finally: cleanup() returned an empty task");
+    adopt(1, task_access::release(c));
+  }
+
+  std::array<branch_root, 2> roots_;
+  F* cleanup_;
+  std::optional<value_or_mono<T>> val_;
+};
+
 template <class... T>
 task<std::variant<value_or_mono<T>...>> select_tasks(bool fair, task<T>... ts) {
   require_valid(ts...);
@@ -370,6 +443,27 @@ task<std::pair<std::size_t, value_or_mono<T>>> select_range(bool fair, std::vect
                    std::unique_ptr<branch_root[]>(new branch_root[ts.size()]), ts);
   co_await g;
   co_return g.winner();
+}
+
+template <class T>
+task<T> shield_task(task<T> t) {
+  require_valid(t);
+  fixed_group<group_base::kind::shield, T> g(0, t);
+  co_await g;
+  auto v = g.winner();
+  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
+}
+
+template <class T, class F, class E>
+task<T> finally_task(task<T> work, F cleanup, E on_cleanup_error) {
+  require_valid(work);
+  finally_group<T, F> g(work, cleanup);
+  co_await g;
+  if (g.cleanup_error()) on_cleanup_error(g.cleanup_error());
+  if constexpr (std::is_void_v<T>)
+    g.result();
+  else
+    co_return g.result();
 }
 
 template <bool FailFast, class... T>
