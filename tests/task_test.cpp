@@ -213,6 +213,46 @@ TEST_CASE("an asio::awaitable awaits a task with use_awaitable, and a task await
   CHECK(get(run(io, body())) == 5);
 }
 
+TEST_CASE("a task co_awaits an asio::awaitable directly; dropping the task cancels it", "[task][drop]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto aw = []() -> asio::awaitable<int> { co_return 5; };
+  auto thrower = []() -> asio::awaitable<void> {
+    throw std::runtime_error("from awaitable");
+    co_return;
+  };
+  auto body = [&]() -> halt::task<int> {
+    int v = co_await aw();
+    try {
+      co_await thrower();
+    } catch (const std::runtime_error&) {
+      ++v;
+    }
+    co_return v;
+  };
+  CHECK(get(run(io, body())) == 6);
+
+  bool after = false;
+  auto pending = [&]() -> asio::awaitable<void> {
+    probe p(log, "awaitable");
+    asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+    co_await t.async_wait(asio::use_awaitable);
+  };
+  auto dropped = [&]() -> halt::task<void> {
+    probe p(log, "task");
+    co_await pending();
+    after = true;
+  };
+  asio::cancellation_signal sig;
+  io.restart();
+  auto out = start(io, dropped(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK_FALSE(after);
+  CHECK(log == std::vector<std::string>{"~awaitable", "~task"});
+}
+
 // --- bad input ----------------------------------------------------------------------------------
 
 TEST_CASE("awaiting or starting an empty task throws errc::no_state", "[task]") {

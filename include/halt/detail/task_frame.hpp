@@ -28,6 +28,7 @@
 #include <halt/error.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/post.hpp>
@@ -329,12 +330,17 @@ struct promise_base {
     return {root_->ex_};
   }
 
+  // An asio::awaitable: co_spawned on the task's executor with halt::use_task (defined in
+  // task.hpp). The slow path: a co_spawn (an allocation and a post) per co_await.
+  template <class U, class E>
+  auto await_transform(asio::awaitable<U, E> a);
+
   template <class A>
   void await_transform(A&&) {
     static_assert(always_false<A>,
                   "a halt::task can co_await: another halt::task (an rvalue), an Asio operation "
-                  "started with halt::use_task, and asio::this_coro::executor. To await an "
-                  "asio::awaitable, co_spawn it with halt::use_task.");
+                  "started with halt::use_task, a deferred operation, an asio::awaitable, a "
+                  "halt::select/join/timeout of tasks, and asio::this_coro::executor.");
   }
 };
 
