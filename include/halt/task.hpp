@@ -153,7 +153,7 @@ public:
       auto& p = std::coroutine_handle<promise<T>>::from_address(frame_.address()).promise();
       e = p.error_;
       if constexpr (!std::is_void_v<T>) {
-        if (!e) v.emplace(std::move(*p.value_));
+        if (!e) v.emplace(value_holder{std::move(*p.value_)});
       }
       std::exchange(frame_, nullptr).destroy();
     }
