@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Print Markdown side-by-side tables: halt vs std::stop_token vs raw Asio
-vs tokio-util CancellationToken (token and task ops), and halt vs Asio's
-awaitable operators vs Tokio (select / timeout ops).
+vs tokio-util CancellationToken (token and task ops), halt vs Asio's
+awaitable operators vs Tokio (select / timeout ops), and halt::task against
+the raw-callback floor, halt's awaitable path, raw Asio and Tokio.
 
 Usage:
     python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json ...] build/bench/tokio.jsonl
@@ -10,7 +11,9 @@ Inputs
   * token_bench.json: Google Benchmark JSON output of the C++ program
     (`--benchmark_format=json`, ideally with `--benchmark_repetitions=N
     --benchmark_report_aggregates_only=true`). Benchmark names are
-    `<op>/<impl>[/...suffixes]`, impl in {halt, std, asio}. The `_median`
+    `<op>/<impl>[/...suffixes]`, impl in {halt, std, asio, task, floor}
+    (task: halt::task, dropped by abort; floor: the raw-callback program of
+    issue 11). The `_median`
     aggregate is used; without aggregates, the median of the iteration runs.
     If an entry carries a user counter `ns_per_child`, `ns_per_task`,
     `p999_ns` or `bytes`, that counter is the value, else `real_time`
@@ -25,6 +28,11 @@ select_bench) go into a second table with the columns halt | raw Asio (`||`)
 | Tokio | asio/halt | tokio/halt. Tokio has no separate counterpart for a
 plain-operation branch or for a caller on a strand: those rows show the Tokio
 op named in their label (TOKIO_SHARED).
+
+The ops with a `task` or `floor` implementation get a third table, with the
+columns halt::task | floor | halt (awaitable) | raw Asio | Tokio and the
+ratios task/floor, task/halt, task/asio, task/tokio (task's value divided by
+the other's: > 1 means halt::task takes longer, or more bytes).
 
 A missing or unreadable input file only leaves its columns empty ("–").
 Only the Python 3 standard library is used.
@@ -42,8 +50,11 @@ from typing import Dict, List, Optional, Tuple
 
 MISSING = "–"
 
-# Implementation columns of the C++ side.
-IMPLS = ("halt", "std", "asio")
+# Implementation columns of the C++ side. The first two tables show the first three; the task
+# table (build_task_table) shows halt::task ("task") and the raw-callback floor ("floor").
+IMPLS = ("halt", "std", "asio", "task", "floor")
+FIRST_IMPLS = ("halt", "std", "asio")
+TASK_IMPLS = ("task", "floor")
 
 # tokio op name -> row (C++ op) name.
 TOKIO_ALIASES = {"cancelled_register": "on_cancel"}
@@ -69,6 +80,7 @@ TASK_ROW_ORDER = [
     "abort_all_10k_per_task_mt",
     "task_memory_bytes",
     "task_memory_bytes_mt",
+    "co_await_ready",
 ]
 ROW_ORDER = TOKEN_ROW_ORDER + TASK_ROW_ORDER
 
@@ -83,6 +95,8 @@ ROW_LABELS = {
     "spawn_abort_join_mt": "spawn_abort_join, io_context with the default hint (task on its own strand)",
     "abort_all_10k_per_task_mt": "abort_all_10k_per_task (ns/task), default hint (own strands)",
     "task_memory_bytes_mt": "task_memory_bytes (**bytes**/task), default hint (own strand)",
+    "co_await_ready": "co_await of a coroutine that returns at once (task: a halt::task in a "
+                      "halt::task; asio: an awaitable in an awaitable)",
 }
 
 # Task rows without a Tokio op of their own -> the Tokio op shown on them (Tokio's
@@ -136,7 +150,7 @@ def is_select_op(op: str) -> bool:
 
 def is_task_op(op: str) -> bool:
     """Task ops (task_bench and Tokio's tasks); the other non-select ops are token ops."""
-    return op in TASK_ROW_ORDER or op.startswith(("spawn", "abort", "join_set", "task_"))
+    return op in TASK_ROW_ORDER or op.startswith(("spawn", "abort", "join_set", "task_", "co_await"))
 
 
 def is_bytes_op(op: str) -> bool:
@@ -151,8 +165,13 @@ def ordered(ops, order: List[str]) -> List[str]:
 
 
 def all_ops(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> set:
-    """Every op with a value from halt, std, raw Asio or Tokio."""
-    return {op for (op, impl) in cpp if impl in IMPLS} | set(tokio)
+    """Every op with a value from halt, std, raw Asio or Tokio (the first two tables)."""
+    return {op for (op, impl) in cpp if impl in FIRST_IMPLS} | set(tokio)
+
+
+def task_ops(cpp: Dict[Tuple[str, str], float]) -> set:
+    """Every op with a halt::task or a floor value (the task table)."""
+    return {op for (op, impl) in cpp if impl in TASK_IMPLS}
 
 
 def tokio_value(tokio: Dict[str, float], op: str) -> Optional[float]:
@@ -460,6 +479,30 @@ def build_select_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float
     return rows
 
 
+def build_task_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
+    """halt::task against the floor, halt's awaitable path, raw Asio and Tokio; [] when no op
+    has a task or floor value."""
+    ops = task_ops(cpp)
+    if not ops:
+        return []
+    header = ["operation", "halt::task ns", "floor ns", "halt (awaitable) ns", "raw Asio ns",
+              "Tokio ns", "task/floor", "task/halt", "task/asio", "task/tokio"]
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for op in ordered(ops, ROW_ORDER + SELECT_ROW_ORDER):
+        task = cpp.get((op, "task"))
+        floor = cpp.get((op, "floor"))
+        halt = cpp.get((op, "halt"))
+        asio = cpp.get((op, "asio"))
+        tok = tokio_value(tokio, op)
+        label = SELECT_LABELS.get(op) or ROW_LABELS.get(op, op)
+        cells = [label, fmt_ns(task), fmt_ns(floor), fmt_ns(halt), fmt_ns(asio), fmt_ns(tok),
+                 fmt_ratio(task, floor), fmt_ratio(task, halt), fmt_ratio(task, asio),
+                 fmt_ratio(task, tok)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def main(argv: List[str]) -> int:
     if len(argv) < 3 or argv[1] in ("-h", "--help"):
         print(__doc__.strip(), file=sys.stderr)
@@ -492,6 +535,19 @@ def main(argv: List[str]) -> int:
                 "(> 1 means halt is faster). Raw Asio is asio::experimental::awaitable_operators "
                 "(`a || b`); Tokio is `tokio::select!` / `tokio::time::timeout` on the "
                 "current-thread runtime. Missing cells: " + MISSING + "."]
+    task_rows = build_task_table(cpp, tokio)
+    if task_rows:
+        out += ["", "## halt::task against the raw-callback floor (median; ns per operation unless "
+                "noted)", ""]
+        out += task_rows
+        out += ["",
+                "task/X = halt::task ns / X ns: **< 1 means halt::task is faster** (for bytes: "
+                "smaller), the opposite of the ratios above; issue 11's targets read as task/floor "
+                "<= 1.1. floor: the raw-callback program (post, timer arm with a bound "
+                "cancellation slot, emit terminal, one handler run; no coroutine). halt "
+                "(awaitable): halt's asio::awaitable path; raw Asio: co_spawn for the task rows, "
+                "`||` for select. The halt::task rows drive their loop from a halt::task. Missing "
+                "cells: " + MISSING + "."]
     print("\n".join(out))
     return 0
 

@@ -21,9 +21,10 @@ Every bar is one implementation's median, with its value printed at its end;
 halt's bar comes first in its group. Beside each other bar: how halt compares
 with it, "halt 3.87× faster" meaning that bar's value / halt's value = 3.87
 ("halt 2.91× slower": halt's value / that bar's = 2.91; for bytes "smaller" /
-"larger"; "halt ≈ same" within 0.5 %). Any other C++ implementation found in
-the JSON (an `<op>/<impl>` name with impl not halt, std or asio, such as a
-raw-callback floor) gets bars of its own. A time axis is logarithmic when its
+"larger"; "halt ≈ same" within 0.5 %). halt::task ("task") and the
+raw-callback floor ("floor") get bars of their own, right after halt's, and
+so does any other C++ implementation found in the JSON (an `<op>/<impl>` name
+with impl not halt, task, floor, std or asio). A time axis is logarithmic when its
 values span more than 30×; the bytes axis is linear. White background, so the
 charts read the same on light and dark pages. The output is deterministic: the
 same inputs give the same bytes (no date, fixed SVG ids).
@@ -93,16 +94,16 @@ def chart_specs(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
               [("", token_ops, False)], shared_note(token_ops)),
         Chart("bench-tasks.svg",
               "Tasks: halt vs a raw Asio co_spawn and Tokio (current-thread runtime)",
-              {"halt": "halt", "std": "std", "asio": "raw Asio co_spawn",
-               "tokio": "Tokio tasks"},
+              {"halt": "halt", "task": "halt::task", "floor": "raw-callback floor",
+               "std": "std", "asio": "raw Asio co_spawn", "tokio": "Tokio tasks"},
               [("Time (ns per operation, or per task where noted)",
                 [o for o in task_ops if not compare.is_bytes_op(o)], False),
                ("Memory per pending task (bytes, less is better)",
                 [o for o in task_ops if compare.is_bytes_op(o)], True)], shared_note(task_ops)),
         Chart("bench-select.svg",
               "select and timeout: halt vs Asio's awaitable operators and Tokio",
-              {"halt": "halt", "std": "std", "asio": "Asio a || b (awaitable operators)",
-               "tokio": "Tokio select! / timeout"},
+              {"halt": "halt", "task": "halt::task", "floor": "raw-callback floor", "std": "std",
+               "asio": "Asio a || b (awaitable operators)", "tokio": "Tokio select! / timeout"},
               [("", select_ops, False)], shared_note(select_ops)),
     ]
 
@@ -335,7 +336,7 @@ def main(argv: List[str]) -> int:
 
     cpp, context, tokio = compare.load_inputs(args.inputs)
     extras = sorted({impl for (_op, impl) in cpp} - set(compare.IMPLS))
-    series = ["halt", "std", "asio"] + extras + ["tokio"]
+    series = ["halt", "task", "floor", "std", "asio"] + extras + ["tokio"]
 
     os.makedirs(args.out_dir, exist_ok=True)
     written = 0

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Build and run the C++ (halt / std::stop_token / raw Asio) and the Rust
 # (tokio-util CancellationToken, Tokio tasks, select!, timeout) benchmarks,
-# then print Markdown tables and draw them as SVG charts.
+# then print Markdown tables and draw them as SVG charts. task_bench and
+# select_bench also hold the halt::task rows (`<op>/task`) and the raw-callback
+# floor (`<op>/floor`) of issue 11: compare.py gives them a table of their own,
+# with the ratios task/floor, task/halt, task/asio and task/tokio.
 #
-# Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio]
+# Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio] [--syscalls]
 #   --no-cpp    skip building/running the C++ token_bench, task_bench and
 #               select_bench (the tables keep the previous build/bench/*.json
 #               if there are any)
 #   --no-tokio  skip building/running the Rust program (likewise for
 #               build/bench/tokio.jsonl)
+#   --syscalls  also count the system calls per operation of the issue-11 rows
+#               (benchmarks/syscalls.sh, needs strace), appended to the tables
 #
 # Outputs: build/bench/{token,task,select}_bench.json, build/bench/tokio.jsonl,
 # the tables on stdout (also saved to build/bench/compare.md), and the charts
@@ -20,11 +25,13 @@ set -euo pipefail
 
 run_cpp=1
 run_tokio=1
+run_syscalls=0
 for arg in "$@"; do
     case "$arg" in
         --no-cpp) run_cpp=0 ;;
         --no-tokio) run_tokio=0 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --syscalls) run_syscalls=1 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -89,6 +96,12 @@ fi
 echo "== comparison" >&2
 python3 benchmarks/compare.py "$out/token_bench.json" "$out/task_bench.json" \
     "$out/select_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"
+
+if [ "$run_syscalls" = 1 ]; then
+    echo "== system calls per operation (strace -c)" >&2
+    { echo; echo "## System calls per operation (strace -c -f, benchmarks/syscalls.sh)"; echo;
+      bash benchmarks/syscalls.sh; } | tee -a "$out/compare.md"
+fi
 
 # The charts need matplotlib. Debian's python3-matplotlib installs it for /usr/bin/python3, which a
 # python3 earlier on PATH (pyenv, a virtualenv) may not see: try both.

@@ -8,13 +8,19 @@
 /// A "sleeper" is a coroutine waiting on a 60 s steady_timer: it only ends by being cancelled.
 /// `ready()` co_returns at once. Every iteration checks which branch won.
 ///
+/// `/floor` rows (issue 11) are the raw-callback program of the same shape: no coroutine, only the
+/// Asio operations the select cannot do without.
+///
 /// Note: g++ 12 miscompiles temporaries in a co_await full-expression, so every awaitable is
 /// named before it is awaited (as in the tests).
 #include <halt/select.hpp>
 #include <halt/timeout.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
@@ -27,6 +33,7 @@
 
 #include <chrono>
 #include <exception>
+#include <system_error>
 #include <utility>
 #include <variant>
 
@@ -150,6 +157,41 @@ void select_pending_ready_asio(benchmark::State& state) {
   });
 }
 
+// The floor of select(pending on a timer, ready), issue 11: arm a 60 s timer whose handler has a
+// bound cancellation slot (the pending branch), take the ready branch's value inline, emit
+// terminal on the slot (the loser's cancel), and end the iteration when the timer's handler
+// (operation_aborted) has run: one timer arm, one cancel, one pass of the queue. The loop is a
+// chain of callbacks under one io.run(), on an io_context(1) with its reactor up front as in
+// drive(); the timer and the signal are reused.
+struct pending_ready_floor_loop {
+  benchmark::State& st;
+  asio::io_context& io;
+
+  pending_ready_floor_loop(benchmark::State& state, asio::io_context& ctx) : st(state), io(ctx) {}
+  asio::steady_timer timer{io};
+  asio::cancellation_signal sig;
+
+  void next() {
+    if (!st.KeepRunning()) return;
+    timer.expires_after(forever);
+    timer.async_wait(asio::bind_cancellation_slot(sig.slot(), [this](std::error_code ec) {
+      if (ec != asio::error::operation_aborted) st.SkipWithError("wrong winner");
+      next();
+    }));
+    int ready_value = 1; // the ready branch, completed inline
+    benchmark::DoNotOptimize(ready_value);
+    sig.emit(asio::cancellation_type::terminal);
+  }
+};
+
+void select_pending_ready_floor(benchmark::State& state) {
+  asio::io_context io(1);
+  asio::steady_timer reactor_on(io); // never waited on
+  pending_ready_floor_loop loop(state, io);
+  asio::post(io, [&loop] { loop.next(); });
+  io.run();
+}
+
 // ---- a plain operation as the pending branch (no coroutine frame for it) --------------------
 
 void select_ready_timer_op_halt(benchmark::State& state) {
@@ -263,6 +305,7 @@ BENCHMARK(select_ready_pending_halt)->Name("select_ready_pending/halt");
 BENCHMARK(select_ready_pending_asio)->Name("select_ready_pending/asio");
 BENCHMARK(select_pending_ready_halt)->Name("select_pending_ready/halt");
 BENCHMARK(select_pending_ready_asio)->Name("select_pending_ready/asio");
+BENCHMARK(select_pending_ready_floor)->Name("select_pending_ready/floor");
 BENCHMARK(select_ready_timer_op_halt)->Name("select_ready_timer_op/halt");
 BENCHMARK(select_pending_timer_op_halt)->Name("select_pending_timer_op/halt");
 BENCHMARK(select_ready_pending_strand_halt)->Name("select_ready_pending_strand/halt");
