@@ -256,7 +256,9 @@ struct task_done {
 
 private:
   join_result<T> outcome(const std::exception_ptr& e) const {
-    if (st->abort_requested() && is_system_error(e, asio::error::operation_aborted))
+    // A drop completes with the shared dropped_exception(); comparing is enough (no rethrow).
+    if (st->abort_requested() &&
+        (e == tsk::dropped_exception() || is_system_error(e, asio::error::operation_aborted)))
       return join_result<T>::cancelled(); // dropped by abort()
     return join_result<T>::from_exception(e);
   }

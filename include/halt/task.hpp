@@ -57,7 +57,8 @@
 //   its own start slot) is dropped at its next co_await of an operation, before that operation
 //   starts. A task that finishes before reaching one reports its result.
 // - the completion then reports exception_ptr = std::system_error(asio::error::operation_aborted)
-//   (what co_await std::move(t)(asio::use_awaitable) throws in the awaiting coroutine).
+//   (what co_await std::move(t)(asio::use_awaitable) throws in the awaiting coroutine). It is one
+//   shared exception object for every drop, made once: a drop does not allocate.
 // - if the task's execution context is destroyed while the task waits, the handler it waits on
 //   is destroyed uncalled: the frames are destroyed (innermost first) and the completion handler
 //   is destroyed without being called, as Asio does for its own operations.
@@ -116,6 +117,14 @@ struct start_signature<void> {
   using type = void(std::exception_ptr);
 };
 
+// The exception_ptr a dropped task completes with: one object for every drop (made once), so a
+// drop neither allocates nor builds a message, and a receiver can recognise it by comparison.
+inline const std::exception_ptr& dropped_exception() noexcept {
+  static const std::exception_ptr e =
+      std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+  return e;
+}
+
 // A started chain: owns its outermost frame and the completion handler.
 template <class T, class Handler>
 class root final : public root_base {
@@ -148,7 +157,7 @@ public:
     std::exception_ptr e;
     std::optional<value_holder> v;
     if (dropped) {
-      e = std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+      e = dropped_exception();
     } else {
       auto& p = std::coroutine_handle<promise<T>>::from_address(frame_.address()).promise();
       e = p.error_;
