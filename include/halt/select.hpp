@@ -186,10 +186,23 @@ auto to_task(B&& b) {
   else
     return as_task(std::forward<B>(b));
 }
+// The task a branch becomes. A trait, not decltype(to_task(b)): the select overloads' return
+// types name it, and for a non-task branch it must fail softly (clang substitutes the return
+// type before checking the requires-clause).
 template <class B>
-using task_of_t = decltype(to_task(std::declval<B>()));
+struct task_of {};
 template <class B>
-using task_branch_value_t = tsk::value_or_mono<typename task_of_t<B>::value_type>;
+  requires tsk::is_task<std::decay_t<B>>::value
+struct task_of<B> {
+  using type = std::decay_t<B>;
+};
+template <class B>
+  requires tsk::task_operation<B>
+struct task_of<B> {
+  using type = task<tsk::operation_result_t<B>>;
+};
+template <class B>
+using task_branch_value_t = tsk::value_or_mono<typename task_of<B>::type::value_type>;
 } // namespace detail
 
 /// Races halt::tasks (and plain operations) inline: a lazy halt::task that, awaited in a

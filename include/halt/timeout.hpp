@@ -46,8 +46,13 @@ namespace halt {
 namespace detail {
 
 // awaitable<T> -> T (void stays void); an operation -> its value type.
+// (Empty for anything else, such as a halt::task: the awaitable overloads' return types name it,
+// and clang substitutes them before checking the constraints.)
 template <class B>
-struct timeout_value {
+struct timeout_value {};
+template <class B>
+  requires branch_arg<B>
+struct timeout_value<B> {
   using type = branch_value_t<B>;
 };
 template <class T, class E>
