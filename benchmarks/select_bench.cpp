@@ -253,6 +253,76 @@ void timeout_ready_asio(benchmark::State& state) {
   });
 }
 
+// ---- halt::task branches (issue 11): raced inline, the loop driven from a halt::task ---------
+
+halt::task<void> task_sleeper() {
+  asio::steady_timer t(co_await asio::this_coro::executor, forever);
+  co_await t.async_wait(halt::use_task);
+}
+
+halt::task<int> task_ready() { co_return 1; }
+
+// Runs body(state), a halt::task<void>, on an io_context(1) with its reactor up (as drive()).
+template <class Body>
+void drive_task(benchmark::State& state, Body body) {
+  asio::io_context io(1);
+  asio::steady_timer reactor_on(io); // never waited on
+  std::exception_ptr error;
+  bool done = false;
+  auto main = body(state);
+  std::move(main)(io, [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+  });
+  io.run();
+  if (error || !done) state.SkipWithError("the benchmark threw or did not finish");
+}
+
+void select_ready_pending_task(benchmark::State& state) {
+  drive_task(state, [](benchmark::State& st) -> halt::task<void> {
+    for (auto _ : st) {
+      auto sel = halt::select(task_ready(), task_sleeper());
+      auto r = co_await std::move(sel);
+      if (r.index() != 0) st.SkipWithError("wrong winner");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+}
+
+void select_pending_ready_task(benchmark::State& state) {
+  drive_task(state, [](benchmark::State& st) -> halt::task<void> {
+    for (auto _ : st) {
+      auto sel = halt::select(task_sleeper(), task_ready());
+      auto r = co_await std::move(sel);
+      if (r.index() != 1) st.SkipWithError("wrong winner");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+}
+
+void timeout_ready_task(benchmark::State& state) {
+  drive_task(state, [](benchmark::State& st) -> halt::task<void> {
+    for (auto _ : st) {
+      auto t = halt::timeout(forever, task_ready());
+      int v = co_await std::move(t);
+      if (v != 1) st.SkipWithError("wrong value");
+      benchmark::DoNotOptimize(v);
+    }
+  });
+}
+
+void select8_task(benchmark::State& state) {
+  drive_task(state, [](benchmark::State& st) -> halt::task<void> {
+    for (auto _ : st) {
+      auto sel = halt::select(task_sleeper(), task_sleeper(), task_sleeper(), task_sleeper(), task_sleeper(),
+                              task_sleeper(), task_sleeper(), task_ready());
+      auto r = co_await std::move(sel);
+      if (r.index() != 7) st.SkipWithError("wrong winner");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+}
+
 // ---- select with 8 branches: 7 sleepers (all start, all cancelled), then a ready one ---------
 
 void select8_halt(benchmark::State& state) {
@@ -316,5 +386,9 @@ BENCHMARK(timeout_ready_halt)->Name("timeout_ready/halt");
 BENCHMARK(timeout_ready_asio)->Name("timeout_ready/asio");
 BENCHMARK(select8_halt)->Name("select8/halt");
 BENCHMARK(select8_asio)->Name("select8/asio");
+BENCHMARK(select_ready_pending_task)->Name("select_ready_pending/task");
+BENCHMARK(select_pending_ready_task)->Name("select_pending_ready/task");
+BENCHMARK(timeout_ready_task)->Name("timeout_ready/task");
+BENCHMARK(select8_task)->Name("select8/task");
 
 BENCHMARK_MAIN();
