@@ -34,6 +34,10 @@
 #include <utility>
 #include <vector>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 using namespace halt_test::tasks;
 
@@ -544,4 +548,87 @@ TEST_CASE("tasks on strands of a 4-thread pool, dropped from another thread", "[
   pool.join();
   CHECK(aborted.load() == n);
   CHECK(destroyed.load() == n);
+}
+
+// ---- review of issue 11 (branch review11): repros tagged [review11] -----------------------------
+
+namespace review11 {
+
+// A value whose move constructor throws once armed (its construction from an int never does).
+struct move_bomb {
+  static inline bool armed = false;
+  int v = 0;
+  move_bomb() = default;
+  move_bomb(int x) : v(x) {} // NOLINT: implicit, so that co_return 7 constructs it in place
+  move_bomb(move_bomb&& o) : v(o.v) {
+    if (armed) throw std::runtime_error("move_bomb moved");
+  }
+  move_bomb& operator=(move_bomb&&) = default;
+};
+
+// An operation whose initiating function emits `sig` (the caller's own start slot, from its
+// executor) before it starts waiting on `t`.
+template <class Token>
+auto async_emit_then_wait(asio::cancellation_signal& sig, asio::steady_timer& t, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&sig, &t](auto h) {
+        sig.emit(asio::cancellation_type::terminal);
+        t.async_wait(std::move(h));
+      },
+      token);
+}
+
+} // namespace review11
+
+TEST_CASE("review11: a task whose value's move throws: std::terminate in root::finish",
+          "[task][review11]") {
+  // root<T, Handler>::finish (task.hpp) is noexcept and moves the task's value (into an optional,
+  // into the completion lambda, into the posted/dispatched operation): a throwing move terminates
+  // the program, where select's keep() turns the same throw into the branch's exception. Run in a
+  // child process; the child exits 0 when the completion handler got an exception.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);
+    asio::io_context io;
+    bool got_error = false;
+    auto t = []() -> halt::task<review11::move_bomb> { co_return 7; };
+    review11::move_bomb::armed = true;
+    std::move(t())(io, [&](std::exception_ptr e, review11::move_bomb) { got_error = e != nullptr; });
+    try {
+      io.run();
+    } catch (...) {
+    }
+    ::_exit(got_error ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT from std::terminate
+  CHECK(WIFEXITED(status));
+  if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("review11: a drop requested while the task's operation is being initiated is lost",
+          "[task][drop][review11]") {
+  // request_drop() sees the leaf's operation in st::initiating, sets drop_requested_ and returns;
+  // op_awaitable::await_suspend then marks the operation pending without looking at
+  // drop_requested_ again: nothing ever emits on the operation's slot, and the task runs on until
+  // its one-hour timer expires.
+  asio::cancellation_signal sig;
+  std::vector<std::string> log;
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    probe p(log, "body");
+    asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+    auto op = review11::async_emit_then_wait(sig, t, halt::use_task);
+    co_await std::move(op);
+    log.push_back("after");
+  };
+  auto out = start(io, body(), sig);
+  io.restart();
+  while (io.poll() != 0) {
+  }
+  REQUIRE(out->done); // fails: the timer is never cancelled
+  CHECK(is_aborted(out->error));
+  CHECK(log == std::vector<std::string>{"~body"});
 }
