@@ -632,3 +632,35 @@ TEST_CASE("review11: a drop requested while the task's operation is being initia
   CHECK(is_aborted(out->error));
   CHECK(log == std::vector<std::string>{"~body"});
 }
+
+TEST_CASE("review11: dropping a task that awaits a task started on another executor races with it",
+          "[task][drop][threads][review11]") {
+  // co_await std::move(t)(strand, halt::use_task) inside a task on `io`: a drop of the outer task
+  // emits terminal on the inner start slot from io's thread, and start_cancel calls
+  // root_base::request_drop() right there: the inner root (drop_requested_, op_, its signal) is
+  // read and written by io's thread while the pool's thread runs the inner chain. Asio's own
+  // operations are safe to cancel from their handler's executor; this one is not (TSan reports
+  // the race; the fix is to dispatch the request to the inner root's executor).
+  asio::thread_pool pool(1);
+  auto strand = asio::make_strand(pool);
+  asio::cancellation_signal sig;
+  asio::io_context io;
+  std::atomic<long> spins{0};
+  auto inner = [&]() -> halt::task<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      spins.fetch_add(1, std::memory_order_relaxed);
+      co_await asio::post(ex, halt::use_task);
+    }
+  };
+  auto outer = [&]() -> halt::task<void> {
+    auto op = inner()(strand, halt::use_task);
+    co_await std::move(op);
+  };
+  auto out = start(io, outer(), sig);
+  halt_test::run_until(io, [&] { return spins.load() > 1000; });
+  asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  pool.join();
+}
