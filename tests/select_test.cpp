@@ -1406,3 +1406,82 @@ TEST_CASE("review11 probe: a branch that ends while a later branch starts; neste
   CHECK(get(run(io, body())) == 0);
   CHECK(log == std::vector<std::string>{"~f1", "~f2"});
 }
+
+TEST_CASE("review11 probe: a spawned task waiting on a select when its context (strand) goes away",
+          "[select][halt_task][drop][review11]") {
+  std::vector<std::string> log;
+  std::atomic<bool> started{false};
+  auto marker = [&]() -> halt::task<int> {
+    started = true;
+    co_await sleep(1h);
+    co_return 0;
+  };
+  auto body = [&]() -> halt::task<int> {
+    probe outer(log, "outer");
+    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
+    auto s = halt::select(logged(log, "a", 1h, 1), std::move(inner), marker());
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  SECTION("io_context with a strand") {
+    halt::join_handle<int> h;
+    {
+      asio::io_context io;
+      h = halt::spawn(io, body());
+      halt_test::run_until(io, [&] { return started.load(); });
+      CHECK(contains(log, "i2.start"));
+    }
+    CHECK(h.is_finished());
+  }
+  SECTION("thread_pool") {
+    halt::join_handle<int> h;
+    {
+      asio::thread_pool pool(2);
+      h = halt::spawn(pool, body());
+      halt_test::wait_until([&] { return started.load(); });
+      pool.stop();
+      pool.join();
+    }
+    CHECK(h.is_finished());
+  }
+  for (auto n : {"~outer", "~a", "~i1", "~i2"}) CHECK(contains(log, n));
+  CHECK(log.back() == "~outer");
+}
+
+namespace review11 {
+// n selects nested in one another: select(nest(n - 1), sleep(1h)) at every level.
+inline halt::task<int> nest(int n) {
+  if (n == 0) {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 0;
+  }
+  auto s = halt::select(nest(n - 1), sleep(1h));
+  auto v = co_await std::move(s);
+  co_return std::get<0>(v) + 1;
+}
+} // namespace review11
+
+// Hidden ([.]): it overflows the stack (SIGSEGV under ASan at depth 10^5; 10^4 passes), which
+// would end the whole run. Run it by name.
+TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse on the stack",
+          "[.][select][halt_task][stack][review11]") {
+  // group_base::start drives each branch inline (drive -> resume -> the next select's start ->
+  // drive ...), and a drop recurses the same way (request_drop -> drop_all -> request_drop ...):
+  // the stack grows with the nesting depth, unlike a chain of co_awaits (trampolined by drive()).
+  // A recursive task that wraps its recursion in halt::timeout (one select per level) has the
+  // same shape.
+  constexpr int depth = 100000;
+  SECTION("run to the end") {
+    asio::io_context io;
+    CHECK(get(run(io, review11::nest(depth))) == depth);
+  }
+  SECTION("dropped") {
+    asio::io_context io;
+    asio::cancellation_signal sig;
+    auto out = start(io, review11::nest(depth), sig);
+    io.run_one(); // the start: every level's select is waiting
+    sig.emit(asio::cancellation_type::terminal);
+    halt_test::run_until(io, [&] { return out->done; });
+    CHECK(is_aborted(out->error));
+  }
+}
