@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 #include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include "support/async.hpp"
 #include "support/tasks.hpp"
@@ -663,4 +664,52 @@ TEST_CASE("review11: dropping a task that awaits a task started on another execu
   halt_test::run_until(io, [&] { return out->done; });
   CHECK(is_aborted(out->error));
   pool.join();
+}
+
+namespace review11 {
+// Runs f() in a child process; returns its wait status. The child exits 0 if f() returns true.
+template <class F>
+int in_child(F f) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);
+    bool ok = false;
+    try {
+      ok = f();
+    } catch (...) {
+    }
+    ::_exit(ok ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+} // namespace review11
+
+TEST_CASE("review11: a completion handler that throws when root::finish runs it inline on a strand: std::terminate",
+          "[task][review11]") {
+  // root<T, Handler>::finish is noexcept and dispatches the completion: inline when the task
+  // finishes on the handler's executor (whenever it finishes after a suspension). An io_context
+  // executor's inline execution captures a throwing handler's exception and rethrows it from
+  // run(); a strand's does not, so the exception meets the noexcept of finish (and of
+  // handler_called/drive) and terminates the process. From any Asio handler it would leave run()
+  // (join_handle_test.cpp: "a joiner's handler that throws when run inline: run() throws").
+  auto body = []() -> halt::task<int> {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 1;
+  };
+  const int status = review11::in_child([&] {
+    asio::io_context io;
+    auto strand = asio::make_strand(io);
+    std::move(body())(strand, [](std::exception_ptr, int) { throw std::runtime_error("boom"); });
+    try {
+      io.run();
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what()) == "boom";
+    }
+    return false;
+  });
+  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT (std::terminate)
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
