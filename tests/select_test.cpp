@@ -1485,3 +1485,59 @@ TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse 
     CHECK(is_aborted(out->error));
   }
 }
+
+#if HALT_CHECK_SERIAL
+TEST_CASE("review11: io_context(1) run from two threads: a spawned halt::task's completions are not checked",
+          "[select][halt_task][threads][review11]") {
+  // halt::spawn keeps the no-strand rule for io_context(1) for halt::task bodies too, but only the
+  // start (task_start, join_handle.hpp) is a serial_scope: op_state::handler_called -> drive (every
+  // resumption after the first suspension, a group's branch completions included) enters halt's
+  // serial code unchecked. Two threads inside two tasks' chains on one io_context(1) at once go
+  // unreported (the awaitable engine reports the same situation: see the issue-10 test above).
+  using namespace review11;
+  serial_recorder rec;
+  parked p1, p2;
+  auto& m = serial_probe::m;
+  auto& cv = serial_probe::cv;
+  bool inside1 = false, inside2 = false;
+  asio::io_context io(1);
+  auto h1 = halt::spawn(io, [&]() -> halt::task<int> {
+    co_await async_park(p1, halt::use_task);
+    {
+      std::unique_lock<std::mutex> g(m);
+      inside1 = true;
+      cv.notify_all();
+      // Inside task 1's chain (a handler_called -> drive) until thread B is inside task 2's.
+      cv.wait_for(g, 5s, [&] { return serial_probe::violations > 0 || inside2; });
+    }
+    co_return 1;
+  });
+  auto h2 = halt::spawn(io, [&]() -> halt::task<int> {
+    co_await async_park(p2, halt::use_task);
+    {
+      std::lock_guard<std::mutex> g(m);
+      inside2 = true;
+    }
+    cv.notify_all();
+    co_return 2;
+  });
+  // Queued from this thread (shared queue, FIFO): both starts park, then task 1 resumes on A.
+  asio::post(io, [&] { p1.fire(); });
+  std::thread a([&] { io.run(); });
+  {
+    std::unique_lock<std::mutex> g(m);
+    cv.wait(g, [&] { return inside1; });
+  }
+  asio::post(io, [&] { p2.fire(); }); // thread B takes it while A is still inside task 1
+  std::thread b([&] { io.run(); });
+  a.join();
+  b.join();
+  {
+    std::lock_guard<std::mutex> g(m);
+    CHECK(inside2);
+  }
+  CHECK(rec.violations() >= 1); // fails: nothing is reported
+  CHECK(h1.is_finished());
+  CHECK(h2.is_finished());
+}
+#endif
