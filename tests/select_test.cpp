@@ -1163,3 +1163,382 @@ TEST_CASE("task select: 2000 spawned tasks with selects on a 4-thread pool, abor
   CHECK(made == gone);
   CHECK(made > n); // most tasks ran, with their branches
 }
+
+// ---- review of issue 11 (branch review11): repros tagged [review11] -----------------------------
+
+namespace review11 {
+
+// A move-only completion handler (void()) parked until it is fired by hand.
+struct parked {
+  struct base {
+    virtual ~base() = default;
+    virtual void call() = 0;
+  };
+  template <class H>
+  struct impl final : base {
+    H h;
+    explicit impl(H&& x) : h(std::move(x)) {}
+    void call() override { std::move(h)(); }
+  };
+  std::unique_ptr<base> p;
+  void fire() {
+    auto q = std::move(p);
+    q->call();
+  }
+};
+
+// An operation (void()) whose handler is parked in `slot` until fired; it ignores cancellation.
+template <class Token>
+auto async_park(parked& slot, Token&& token) {
+  return asio::async_initiate<Token, void()>(
+      [&slot](auto h) { slot.p = std::make_unique<parked::impl<decltype(h)>>(std::move(h)); }, token);
+}
+
+// An operation whose initiating function first fires `p` (completing another operation inline, as
+// a dispatch to the current executor does), then waits on `t`.
+template <class Token>
+auto async_fire_then_wait(parked& p, asio::steady_timer& t, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&p, &t](auto h) {
+        p.fire();
+        t.async_wait(std::move(h));
+      },
+      token);
+}
+
+// An operation (void(std::error_code)) that only ends when cancelled, and then completes inline,
+// inside the emit of its slot (allowed by Asio's rules; its own operations post instead).
+template <class Token>
+auto async_cancel_inline(Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [](auto h) {
+        using H = decltype(h);
+        struct canceller {
+          std::optional<H> h;
+          void operator()(asio::cancellation_type_t) {
+            if (!h) return;
+            auto x = std::move(*h);
+            h.reset();
+            std::move(x)(asio::error::operation_aborted);
+          }
+        };
+        auto slot = asio::get_associated_cancellation_slot(h);
+        REQUIRE(slot.is_connected());
+        slot.template emplace<canceller>(canceller{std::optional<H>(std::move(h))});
+      },
+      token);
+}
+
+// Runs every handler that is ready, until none is.
+inline void drain(asio::io_context& io) {
+  io.restart();
+  while (io.poll() != 0) {
+  }
+}
+
+} // namespace review11
+
+TEST_CASE("review11: a drop requested while a branch's operation is being initiated is lost",
+          "[select][halt_task][drop][review11]") {
+  // Branch b's initiating function completes branch a inline; a wins and asks b to drop while b's
+  // operation is still initiating (op_state::st::initiating). request_drop() only emits when the
+  // operation is pending, and op_awaitable::await_suspend never re-checks drop_requested_ after
+  // the initiation: b's timer is never cancelled, and the select waits for the full hour.
+  using namespace review11;
+  std::vector<std::string> log;
+  parked park;
+  asio::io_context io; // destroyed first: it may still destroy b's frame
+  auto a = [&]() -> halt::task<int> {
+    co_await async_park(park, halt::use_task);
+    co_return 1;
+  };
+  auto b = [&]() -> halt::task<int> {
+    probe p(log, "b");
+    asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+    auto op = async_fire_then_wait(park, t, halt::use_task);
+    co_await std::move(op);
+    log.push_back("b.after");
+    co_return 2;
+  };
+  auto body = [&]() -> halt::task<int> {
+    auto s = halt::select(a(), b());
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  outcome<int> out;
+  std::move(body())(io, record<int>{&out});
+  drain(io);
+  CHECK(contains(log, "~b"));
+  REQUIRE(out.done); // fails: b is still waiting on its one-hour timer
+  CHECK(get(std::move(out)) == 0);
+  CHECK_FALSE(contains(log, "b.after"));
+}
+
+TEST_CASE("review11 probe: a branch whose operation completes inside the drop's emit",
+          "[select][halt_task][drop][review11]") {
+  using namespace review11;
+  std::vector<std::string> log;
+  auto a = [&]() -> halt::task<int> {
+    probe p(log, "a");
+    co_await async_cancel_inline(halt::use_task);
+    log.push_back("a.after");
+    co_return 1;
+  };
+  auto b = [&]() -> halt::task<int> {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 2;
+  };
+  auto body = [&]() -> halt::task<int> {
+    probe p(log, "body");
+    auto s = halt::select(a(), b());
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  SECTION("run to the end") {
+    asio::io_context io;
+    CHECK(get(run(io, body())) == 1);
+    CHECK(log == std::vector<std::string>{"~a", "~body"});
+  }
+  SECTION("the io_context is destroyed while the drop job is queued") {
+    bool completed = false;
+    {
+      asio::io_context io;
+      std::move(body())(io, [&](std::exception_ptr, int) { completed = true; });
+      CHECK(io.run_one() == 1); // the start: a waits, b posts
+      CHECK(io.run_one() == 1); // b wins; a completes inside the emit: its drop is posted
+      CHECK(log.empty());
+    }
+    CHECK_FALSE(completed);
+    CHECK(log == std::vector<std::string>{"~a", "~body"});
+  }
+}
+
+TEST_CASE("review11 probe: a nested select dropped while its branch completes inside the emit",
+          "[select][halt_task][drop][review11]") {
+  using namespace review11;
+  std::vector<std::string> log;
+  auto inl = [&]() -> halt::task<int> {
+    probe p(log, "inl");
+    co_await async_cancel_inline(halt::use_task);
+    log.push_back("inl.after");
+    co_return 1;
+  };
+  auto fast = [&]() -> halt::task<int> {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 3;
+  };
+  auto body = [&]() -> halt::task<int> {
+    probe p(log, "body");
+    auto inner = halt::select(inl(), sleep(1h));
+    auto s = halt::select(std::move(inner), fast());
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  SECTION("run to the end") {
+    asio::io_context io;
+    CHECK(get(run(io, body())) == 1);
+    CHECK(log == std::vector<std::string>{"~inl", "~body"});
+  }
+  SECTION("the io_context is destroyed with the drops queued") {
+    bool completed = false;
+    {
+      asio::io_context io;
+      std::move(body())(io, [&](std::exception_ptr, int) { completed = true; });
+      CHECK(io.run_one() == 1);
+      CHECK(io.run_one() == 1);
+    }
+    CHECK_FALSE(completed);
+    CHECK(log == std::vector<std::string>{"~inl", "~body"});
+  }
+}
+
+TEST_CASE("review11 probe: the parent dropped by a branch while the group starts its branches",
+          "[select][halt_task][drop][review11]") {
+  std::vector<std::string> log;
+  asio::cancellation_signal sig;
+  asio::io_context io;
+  auto dropper = [&]() -> halt::task<int> {
+    probe p(log, "dropper");
+    sig.emit(asio::cancellation_type::terminal); // the parent's start slot, from its executor
+    co_await sleep(1h);
+    log.push_back("dropper.after");
+    co_return 2;
+  };
+  auto body = [&]() -> halt::task<int> {
+    probe p(log, "body");
+    auto s = halt::select(logged(log, "a", 1h, 1), dropper(), logged(log, "c", 0s, 3));
+    auto v = co_await std::move(s);
+    log.push_back("body.after");
+    co_return static_cast<int>(v.index());
+  };
+  auto out = start(io, body(), sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK(log == std::vector<std::string>{"a.start", "~dropper", "~a", "~body"});
+}
+
+TEST_CASE("review11 probe: a branch that ends while a later branch starts; nested select dropped while starting",
+          "[select][halt_task][drop][review11]") {
+  using namespace review11;
+  std::vector<std::string> log;
+  parked park;
+  asio::io_context io;
+  auto waiter = [&]() -> halt::task<int> {
+    co_await async_park(park, halt::use_task);
+    co_return 1;
+  };
+  auto firer = [&](std::string name) -> halt::task<int> {
+    probe p(log, name);
+    park.fire(); // completes `waiter` inline, which wins
+    co_await sleep(1h);
+    log.push_back(name + ".after");
+    co_return 2;
+  };
+  auto body = [&]() -> halt::task<int> {
+    auto s1 = halt::select(waiter(), firer("f1"), logged(log, "never1", 0s, 3));
+    auto v1 = co_await std::move(s1);
+    CHECK(v1.index() == 0);
+    auto inner = halt::select(firer("f2"), logged(log, "never2", 0s, 4));
+    auto s2 = halt::select(waiter(), std::move(inner));
+    auto v2 = co_await std::move(s2);
+    CHECK(v2.index() == 0);
+    co_return 0;
+  };
+  CHECK(get(run(io, body())) == 0);
+  CHECK(log == std::vector<std::string>{"~f1", "~f2"});
+}
+
+TEST_CASE("review11 probe: a spawned task waiting on a select when its context (strand) goes away",
+          "[select][halt_task][drop][review11]") {
+  std::vector<std::string> log;
+  std::atomic<bool> started{false};
+  auto marker = [&]() -> halt::task<int> {
+    started = true;
+    co_await sleep(1h);
+    co_return 0;
+  };
+  auto body = [&]() -> halt::task<int> {
+    probe outer(log, "outer");
+    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
+    auto s = halt::select(logged(log, "a", 1h, 1), std::move(inner), marker());
+    auto v = co_await std::move(s);
+    co_return static_cast<int>(v.index());
+  };
+  SECTION("io_context with a strand") {
+    halt::join_handle<int> h;
+    {
+      asio::io_context io;
+      h = halt::spawn(io, body());
+      halt_test::run_until(io, [&] { return started.load(); });
+      CHECK(contains(log, "i2.start"));
+    }
+    CHECK(h.is_finished());
+  }
+  SECTION("thread_pool") {
+    halt::join_handle<int> h;
+    {
+      asio::thread_pool pool(2);
+      h = halt::spawn(pool, body());
+      halt_test::wait_until([&] { return started.load(); });
+      pool.stop();
+      pool.join();
+    }
+    CHECK(h.is_finished());
+  }
+  for (auto n : {"~outer", "~a", "~i1", "~i2"}) CHECK(contains(log, n));
+  CHECK(log.back() == "~outer");
+}
+
+namespace review11 {
+// n selects nested in one another: select(nest(n - 1), sleep(1h)) at every level.
+inline halt::task<int> nest(int n) {
+  if (n == 0) {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 0;
+  }
+  auto s = halt::select(nest(n - 1), sleep(1h));
+  auto v = co_await std::move(s);
+  co_return std::get<0>(v) + 1;
+}
+} // namespace review11
+
+// Hidden ([.]): it overflows the stack (SIGSEGV under ASan at depth 10^5; 10^4 passes), which
+// would end the whole run. Run it by name.
+TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse on the stack",
+          "[.][select][halt_task][stack][review11]") {
+  // group_base::start drives each branch inline (drive -> resume -> the next select's start ->
+  // drive ...), and a drop recurses the same way (request_drop -> drop_all -> request_drop ...):
+  // the stack grows with the nesting depth, unlike a chain of co_awaits (trampolined by drive()).
+  // A recursive task that wraps its recursion in halt::timeout (one select per level) has the
+  // same shape.
+  constexpr int depth = 100000;
+  SECTION("run to the end") {
+    asio::io_context io;
+    CHECK(get(run(io, review11::nest(depth))) == depth);
+  }
+  SECTION("dropped") {
+    asio::io_context io;
+    asio::cancellation_signal sig;
+    auto out = start(io, review11::nest(depth), sig);
+    io.run_one(); // the start: every level's select is waiting
+    sig.emit(asio::cancellation_type::terminal);
+    halt_test::run_until(io, [&] { return out->done; });
+    CHECK(is_aborted(out->error));
+  }
+}
+
+#if HALT_CHECK_SERIAL
+TEST_CASE("review11: io_context(1) run from two threads: a spawned halt::task's completions are not checked",
+          "[select][halt_task][threads][review11]") {
+  // halt::spawn keeps the no-strand rule for io_context(1) for halt::task bodies too, but only the
+  // start (task_start, join_handle.hpp) is a serial_scope: op_state::handler_called -> drive (every
+  // resumption after the first suspension, a group's branch completions included) enters halt's
+  // serial code unchecked. Two threads inside two tasks' chains on one io_context(1) at once go
+  // unreported (the awaitable engine reports the same situation: see the issue-10 test above).
+  using namespace review11;
+  serial_recorder rec;
+  parked p1, p2;
+  auto& m = serial_probe::m;
+  auto& cv = serial_probe::cv;
+  bool inside1 = false, inside2 = false;
+  asio::io_context io(1);
+  auto h1 = halt::spawn(io, [&]() -> halt::task<int> {
+    co_await async_park(p1, halt::use_task);
+    {
+      std::unique_lock<std::mutex> g(m);
+      inside1 = true;
+      cv.notify_all();
+      // Inside task 1's chain (a handler_called -> drive) until thread B is inside task 2's.
+      cv.wait_for(g, 5s, [&] { return serial_probe::violations > 0 || inside2; });
+    }
+    co_return 1;
+  });
+  auto h2 = halt::spawn(io, [&]() -> halt::task<int> {
+    co_await async_park(p2, halt::use_task);
+    {
+      std::lock_guard<std::mutex> g(m);
+      inside2 = true;
+    }
+    cv.notify_all();
+    co_return 2;
+  });
+  // Queued from this thread (shared queue, FIFO): both starts park, then task 1 resumes on A.
+  asio::post(io, [&] { p1.fire(); });
+  std::thread a([&] { io.run(); });
+  {
+    std::unique_lock<std::mutex> g(m);
+    cv.wait(g, [&] { return inside1; });
+  }
+  asio::post(io, [&] { p2.fire(); }); // thread B takes it while A is still inside task 1
+  std::thread b([&] { io.run(); });
+  a.join();
+  b.join();
+  {
+    std::lock_guard<std::mutex> g(m);
+    CHECK(inside2);
+  }
+  CHECK(rec.violations() >= 1); // fails: nothing is reported
+  CHECK(h1.is_finished());
+  CHECK(h2.is_finished());
+}
+#endif

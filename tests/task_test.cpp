@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 #include <halt/task.hpp>
+#include <halt/join_handle.hpp>
 
 #include "support/async.hpp"
 #include "support/tasks.hpp"
@@ -33,6 +34,10 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 using namespace halt_test::tasks;
@@ -584,4 +589,167 @@ TEST_CASE("tasks on strands of a 4-thread pool, dropped from another thread", "[
   pool.join();
   CHECK(aborted.load() == n);
   CHECK(destroyed.load() == n);
+}
+
+// ---- review of issue 11 (branch review11): repros tagged [review11] -----------------------------
+
+namespace review11 {
+
+// A value whose move constructor throws once armed (its construction from an int never does).
+struct move_bomb {
+  static inline bool armed = false;
+  int v = 0;
+  move_bomb() = default;
+  move_bomb(int x) : v(x) {} // NOLINT: implicit, so that co_return 7 constructs it in place
+  move_bomb(move_bomb&& o) : v(o.v) {
+    if (armed) throw std::runtime_error("move_bomb moved");
+  }
+  move_bomb& operator=(move_bomb&&) = default;
+};
+
+// An operation whose initiating function emits `sig` (the caller's own start slot, from its
+// executor) before it starts waiting on `t`.
+template <class Token>
+auto async_emit_then_wait(asio::cancellation_signal& sig, asio::steady_timer& t, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&sig, &t](auto h) {
+        sig.emit(asio::cancellation_type::terminal);
+        t.async_wait(std::move(h));
+      },
+      token);
+}
+
+} // namespace review11
+
+TEST_CASE("review11: a task whose value's move throws: std::terminate in root::finish",
+          "[task][review11]") {
+  // root<T, Handler>::finish (task.hpp) is noexcept and moves the task's value (into an optional,
+  // into the completion lambda, into the posted/dispatched operation): a throwing move terminates
+  // the program, where select's keep() turns the same throw into the branch's exception. Run in a
+  // child process; the child exits 0 when the completion handler got an exception.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);
+    asio::io_context io;
+    bool got_error = false;
+    auto t = []() -> halt::task<review11::move_bomb> { co_return 7; };
+    review11::move_bomb::armed = true;
+    std::move(t())(io, [&](std::exception_ptr e, review11::move_bomb) { got_error = e != nullptr; });
+    try {
+      io.run();
+    } catch (...) {
+    }
+    ::_exit(got_error ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT from std::terminate
+  CHECK(WIFEXITED(status));
+  if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("review11: a drop requested while the task's operation is being initiated is lost",
+          "[task][drop][review11]") {
+  // request_drop() sees the leaf's operation in st::initiating, sets drop_requested_ and returns;
+  // op_awaitable::await_suspend then marks the operation pending without looking at
+  // drop_requested_ again: nothing ever emits on the operation's slot, and the task runs on until
+  // its one-hour timer expires.
+  asio::cancellation_signal sig;
+  std::vector<std::string> log;
+  asio::io_context io;
+  auto body = [&]() -> halt::task<void> {
+    probe p(log, "body");
+    asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+    auto op = review11::async_emit_then_wait(sig, t, halt::use_task);
+    co_await std::move(op);
+    log.push_back("after");
+  };
+  auto out = start(io, body(), sig);
+  io.restart();
+  while (io.poll() != 0) {
+  }
+  REQUIRE(out->done); // fails: the timer is never cancelled
+  CHECK(is_aborted(out->error));
+  CHECK(log == std::vector<std::string>{"~body"});
+}
+
+TEST_CASE("review11: dropping a task that awaits a task started on another executor races with it",
+          "[task][drop][threads][review11]") {
+  // co_await std::move(t)(strand, halt::use_task) inside a task on `io`: a drop of the outer task
+  // emits terminal on the inner start slot from io's thread, and start_cancel calls
+  // root_base::request_drop() right there: the inner root (drop_requested_, op_, its signal) is
+  // read and written by io's thread while the pool's thread runs the inner chain. Asio's own
+  // operations are safe to cancel from their handler's executor; this one is not (TSan reports
+  // the race; the fix is to dispatch the request to the inner root's executor).
+  asio::thread_pool pool(1);
+  auto strand = asio::make_strand(pool);
+  asio::cancellation_signal sig;
+  asio::io_context io;
+  std::atomic<long> spins{0};
+  auto inner = [&]() -> halt::task<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      spins.fetch_add(1, std::memory_order_relaxed);
+      co_await asio::post(ex, halt::use_task);
+    }
+  };
+  auto outer = [&]() -> halt::task<void> {
+    auto op = inner()(strand, halt::use_task);
+    co_await std::move(op);
+  };
+  auto out = start(io, outer(), sig);
+  halt_test::run_until(io, [&] { return spins.load() > 1000; });
+  asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  pool.join();
+}
+
+namespace review11 {
+// Runs f() in a child process; returns its wait status. The child exits 0 if f() returns true.
+template <class F>
+int in_child(F f) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);
+    bool ok = false;
+    try {
+      ok = f();
+    } catch (...) {
+    }
+    ::_exit(ok ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+} // namespace review11
+
+TEST_CASE("review11: a completion handler that throws when root::finish runs it inline on a strand: std::terminate",
+          "[task][review11]") {
+  // root<T, Handler>::finish is noexcept and dispatches the completion: inline when the task
+  // finishes on the handler's executor (whenever it finishes after a suspension). An io_context
+  // executor's inline execution captures a throwing handler's exception and rethrows it from
+  // run(); a strand's does not, so the exception meets the noexcept of finish (and of
+  // handler_called/drive) and terminates the process. From any Asio handler it would leave run()
+  // (join_handle_test.cpp: "a joiner's handler that throws when run inline: run() throws").
+  auto body = []() -> halt::task<int> {
+    co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
+    co_return 1;
+  };
+  const int status = review11::in_child([&] {
+    asio::io_context io;
+    auto strand = asio::make_strand(io);
+    std::move(body())(strand, [](std::exception_ptr, int) { throw std::runtime_error("boom"); });
+    try {
+      io.run();
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what()) == "boom";
+    }
+    return false;
+  });
+  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT (std::terminate)
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
