@@ -1238,12 +1238,13 @@ inline void drain(asio::io_context& io) {
 
 } // namespace review11
 
-TEST_CASE("review11: a drop requested while a branch's operation is being initiated is lost",
+TEST_CASE("task select: a drop requested while a branch's operation is being initiated cancels it (review11)",
           "[select][halt_task][drop][review11]") {
   // Branch b's initiating function completes branch a inline; a wins and asks b to drop while b's
   // operation is still initiating (op_state::st::initiating). request_drop() only emits when the
-  // operation is pending, and op_awaitable::await_suspend never re-checks drop_requested_ after
-  // the initiation: b's timer is never cancelled, and the select waits for the full hour.
+  // operation is pending; op_awaitable::await_suspend re-checks drop_requested_ after the
+  // initiation and emits then. Before the fix it did not: b's timer was never cancelled, and the
+  // select waited for the full hour.
   using namespace review11;
   std::vector<std::string> log;
   parked park;
@@ -1269,7 +1270,7 @@ TEST_CASE("review11: a drop requested while a branch's operation is being initia
   std::move(body())(io, record<int>{&out});
   drain(io);
   CHECK(contains(log, "~b"));
-  REQUIRE(out.done); // fails: b is still waiting on its one-hour timer
+  REQUIRE(out.done); // before the fix: b was still waiting on its one-hour timer
   CHECK(get(std::move(out)) == 0);
   CHECK_FALSE(contains(log, "b.after"));
 }
@@ -1464,7 +1465,7 @@ inline halt::task<int> nest(int n) {
 
 // Hidden ([.]): it overflows the stack (SIGSEGV under ASan at depth 10^5; 10^4 passes), which
 // would end the whole run. Run it by name.
-TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse on the stack",
+TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse on the stack (known limit)",
           "[.][select][halt_task][stack][review11]") {
   // group_base::start drives each branch inline (drive -> resume -> the next select's start ->
   // drive ...), and a drop recurses the same way (request_drop -> drop_all -> request_drop ...):
@@ -1488,13 +1489,13 @@ TEST_CASE("review11: 10^5 selects nested in one another: start and drop recurse 
 }
 
 #if HALT_CHECK_SERIAL
-TEST_CASE("review11: io_context(1) run from two threads: a spawned halt::task's completions are not checked",
+TEST_CASE("io_context(1) run from two threads: a spawned halt::task's resumptions are checked (review11)",
           "[select][halt_task][threads][review11]") {
-  // halt::spawn keeps the no-strand rule for io_context(1) for halt::task bodies too, but only the
-  // start (task_start, join_handle.hpp) is a serial_scope: op_state::handler_called -> drive (every
-  // resumption after the first suspension, a group's branch completions included) enters halt's
-  // serial code unchecked. Two threads inside two tasks' chains on one io_context(1) at once go
-  // unreported (the awaitable engine reports the same situation: see the issue-10 test above).
+  // halt::spawn keeps the no-strand rule for io_context(1) for halt::task bodies too. Every entry
+  // into a chain (drive, an operation's handler, a drop) is a serial_scope of the root's check_
+  // (set by the start on such a context), so two threads inside two tasks' chains at once are
+  // reported, as the awaitable engine reports them (see the issue-10 test above). Before the fix
+  // only the start was checked.
   using namespace review11;
   serial_recorder rec;
   parked p1, p2;
@@ -1537,7 +1538,7 @@ TEST_CASE("review11: io_context(1) run from two threads: a spawned halt::task's 
     std::lock_guard<std::mutex> g(m);
     CHECK(inside2);
   }
-  CHECK(rec.violations() >= 1); // fails: nothing is reported
+  CHECK(rec.violations() >= 1); // before the fix: nothing was reported
   CHECK(h1.is_finished());
   CHECK(h2.is_finished());
 }

@@ -621,12 +621,13 @@ auto async_emit_then_wait(asio::cancellation_signal& sig, asio::steady_timer& t,
 
 } // namespace review11
 
-TEST_CASE("review11: a task whose value's move throws: std::terminate in root::finish",
+TEST_CASE("a task whose value's move throws completes with that exception (review11: std::terminate before)",
           "[task][review11]") {
-  // root<T, Handler>::finish (task.hpp) is noexcept and moves the task's value (into an optional,
-  // into the completion lambda, into the posted/dispatched operation): a throwing move terminates
-  // the program, where select's keep() turns the same throw into the branch's exception. Run in a
-  // child process; the child exits 0 when the completion handler got an exception.
+  // Before the fix root<T, Handler>::finish (task.hpp) was noexcept and moved the task's value
+  // several times: a throwing move terminated the program, where select's keep() turns the same
+  // throw into the branch's exception. Now the move's exception is the task's outcome (and a
+  // value whose move may throw travels boxed). Run in a child process; the child exits 0 when the
+  // completion handler got an exception.
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -644,17 +645,16 @@ TEST_CASE("review11: a task whose value's move throws: std::terminate in root::f
   }
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT from std::terminate
+  CHECK_FALSE(WIFSIGNALED(status)); // before the fix: SIGABRT from std::terminate
   CHECK(WIFEXITED(status));
   if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("review11: a drop requested while the task's operation is being initiated is lost",
+TEST_CASE("a drop requested while the task's operation is being initiated cancels it once initiated (review11)",
           "[task][drop][review11]") {
-  // request_drop() sees the leaf's operation in st::initiating, sets drop_requested_ and returns;
-  // op_awaitable::await_suspend then marks the operation pending without looking at
-  // drop_requested_ again: nothing ever emits on the operation's slot, and the task runs on until
-  // its one-hour timer expires.
+  // request_drop() sees the leaf's operation in st::initiating and only sets drop_requested_;
+  // op_awaitable::await_suspend then emits on the operation's slot once the initiation returned.
+  // Before the fix nothing ever emitted, and the task ran on until its one-hour timer expired.
   asio::cancellation_signal sig;
   std::vector<std::string> log;
   asio::io_context io;
@@ -669,19 +669,20 @@ TEST_CASE("review11: a drop requested while the task's operation is being initia
   io.restart();
   while (io.poll() != 0) {
   }
-  REQUIRE(out->done); // fails: the timer is never cancelled
+  REQUIRE(out->done); // before the fix: the timer was never cancelled
   CHECK(is_aborted(out->error));
   CHECK(log == std::vector<std::string>{"~body"});
 }
 
-TEST_CASE("review11: dropping a task that awaits a task started on another executor races with it",
+TEST_CASE("dropping a task that awaits a task started on another executor posts the drop there (review11)",
           "[task][drop][threads][review11]") {
   // co_await std::move(t)(strand, halt::use_task) inside a task on `io`: a drop of the outer task
   // emits terminal on the inner start slot from io's thread, and start_cancel calls
-  // root_base::request_drop() right there: the inner root (drop_requested_, op_, its signal) is
-  // read and written by io's thread while the pool's thread runs the inner chain. Asio's own
-  // operations are safe to cancel from their handler's executor; this one is not (TSan reports
-  // the race; the fix is to dispatch the request to the inner root's executor).
+  // root_base::request_drop() right there: the inner root (drop_requested_, op_, its signal) was
+  // read and written by io's thread while the pool's thread ran the inner chain (TSan reported
+  // the race). Now a task whose handler's executor is not its own gets remote_cancel in its start
+  // slot, which dispatches the drop to the task's executor, and the slot is cleared on the
+  // handler's executor.
   asio::thread_pool pool(1);
   auto strand = asio::make_strand(pool);
   asio::cancellation_signal sig;
@@ -727,14 +728,13 @@ int in_child(F f) {
 }
 } // namespace review11
 
-TEST_CASE("review11: a completion handler that throws when root::finish runs it inline on a strand: std::terminate",
+TEST_CASE("a completion handler that throws when run inline on a strand leaves run() (review11: std::terminate before)",
           "[task][review11]") {
-  // root<T, Handler>::finish is noexcept and dispatches the completion: inline when the task
-  // finishes on the handler's executor (whenever it finishes after a suspension). An io_context
-  // executor's inline execution captures a throwing handler's exception and rethrows it from
-  // run(); a strand's does not, so the exception meets the noexcept of finish (and of
-  // handler_called/drive) and terminates the process. From any Asio handler it would leave run()
-  // (join_handle_test.cpp: "a joiner's handler that throws when run inline: run() throws").
+  // root<T, Handler>::finish dispatches the completion: inline when the task finishes on the
+  // handler's executor (whenever it finishes after a suspension). Before the fix finish (and
+  // handler_called/drive) were noexcept, so a strand's inline handler that threw terminated the
+  // process. Now the exception leaves run(), as from any Asio handler (join_handle_test.cpp: "a
+  // joiner's handler that throws when run inline: run() throws").
   auto body = []() -> halt::task<int> {
     co_await asio::post(co_await asio::this_coro::executor, halt::use_task);
     co_return 1;
@@ -750,6 +750,6 @@ TEST_CASE("review11: a completion handler that throws when root::finish runs it 
     }
     return false;
   });
-  CHECK_FALSE(WIFSIGNALED(status)); // fails: SIGABRT (std::terminate)
+  CHECK_FALSE(WIFSIGNALED(status)); // before the fix: SIGABRT (std::terminate)
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }

@@ -80,6 +80,7 @@
 // optimisation level.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/strand.hpp>
 #include <halt/detail/task_frame.hpp>
 #include <halt/detail/task_op.hpp>
 #include <halt/error.hpp>
@@ -97,6 +98,7 @@
 #include <asio/post.hpp>
 #include <asio/system_executor.hpp>
 
+#include <atomic>
 #include <coroutine>
 #include <exception>
 #include <memory>
@@ -117,6 +119,10 @@ struct start_signature<void> {
   using type = void(std::exception_ptr);
 };
 
+// Set while root::finish schedules its completion: the completion marks it when it runs inline,
+// so that finish tells the handler's exception from a failure to schedule it.
+inline thread_local bool* completion_entered = nullptr;
+
 // The exception_ptr a dropped task completes with: one object for every drop (made once), so a
 // drop neither allocates nor builds a message, and a receiver can recognise it by comparison.
 inline const std::exception_ptr& dropped_exception() noexcept {
@@ -124,6 +130,24 @@ inline const std::exception_ptr& dropped_exception() noexcept {
       std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
   return e;
 }
+
+// A drop emitted from another executor than the task's (the start slot of a task awaited by a
+// task on another strand, say): the slot's handler posts the drop to the task's executor, where
+// the root is, if it still is. The link is shared by the slot's handler and the root, and freed
+// by the last of them; its root pointer is touched only on the task's executor.
+struct remote_link {
+  std::atomic<int> refs{2};
+  root_base* r;
+  asio::any_io_executor ex;
+  remote_link(root_base* root, asio::any_io_executor e) : r(root), ex(std::move(e)) {}
+  static void release(remote_link* l) noexcept {
+    if (l->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete l;
+  }
+  static void cut(remote_link* l) noexcept { // by the root, on its executor, as it goes
+    l->r = nullptr;
+    release(l);
+  }
+};
 
 // A started chain: owns its outermost frame and the completion handler.
 template <class T, class Handler>
@@ -152,8 +176,9 @@ public:
   }
 
   asio::cancellation_slot start_slot_;
+  remote_link* remote_ = nullptr; // set when the start slot's emitter runs on another executor
 
-  void finish(bool dropped) noexcept override {
+  void finish(bool dropped) override {
     std::exception_ptr e;
     std::optional<value_holder> v;
     if (dropped) {
@@ -162,28 +187,58 @@ public:
       auto& p = std::coroutine_handle<promise<T>>::from_address(frame_.address()).promise();
       e = p.error_;
       if constexpr (!std::is_void_v<T>) {
-        if (!e) v.emplace(value_holder{std::move(*p.value_)});
+        if (!e) {
+          try {
+            v.emplace(value_holder::make(std::move(*p.value_)));
+          } catch (...) { // the value's move (or its box) threw: that is the task's outcome
+            e = std::current_exception();
+          }
+        }
       }
       std::exchange(frame_, nullptr).destroy();
     }
     const bool post = initiating == this; // never complete inline inside the starting call
-    if (start_slot_.is_connected()) start_slot_.clear();
+    // The start slot belongs to the handler's executor. When that is the task's, clear it here;
+    // otherwise it is cleared by the completion, on the handler's executor, and a drop that
+    // arrives meanwhile finds the link cut.
+    asio::cancellation_slot remote_slot;
+    if (remote_) {
+      remote_slot = start_slot_;
+      remote_link::cut(std::exchange(remote_, nullptr));
+    } else if (start_slot_.is_connected()) {
+      start_slot_.clear();
+    }
+    allocator a(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));
     Handler h(std::move(handler_));
     work_executor w(std::move(work_));
-    destroy_self();
-    auto complete = [h = std::move(h), e = std::move(e), v = std::move(v)]() mutable {
+    destroy_self(a);
+    auto complete = [h = std::move(h), e = std::move(e), v = std::move(v), remote_slot]() mutable {
+      if (completion_entered) *std::exchange(completion_entered, nullptr) = true;
+      if (remote_slot.is_connected()) remote_slot.clear();
       if constexpr (std::is_void_v<T>) {
         std::move(h)(e);
       } else if (v) {
-        std::move(h)(e, std::move(v->value));
+        std::move(h)(e, std::move(*v).take());
       } else {
         std::move(h)(e, T{});
       }
     };
-    if (post)
-      asio::post(w, std::move(complete));
-    else
-      asio::dispatch(w, std::move(complete));
+    // What the handler throws when dispatched inline propagates (Asio lets it leave run());
+    // a completion that cannot be scheduled at all (bad_alloc) is dropped: its handler is
+    // destroyed uncalled, as when the execution context shuts down.
+    bool entered = false;
+    bool* const outer = std::exchange(completion_entered, &entered);
+    try {
+      if (post)
+        asio::post(w, std::move(complete));
+      else
+        asio::dispatch(w, std::move(complete));
+    } catch (...) {
+      completion_entered = outer;
+      if (entered) throw;
+      return;
+    }
+    completion_entered = outer;
   }
 
   // Abandoned (the execution context is being destroyed): as Asio's own operations do, the start
@@ -191,17 +246,36 @@ public:
   // the signal must not be emitted again (it usually goes with the handler's owner, destroyed
   // here).
   void discard() noexcept override {
+    if (remote_) remote_link::cut(std::exchange(remote_, nullptr));
     if (frame_) std::exchange(frame_, nullptr).destroy();
     destroy_self();
   }
 
 private:
+  // The value on its way to the handler: T itself, or boxed when T's move may throw, so that
+  // moving the completion around (into Asio's queue) cannot throw.
   struct value_holder {
-    std::conditional_t<std::is_void_v<T>, char, T> value;
+    using V = std::conditional_t<std::is_void_v<T>, char, T>;
+    static constexpr bool boxed = !std::is_nothrow_move_constructible_v<V>;
+    std::conditional_t<boxed, std::unique_ptr<V>, V> value;
+    static value_holder make(V&& x) {
+      if constexpr (boxed)
+        return value_holder{std::make_unique<V>(std::move(x))};
+      else
+        return value_holder{std::move(x)};
+    }
+    V take() && {
+      if constexpr (boxed)
+        return std::move(*value);
+      else
+        return std::move(value);
+    }
   };
 
   void destroy_self() noexcept {
-    allocator a(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>()));
+    destroy_self(allocator(asio::get_associated_allocator(handler_, asio::recycling_allocator<void>())));
+  }
+  void destroy_self(allocator a) noexcept {
     this->~root();
     std::allocator_traits<allocator>::deallocate(a, this, 1);
   }
@@ -210,10 +284,37 @@ private:
   work_executor work_;
 };
 
+struct remote_cancel {
+  remote_link* l;
+  explicit remote_cancel(remote_link* link) noexcept : l(link) {}
+  remote_cancel(const remote_cancel&) = delete;
+  remote_cancel& operator=(const remote_cancel&) = delete;
+  ~remote_cancel() { remote_link::release(l); }
+  void operator()(asio::cancellation_type_t t) const {
+    if ((t & asio::cancellation_type::terminal) == asio::cancellation_type::none) return;
+    l->refs.fetch_add(1, std::memory_order_relaxed);
+    struct job {
+      remote_link* l;
+      job(remote_link* link) noexcept : l(link) {}
+      job(job&& o) noexcept : l(std::exchange(o.l, nullptr)) {}
+      ~job() {
+        if (l) remote_link::release(l);
+      }
+      void operator()() {
+        remote_link* link = std::exchange(l, nullptr);
+        root_base* r = link->r;
+        remote_link::release(link);
+        if (r) r->request_drop();
+      }
+    };
+    asio::dispatch(l->ex, job(l));
+  }
+};
+
 // Terminal cancellation on the start token's slot drops the task.
 struct start_cancel {
   root_base* r;
-  void operator()(asio::cancellation_type_t t) const noexcept {
+  void operator()(asio::cancellation_type_t t) const {
     if ((t & asio::cancellation_type::terminal) != asio::cancellation_type::none) r->request_drop();
   }
 };
@@ -237,27 +338,51 @@ struct start_init {
                     "value when the task threw or was dropped), as co_spawn does");
     using root_t = root<T, std::decay_t<Handler>>;
     auto slot = asio::get_associated_cancellation_slot(h);
+    serial_check check; // may throw (the service's creation), before anything is built
+#if HALT_CHECK_SERIAL
+    check = serial_check_for(ex); // a debug build reports two threads inside the chain
+#endif
+    const asio::any_io_executor handler_ex(asio::get_associated_executor(h, ex));
     root_t* r = root_t::create(ex, std::move(h));
+    r->check_ = check;
     auto& p = t.h_.promise();
     r->frame_ = std::exchange(t.h_, nullptr);
     p.root_ = r;
     p.owner_ = &r->frame_;
     r->leaf_ = &p;
     if (slot.is_connected()) {
+      try {
+        if (handler_ex != r->ex_) { // the emitter is not on the task's executor
+          auto* link = new remote_link(r, r->ex_);
+          r->remote_ = link;
+          slot.template emplace<remote_cancel>(link);
+        } else {
+          slot.template emplace<start_cancel>(start_cancel{r});
+        }
+      } catch (...) { // bad_alloc: nothing started; the frame, the root and the handler go
+        if (r->remote_) { // the slot's handler was not made: the root's release is the last
+          remote_link::release(r->remote_);
+          r->remote_ = nullptr;
+        }
+        r->discard();
+        throw;
+      }
       r->start_slot_ = slot;
-      slot.template emplace<start_cancel>(start_cancel{r});
     }
     // r may be gone once dispatch returns (finished inline, or posted and run elsewhere).
     root_base* const outer = std::exchange(initiating, r);
     try {
-      asio::dispatch(r->ex_, root_job(r, [](root_base* rb) noexcept {
+      asio::dispatch(r->ex_, root_job(r, [](root_base* rb) {
                        if (rb->drop_requested_)
                          rb->drop(); // dropped before it started: nothing of it runs
                        else
                          drive(rb, rb->frame_);
                      }));
     } catch (...) {
+      // The job could not be scheduled (bad_alloc): its destruction abandoned the root. Its
+      // cancellation handler must not stay in the caller's slot.
       initiating = outer;
+      if (slot.is_connected()) slot.clear();
       throw;
     }
     initiating = outer;

@@ -25,6 +25,7 @@
 // context destroyed) destroys the chain and the root without completing it ("abandon").
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/serial_check.hpp>
 #include <halt/error.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -96,14 +97,14 @@ struct op_state {
   std::coroutine_handle<> frame_;
   st st_ = st::idle;
 
-  inline void handler_called() noexcept;    // the handler ran (its result is stored)
+  inline void handler_called();             // the handler ran (its result is stored)
   inline void handler_lost() noexcept;      // the handler was destroyed without being called
 };
 
 // Something other than an Asio operation that a chain's leaf can wait on: a group of inline
 // branches (task_group.hpp). A drop of the chain is passed on to it.
 struct sub_waiter {
-  virtual void drop_all() noexcept = 0;
+  virtual void drop_all() = 0;
 
 protected:
   ~sub_waiter() = default;
@@ -126,15 +127,22 @@ struct root_base {
   act act_ = act::none;              // what drive() does once the chain is suspended
   bool drop_requested_ = false;
   bool emitting_ = false;
+  // HALT_CHECK_SERIAL: set when the chain runs on a single-threaded io_context's own executor
+  // (no strand); every entry into the chain (drive, an operation's handler, a drop) is then a
+  // serial_scope, so a debug build reports two threads inside it at once.
+  serial_check check_;
 
   // Completes the root: the outermost frame returned (done) or the chain was dropped. Destroys
   // the root (and the outermost frame).
-  virtual void finish(bool dropped) noexcept = 0;
+  // May throw: what the completion handler throws when it runs inline (dispatched) propagates
+  // to whoever resumed the chain (Asio then lets it leave run()). Every caller of finish(),
+  // drop() and drive() calls it last, touching nothing of the chain afterwards.
+  virtual void finish(bool dropped) = 0;
   // Destroys the root without completing it (the chain's frames are already destroyed).
   virtual void discard() noexcept = 0;
 
   inline void destroy_chain() noexcept;
-  void drop() noexcept {
+  void drop() {
     destroy_chain();
     finish(true);
   }
@@ -143,14 +151,17 @@ struct root_base {
     discard();
   }
 
-  inline void request_drop() noexcept;
+  inline void request_drop();
+  // A drop was requested: cancel what the leaf waits on (an operation pending, or a group).
+  inline void cancel_wait();
 
 protected:
   ~root_base() = default;
 };
 
 // Runs the chain from frame h until it suspends on an operation, finishes, or must be dropped.
-inline void drive(root_base* r, std::coroutine_handle<> h) noexcept {
+inline void drive(root_base* r, std::coroutine_handle<> h) {
+  serial_scope scope(r->check_); // refers to the context's service, not to r (which may go)
   for (;;) {
     r->next_ = nullptr;
     h.resume();
@@ -168,21 +179,26 @@ inline void drive(root_base* r, std::coroutine_handle<> h) noexcept {
 // A job posted to the chain's executor: runs fn(root), or abandons the root if destroyed uncalled.
 struct root_job {
   root_base* r;
-  void (*fn)(root_base*) noexcept;
-  root_job(root_base* root, void (*f)(root_base*) noexcept) noexcept : r(root), fn(f) {}
+  void (*fn)(root_base*);
+  root_job(root_base* root, void (*f)(root_base*)) noexcept : r(root), fn(f) {}
   root_job(root_job&& o) noexcept : r(std::exchange(o.r, nullptr)), fn(o.fn) {}
   root_job& operator=(root_job&&) = delete;
   ~root_job() {
     if (r) r->abandon();
   }
-  void operator()() noexcept { fn(std::exchange(r, nullptr)); }
+  void operator()() { fn(std::exchange(r, nullptr)); }
   using allocator_type = asio::recycling_allocator<void>;
   allocator_type get_allocator() const noexcept { return {}; }
 };
 
-inline void root_base::request_drop() noexcept {
+inline void root_base::request_drop() {
+  serial_scope scope(check_);
   if (drop_requested_) return;
   drop_requested_ = true;
+  cancel_wait();
+}
+
+inline void root_base::cancel_wait() {
   if (sub_) {
     sub_->drop_all();
     return;
@@ -199,13 +215,14 @@ inline void root_base::request_drop() noexcept {
     op_ = nullptr;
     signal_.slot().clear();
     if (s == op_state::st::done_in_emit)
-      asio::post(ex_, root_job(this, [](root_base* r) noexcept { r->drop(); }));
+      asio::post(ex_, root_job(this, [](root_base* r) { r->drop(); }));
     else
       abandon();
   }
 }
 
-inline void op_state::handler_called() noexcept {
+inline void op_state::handler_called() {
+  serial_scope scope(root_->check_);
   if (st_ == st::initiating) {
     st_ = st::done_inline;
     return;

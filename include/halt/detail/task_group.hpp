@@ -63,7 +63,7 @@ public:
   std::size_t index_ = 0;
   state state_ = state::unstarted;
 
-  inline void finish(bool dropped) noexcept override;
+  inline void finish(bool dropped) override;
   inline void discard() noexcept override;
 
   ~branch_root() {
@@ -97,7 +97,7 @@ struct group_base : sub_waiter {
   virtual void after_work() {}
 
   // Called by the parent's root when it is asked to drop while the group waits.
-  void drop_all() noexcept override {
+  void drop_all() override {
     if (kind_ == kind::shield) return; // the parent's root remembers the drop: done when they end
     ++busy_;
     const std::size_t n = kind_ == kind::finally ? 1 : n_;
@@ -107,7 +107,7 @@ struct group_base : sub_waiter {
     maybe_complete();
   }
 
-  void ended(std::size_t i, bool dropped, bool lost) noexcept {
+  void ended(std::size_t i, bool dropped, bool lost) {
     ++busy_;
     branch_root& b = br_[i];
     b.state_ = branch_root::state::gone;
@@ -235,6 +235,7 @@ private:
   void launch(std::size_t i) noexcept {
     branch_root& b = br_[i];
     b.ex_ = proot_->ex_;
+    b.check_ = proot_->check_;
     b.state_ = branch_root::state::running;
     b.leaf_ = b.top_;
     ++live_;
@@ -270,7 +271,7 @@ private:
       if (br_[j].state_ == branch_root::state::running) br_[j].request_drop();
   }
 
-  void maybe_complete() noexcept {
+  void maybe_complete() {
     if (live_ != 0 || busy_ != 0 || !proot_) return;
     root_base* r = std::exchange(proot_, nullptr);
     r->sub_ = nullptr;
@@ -291,7 +292,7 @@ private:
   bool lost_ = false;
 };
 
-inline void branch_root::finish(bool dropped) noexcept { g_->ended(index_, dropped, false); }
+inline void branch_root::finish(bool dropped) { g_->ended(index_, dropped, false); }
 inline void branch_root::discard() noexcept { g_->ended(index_, true, true); }
 
 } // namespace halt::detail::tsk
