@@ -12,6 +12,7 @@
 
 #include "support/async.hpp"
 #include "support/catch.hpp"
+#include "support/tasks.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -413,4 +414,34 @@ TEST_CASE("destroying the io_context with the task suspended runs scope_exit and
   CHECK(r.fail == 0);
   CHECK(r.success == 1);
   CHECK(h.is_finished());
+}
+
+TEST_CASE("a dropped halt::task's scope fails: scope_fail runs, scope_success does not", "[scope_guard][halt_task]") {
+  using namespace halt_test::tasks;
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto body = [&]() -> halt::task<void> {
+    halt::scope_exit exit([&] { log.push_back("exit"); });
+    halt::scope_fail fail([&] { log.push_back("fail"); });
+    halt::scope_success success([&] { log.push_back("success"); });
+    co_await sleep(1h);
+  };
+  asio::cancellation_signal sig;
+  auto out = start(io, body(), sig);
+  emit_later(io, sig);
+  halt_test::run_until(io, [&] { return out->done; });
+  CHECK(is_aborted(out->error));
+  CHECK(log == std::vector<std::string>{"fail", "exit"});
+
+  // A task that completes: success; and guards made while nothing is dropped are not confused
+  // by an unrelated drop on the thread afterwards.
+  log.clear();
+  auto fine = [&]() -> halt::task<void> {
+    halt::scope_fail fail([&] { log.push_back("fail"); });
+    halt::scope_success success([&] { log.push_back("success"); });
+    co_await sleep(1ms);
+  };
+  io.restart();
+  get(run(io, fine()));
+  CHECK(log == std::vector<std::string>{"success"});
 }

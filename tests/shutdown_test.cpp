@@ -1159,3 +1159,45 @@ TEST_CASE("the report keeps the last 16 failures before the shutdown and counts 
   CHECK(rep.before.failures.back().error == "e19");
   CHECK(contains(rep.to_string(), "(the last 16 failures:)"));
 }
+
+TEST_CASE("spawn() takes a halt::task or a callable returning one; an aborted task is reported aborted",
+          "[shutdown][halt_task]") {
+  asio::io_context io;
+  halt::shutdown sd(io, quiet(10s));
+  auto tok = sd.token();
+  auto value = [](halt::cancellation_token t, int v) -> halt::task<int> {
+    co_await t.async_wait(halt::use_task); // returns once the shutdown cancels the root token
+    co_return v;
+  };
+  auto forever = []() -> halt::task<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+    co_await t.async_wait(halt::use_task);
+  };
+  auto h1 = sd.spawn("task", value(tok, 3));
+  auto h2 = sd.spawn("callable", [&] { return value(tok, 4); });
+  auto h3 = sd.spawn("aborted", forever(), halt::on_shutdown::abort);
+  run_result res;
+  start_run(io, sd, res);
+  sd.request();
+  run_until(io, [&] { return res.done; }, 5s);
+  const auto& rep = report_of(res);
+  CHECK(names_of(rep) == std::vector<std::string>{"task", "callable", "aborted"});
+  CHECK(rep.count(outcome::graceful) == 2);
+  CHECK(rep.count(outcome::aborted) == 1);
+  std::optional<halt::join_result<int>> r1, r2;
+  std::optional<halt::join_result<void>> r3;
+  auto joiner = [&]() -> halt::task<void> {
+    r1.emplace(co_await h1.join()); // join() is an asio::awaitable: bridged inside a task
+    r2.emplace(co_await h2.async_join(halt::use_task));
+    r3.emplace(co_await h3.join());
+  };
+  bool joined = false;
+  std::move(joiner())(io, [&](std::exception_ptr e) {
+    CHECK_FALSE(e);
+    joined = true;
+  });
+  run_until(io, [&] { return joined; }, 5s);
+  CHECK(r1->value() == 3);
+  CHECK(r2->value() == 4);
+  CHECK(r3->is_cancelled());
+}

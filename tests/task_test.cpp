@@ -173,10 +173,22 @@ TEST_CASE("use_task: the value is the completion's arguments without the error c
     CHECK(two == std::make_tuple(9, std::string("nine")));
     auto timed_out = async_values<std::error_code, int>(io, halt::use_task,
                                                         make_error_code(std::errc::timed_out), 0);
-    CHECK_THROWS_AS(co_await std::move(timed_out), std::system_error);
+    bool threw = false; // (never co_await inside a Catch macro: support/tasks.hpp)
+    try {
+      co_await std::move(timed_out);
+    } catch (const std::system_error&) {
+      threw = true;
+    }
+    CHECK(threw);
     auto failing = async_values<std::exception_ptr, int>(
         io, halt::use_task, std::make_exception_ptr(std::logic_error("from the op")), 0);
-    CHECK_THROWS_AS(co_await std::move(failing), std::logic_error);
+    threw = false;
+    try {
+      co_await std::move(failing);
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+    CHECK(threw);
   };
   get(run(io, body()));
 }

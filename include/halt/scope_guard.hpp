@@ -15,9 +15,12 @@
 // while the task is suspended).
 //
 // The fail/success decision compares std::uncaught_exceptions() at construction and destruction,
-// as P0052 does. A coroutine frame destroyed without resumption has no exception in flight, so it
-// counts as success: for commit-or-rollback use scope_exit plus release() on the commit path,
-// which is right in every case. The guards run synchronously; for cleanup that must co_await, see
+// as P0052 does, and also counts a halt::task being dropped (its frames destroyed without being
+// resumed: an abort, a lost select, its io_context destroyed) as a failure: scope_fail runs,
+// scope_success does not. An asio::awaitable frame destroyed without resumption (its io_context
+// destroyed while it is suspended) has no exception in flight, so there it counts as success:
+// for commit-or-rollback use scope_exit plus release() on the commit path, which is right in
+// every case. The guards run synchronously; for cleanup that must co_await, see
 // halt::finally (shield.hpp).
 //
 // Bad input: none; the function must be callable with no arguments (checked at compile time). If
@@ -37,13 +40,17 @@ namespace detail {
 struct on_exit_policy {
   bool should_run() const noexcept { return true; }
 };
+// A scope fails if it ends by an exception, or because the halt::task running it is dropped
+// (its frames destroyed without being resumed: detail::frames_dropping).
 struct on_fail_policy {
   int count = std::uncaught_exceptions();
-  bool should_run() const noexcept { return std::uncaught_exceptions() > count; }
+  int drops = frames_dropping;
+  bool should_run() const noexcept { return std::uncaught_exceptions() > count || frames_dropping > drops; }
 };
 struct on_success_policy {
   int count = std::uncaught_exceptions();
-  bool should_run() const noexcept { return std::uncaught_exceptions() <= count; }
+  int drops = frames_dropping;
+  bool should_run() const noexcept { return std::uncaught_exceptions() <= count && frames_dropping <= drops; }
 };
 
 template <class F, class Policy, bool CallOnConstructionFailure>

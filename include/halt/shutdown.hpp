@@ -318,6 +318,30 @@ asio::awaitable<T> named_task_fn(entry_guard g, F f) {
   }
 }
 
+// The same for a halt::task body (or a callable returning one): a drop (abort) runs no catch,
+// and the guard's destructor records the task as aborted.
+template <class T>
+halt::task<T> named_task(entry_guard g, halt::task<T> t) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(t);
+      g.returned();
+    } else {
+      T v = co_await std::move(t);
+      g.returned();
+      co_return v;
+    }
+  } catch (...) {
+    g.threw(std::current_exception());
+    throw;
+  }
+}
+template <class T, class F>
+halt::task<T> named_task_fn_task(entry_guard g, F f) {
+  auto t = std::invoke(f); // f lives in this frame while its task runs
+  co_return co_await named_task<T>(std::move(g), std::move(t));
+}
+
 } // namespace detail
 
 class shutdown {
@@ -370,7 +394,11 @@ public:
       std::lock_guard<std::recursive_mutex> g(reg_->m);
       e->id = reg_->next_id++;
       detail::entry_guard guard(e, reg_);
-      if constexpr (detail::awaitable_factory<Body>)
+      if constexpr (detail::is_task_body<std::decay_t<Body>> && !detail::tsk::is_task<std::decay_t<Body>>::value)
+        h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
+                                 detail::named_task_fn_task<T, std::decay_t<Body>>(std::move(guard),
+                                                                                   std::forward<Body>(body))));
+      else if constexpr (detail::awaitable_factory<Body>)
         h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
                                  detail::named_task_fn<T, std::decay_t<Body>>(std::move(guard),
                                                                               std::forward<Body>(body))));

@@ -469,9 +469,32 @@ inline task<void> promise<void>::get_return_object() noexcept {
   return task<void>(h);
 }
 
+// co_spawn's completion needs a default-constructible value (it passes U{} with an exception):
+// other values (join_result<T>, say) travel as std::optional<U>.
+template <class U, class E>
+asio::awaitable<std::optional<U>, E> optional_of(asio::awaitable<U, E> a) {
+  co_return co_await std::move(a);
+}
+
+template <class Op, class U>
+struct unwrap_optional {
+  Op op;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    return op.await_suspend(h);
+  }
+  U await_resume() { return std::move(*op.await_resume()); }
+};
+
 template <class U, class E>
 auto promise_base::await_transform(asio::awaitable<U, E> a) {
-  return asio::co_spawn(root_->ex_, std::move(a), use_task_t{});
+  if constexpr (std::is_void_v<U> || std::is_default_constructible_v<U>) {
+    return asio::co_spawn(root_->ex_, std::move(a), use_task_t{});
+  } else {
+    auto op = asio::co_spawn(root_->ex_, optional_of(std::move(a)), use_task_t{});
+    return unwrap_optional<decltype(op), U>{std::move(op)};
+  }
 }
 
 template <class U>

@@ -41,3 +41,10 @@
 #define HALT_CHECK_SERIAL 1
 #endif
 #endif
+
+namespace halt::detail {
+// How many halt::task chains this thread is destroying without resuming them (a drop, or an
+// abandon when the execution context goes away): the destructors that run meanwhile belong to
+// a scope that did not complete, which scope_fail/scope_success treat like an exception.
+inline thread_local int frames_dropping = 0;
+} // namespace halt::detail

@@ -377,6 +377,10 @@ void final_awaiter::await_suspend(std::coroutine_handle<P> h) const noexcept {
 inline void root_base::destroy_chain() noexcept {
   promise_base* p = leaf_;
   leaf_ = nullptr;
+  struct dropping {
+    dropping() noexcept { ++frames_dropping; }
+    ~dropping() { --frames_dropping; }
+  } mark;
   while (p) {
     promise_base* parent = p->parent_;
     std::coroutine_handle<> h = p->self_;
