@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 //
-// The guide's small code blocks (docs/01-*.md ... docs/07-*.md), compiled and run. Every ```cpp
+// The guide's small code blocks (docs/01-*.md ... docs/08-*.md), compiled and run. Every ```cpp
 // block of a chapter that is not quoted from an example appears here verbatim (indentation may
 // differ), inside real code with the declarations it needs; tests/docs_test.cpp checks that. When
 // you edit a block in the guide, edit its copy here, and the other way round.
@@ -21,22 +21,22 @@
 // docs/01-tokens.md
 #include <halt/halt.hpp>   // or <halt/cancellation_token.hpp>
 
-// docs/02-abort.md
+// docs/03-abort.md
 #include <halt/join_handle.hpp>   // spawn, join_handle, abort_handle, scoped_task, join_result
 #include <halt/join_set.hpp>
 #include <halt/task_tracker.hpp>
 #include <halt/spawn_blocking.hpp>
 
-// docs/03-select.md
+// docs/04-select.md
 #include <halt/select.hpp>   // select, run_until_cancelled, halt::fair, halt::biased
 #include <halt/timeout.hpp>  // timeout, timeout_at
 #include <halt/join.hpp>     // join, try_join
 
-// docs/04-cleanup.md
+// docs/05-cleanup.md
 #include <halt/scope_guard.hpp>  // scope_exit, scope_fail, scope_success
 #include <halt/shield.hpp>       // shield, finally
 
-// docs/05-shutdown.md
+// docs/06-shutdown.md
 #include <halt/shutdown.hpp>   // shutdown, shutdown_options, shutdown_report, on_shutdown
 
 #include "support/async.hpp"
@@ -168,11 +168,11 @@ TEST_CASE("01-tokens: deadlines", "[docs]") {
 }
 
 // =================================================================================================
-// docs/03-select.md (the rest of the chapter quotes examples/select_request.cpp and
+// docs/04-select.md (the rest of the chapter quotes examples/select_request.cpp and
 // examples/token_worker_select.cpp)
 // =================================================================================================
 
-namespace ch03 {
+namespace ch04 {
 
 // Reads what `sock` has (within 2 s), then "handshakes" before `deadline`. The handshake takes
 // `handshake_time`.
@@ -228,16 +228,16 @@ asio::awaitable<void> join_both(int id, joined& out) {
   out.b = b;
 }
 
-} // namespace ch03
+} // namespace ch04
 
-TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
+TEST_CASE("04-select: timeout and timeout_at", "[docs]") {
   SECTION("both finish in time") {
     asio::io_context io;
     socket_pair pair(io);
     asio::write(pair.peer, asio::buffer("ping", 4));
     std::size_t n = 0;
     auto body = [&]() -> asio::awaitable<void> {
-      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 10s, 1ms);
+      auto read = ch04::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 10s, 1ms);
       n = co_await std::move(read);
     };
     run_to_end(io, body());
@@ -249,7 +249,7 @@ TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
     asio::write(pair.peer, asio::buffer("ping", 4));
     std::error_code code;
     auto body = [&]() -> asio::awaitable<void> {
-      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
+      auto read = ch04::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
       try {
         co_await std::move(read);
       } catch (const std::system_error& e) {
@@ -261,10 +261,10 @@ TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
   }
 }
 
-TEST_CASE("03-select: join and try_join", "[docs]") {
+TEST_CASE("04-select: join and try_join", "[docs]") {
   asio::io_context io;
-  ch03::joined out;
-  run_to_end(io, ch03::join_both(7, out));
+  ch04::joined out;
+  run_to_end(io, ch04::join_both(7, out));
   CHECK(out.user == "user 7");
   CHECK(out.orders == std::vector<int>{7, 8});
   CHECK(out.a == 10);
@@ -272,10 +272,10 @@ TEST_CASE("03-select: join and try_join", "[docs]") {
 }
 
 // =================================================================================================
-// docs/04-cleanup.md (the example is examples/cleanup.cpp)
+// docs/05-cleanup.md (the example is examples/cleanup.cpp)
 // =================================================================================================
 
-namespace ch04 {
+namespace ch05 {
 
 struct latch_probe {
   bool work_started = false;
@@ -343,12 +343,12 @@ asio::awaitable<void> work_with_cleanup(finally_probe& p, bool fail) {
   p.value = value;
 }
 
-} // namespace ch04
+} // namespace ch05
 
-TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run", "[docs]") {
+TEST_CASE("05-cleanup: a rollback after catching the cancellation does not run", "[docs]") {
   asio::io_context io;
-  ch04::latch_probe p;
-  auto h = halt::spawn(io, ch04::rollback_after_catch(p));
+  ch05::latch_probe p;
+  auto h = halt::spawn(io, ch05::rollback_after_catch(p));
   halt_test::run_until(io, [&] { return p.work_started; });
   h.abort();
   bool joined = false;
@@ -366,21 +366,21 @@ TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run",
   CHECK_FALSE(p.reached_end);
 }
 
-TEST_CASE("04-cleanup: finally", "[docs]") {
+TEST_CASE("05-cleanup: finally", "[docs]") {
   SECTION("work succeeds: its value is passed on, after the cleanup") {
     asio::io_context io;
-    ch04::finally_probe p;
-    run_to_end(io, ch04::work_with_cleanup(p, false));
+    ch05::finally_probe p;
+    run_to_end(io, ch05::work_with_cleanup(p, false));
     CHECK(p.value == 20);
     CHECK(p.cleanup_saw_work_calls == std::vector<int>{1, 2});
     CHECK(p.cleanup_errors.empty());
   }
   SECTION("work and cleanup both fail: work's exception is kept, cleanup's goes to the handler") {
     asio::io_context io;
-    ch04::finally_probe p;
+    ch05::finally_probe p;
     std::string what;
     try {
-      run_to_end(io, ch04::work_with_cleanup(p, true));
+      run_to_end(io, ch05::work_with_cleanup(p, true));
     } catch (const std::runtime_error& e) {
       what = e.what();
     }
@@ -392,10 +392,10 @@ TEST_CASE("04-cleanup: finally", "[docs]") {
 }
 
 // =================================================================================================
-// docs/05-shutdown.md (the other blocks are quoted from examples/server.cpp)
+// docs/06-shutdown.md (the other blocks are quoted from examples/server.cpp)
 // =================================================================================================
 
-TEST_CASE("05-shutdown: the options", "[docs]") {
+TEST_CASE("06-shutdown: the options", "[docs]") {
   asio::io_context io;
 
   halt::shutdown_options options;
@@ -425,10 +425,10 @@ TEST_CASE("05-shutdown: the options", "[docs]") {
 }
 
 // =================================================================================================
-// docs/06-cancellation-safety.md (the safe version is quoted from examples/server.cpp)
+// docs/07-cancellation-safety.md (the safe version is quoted from examples/server.cpp)
 // =================================================================================================
 
-namespace ch06 {
+namespace ch07 {
 
 // The guide's unsafe read: a line raced against the token. Returns the winner's index and, when
 // the read wins, the length of the line (its delimiter included).
@@ -441,9 +441,9 @@ asio::awaitable<std::pair<std::size_t, std::size_t>> unsafe_read_line(
   co_return std::pair<std::size_t, std::size_t>{r.index(), r.index() == 1 ? std::get<1>(r) : 0};
 }
 
-} // namespace ch06
+} // namespace ch07
 
-TEST_CASE("06-cancellation-safety: async_read_until raced against a token", "[docs]") {
+TEST_CASE("07-cancellation-safety: async_read_until raced against a token", "[docs]") {
   asio::io_context io;
   socket_pair pair(io);
   halt::cancellation_token token;
@@ -451,7 +451,7 @@ TEST_CASE("06-cancellation-safety: async_read_until raced against a token", "[do
   std::pair<std::size_t, std::size_t> result{99, 0};
   bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
-    auto read = ch06::unsafe_read_line(pair.sock, tmp, token);
+    auto read = ch07::unsafe_read_line(pair.sock, tmp, token);
     result = co_await std::move(read);
   };
 

@@ -2,10 +2,10 @@
 # the code in docs/ is always code that CI compiles. Run with -DROOT=<source dir>.
 set(pairs
   "docs/01-tokens.md:examples/token_worker.cpp"
-  "docs/02-abort.md:examples/abort.cpp"
-  "docs/03-select.md:examples/select_request.cpp"
-  "docs/03-select.md:examples/token_worker_select.cpp"
-  "docs/04-cleanup.md:examples/cleanup.cpp")
+  "docs/03-abort.md:examples/abort.cpp"
+  "docs/04-select.md:examples/select_request.cpp"
+  "docs/04-select.md:examples/token_worker_select.cpp"
+  "docs/05-cleanup.md:examples/cleanup.cpp")
 foreach(pair IN LISTS pairs)
   string(REPLACE ":" ";" parts "${pair}")
   list(GET parts 0 doc)
