@@ -223,9 +223,9 @@ TEST_CASE("the sources a guide block may come from exist", "[docs]") {
 // One test case per chapter, so a failure names it. This list must cover every docs/0*.md.
 TEST_CASE("every guide chapter is checked", "[docs]") {
   const std::vector<std::string> checked = {
-      "01-tokens.md",  "03-abort.md",    "04-select.md",
-      "05-cleanup.md", "06-shutdown.md", "07-cancellation-safety.md",
-      "08-coming-from-tokio.md",
+      "01-tokens.md",   "02-tasks.md",    "03-abort.md",
+      "04-select.md",   "05-cleanup.md",  "06-shutdown.md",
+      "07-cancellation-safety.md",        "08-coming-from-tokio.md",
   };
   std::vector<std::string> chapters;
   for (const auto& entry : fs::directory_iterator(source_dir / "docs")) {
@@ -240,6 +240,10 @@ TEST_CASE("every guide chapter is checked", "[docs]") {
 
 TEST_CASE("docs/01-tokens.md: every cpp block is compiled", "[docs]") {
   CHECK(check_chapter("01-tokens.md") > 0);
+}
+
+TEST_CASE("docs/02-tasks.md: every cpp block is compiled", "[docs]") {
+  CHECK(check_chapter("02-tasks.md") > 0);
 }
 
 TEST_CASE("docs/03-abort.md: every cpp block is compiled", "[docs]") {
