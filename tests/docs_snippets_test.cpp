@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Copyright (c) 2026 The halt authors
 //
-// The guide's small code blocks (docs/01-*.md ... docs/07-*.md), compiled and run. Every ```cpp
+// The guide's small code blocks (docs/01-*.md ... docs/08-*.md), compiled and run. Every ```cpp
 // block of a chapter that is not quoted from an example appears here verbatim (indentation may
 // differ), inside real code with the declarations it needs; tests/docs_test.cpp checks that. When
 // you edit a block in the guide, edit its copy here, and the other way round.
@@ -21,22 +21,25 @@
 // docs/01-tokens.md
 #include <halt/halt.hpp>   // or <halt/cancellation_token.hpp>
 
-// docs/02-abort.md
+// docs/02-tasks.md
+#include <halt/task.hpp>   // task, use_task, as_task (<halt/halt.hpp> has everything)
+
+// docs/03-abort.md
 #include <halt/join_handle.hpp>   // spawn, join_handle, abort_handle, scoped_task, join_result
 #include <halt/join_set.hpp>
 #include <halt/task_tracker.hpp>
 #include <halt/spawn_blocking.hpp>
 
-// docs/03-select.md
+// docs/04-select.md
 #include <halt/select.hpp>   // select, run_until_cancelled, halt::fair, halt::biased
 #include <halt/timeout.hpp>  // timeout, timeout_at
 #include <halt/join.hpp>     // join, try_join
 
-// docs/04-cleanup.md
+// docs/05-cleanup.md
 #include <halt/scope_guard.hpp>  // scope_exit, scope_fail, scope_success
 #include <halt/shield.hpp>       // shield, finally
 
-// docs/05-shutdown.md
+// docs/06-shutdown.md
 #include <halt/shutdown.hpp>   // shutdown, shutdown_options, shutdown_report, on_shutdown
 
 #include "support/async.hpp"
@@ -47,6 +50,8 @@
 #include <asio/error.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read_until.hpp>
@@ -55,6 +60,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -168,11 +174,298 @@ TEST_CASE("01-tokens: deadlines", "[docs]") {
 }
 
 // =================================================================================================
-// docs/03-select.md (the rest of the chapter quotes examples/select_request.cpp and
+// docs/02-tasks.md (the rest of the chapter quotes examples/abort_task.cpp,
+// examples/select_request_task.cpp and examples/token_worker_task.cpp)
+// =================================================================================================
+
+namespace ch02 {
+
+halt::task<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);   // the task's executor
+  co_await timer.async_wait(halt::use_task);   // any Asio operation; an error code throws
+}
+
+halt::task<std::string> read_line(tcp::socket& sock) {
+  co_await sleep_for(1ms);   // another task: started and resumed inline, no post, no co_spawn
+  std::string line;
+  std::size_t n = co_await asio::async_read_until(sock, asio::dynamic_buffer(line), '\n', halt::use_task);
+  line.resize(n - 1);        // the completion's value, without its error code
+  co_return line;
+}
+
+asio::awaitable<std::string> read_line_from_awaitable(tcp::socket& sock) {
+  std::string line = co_await read_line(sock)(asio::use_awaitable);   // in an asio::awaitable
+  co_return line;
+}
+
+// The drop rules: what runs when a task is dropped.
+halt::task<void> upload(std::vector<std::string>& log) {
+  halt::scope_exit always([&] { log.push_back("scope_exit runs"); });
+  halt::scope_success ok([&] { log.push_back("scope_success runs: a drop throws nothing"); });
+  halt::scope_fail failed([&] { log.push_back("never: scope_fail"); });
+  try {
+    co_await sleep_for(60s);                                  // dropped here
+    log.push_back("never: the code after the co_await");
+  } catch (...) {
+    log.push_back("never: a catch");
+  }
+  log.push_back("never: the rest of the task");
+}
+
+// Async cleanup during a drop.
+struct connection {
+  std::vector<std::string> log;
+
+  halt::task<void> serve() {
+    log.push_back("serving");
+    halt::scope_exit gone([this] { log.push_back("serve: gone"); });
+    co_await sleep_for(60s);
+  }
+  halt::task<void> send_goodbye() {
+    log.push_back("goodbye: sending");
+    co_await sleep_for(5ms); // it co_awaits, in the middle of the drop
+    log.push_back("goodbye: sent");
+  }
+  halt::task<void> write_record(int record) {
+    log.push_back("record " + std::to_string(record) + ": writing");
+    co_await sleep_for(5ms);
+    log.push_back("record " + std::to_string(record) + ": written");
+  }
+};
+
+halt::task<void> session(connection& conn) {
+  auto goodbye = [&conn] { return conn.send_goodbye(); };   // -> halt::task<void>; named first
+  co_await halt::finally(conn.serve(), goodbye);   // goodbye runs however serve() ends, a drop included
+}
+
+halt::task<void> save(connection& conn, int record) {
+  co_await halt::shield(conn.write_record(record), 5s);   // a drop waits for the whole record, at most 5 s
+  conn.log.push_back("saved");
+}
+
+// select, join and timeout over tasks.
+halt::task<std::string> fetch(int id) {
+  co_await sleep_for(1ms);
+  co_return "user " + std::to_string(id);
+}
+
+struct raced {
+  std::size_t first_index = 9;
+  std::string first, a, b, c;
+  std::size_t d_index = 9, e_index = 9, f_index = 9;
+  std::string f;
+};
+
+// `timer` never expires in the test: the branches racing it win.
+halt::task<void> race(asio::steady_timer& timer, asio::steady_timer& other, raced& out) {
+  auto first = co_await halt::select(fetch(1), fetch(2));   // std::variant<std::string, std::string>
+  auto [a, b] = co_await halt::join(fetch(3), fetch(4));    // std::tuple<std::string, std::string>
+  std::string c = co_await halt::timeout(2s, fetch(5));     // or std::system_error(errc::timed_out)
+  auto d = co_await halt::select(fetch(6), timer.async_wait(deferred));   // a task and an operation
+
+  other.expires_after(1ms); // so that the second of these operations wins
+  auto e = co_await halt::select(halt::as_task(timer.async_wait(deferred)), other.async_wait(deferred));
+
+  out.first_index = first.index();
+  out.first = first.index() == 0 ? std::get<0>(first) : std::get<1>(first);
+  out.a = a;
+  out.b = b;
+  out.c = c;
+  out.d_index = d.index();
+  out.e_index = e.index();
+}
+
+asio::awaitable<void> race_from_awaitable(raced& out) {
+  auto f = co_await halt::select(fetch(7), fetch(8))(asio::use_awaitable);   // in an asio::awaitable
+  out.f_index = f.index();
+  out.f = f.index() == 0 ? std::get<0>(f) : std::get<1>(f);
+}
+
+// Executors and threads.
+halt::task<void> tick(halt::cancellation_token token, std::atomic<int>& ticks) {
+  while (!token.is_cancelled()) {
+    co_await sleep_for(1ms);
+    ++ticks;
+  }
+}
+
+// Joins `h` on `io` (bound to io: a plain handler would run on Asio's system executor, another
+// thread); true if the task reported cancelled.
+template <class T>
+bool join_cancelled(asio::io_context& io, halt::join_handle<T>& h) {
+  bool joined = false;
+  bool cancelled = false;
+  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<T> r) {
+    joined = !ec;
+    cancelled = r.is_cancelled();
+  }));
+  halt_test::run_until(io, [&] { return joined; });
+  return cancelled;
+}
+
+} // namespace ch02
+
+TEST_CASE("02-tasks: writing and starting a task", "[docs]") {
+  SECTION("with a completion handler") {
+    asio::io_context io;
+    socket_pair pair(io);
+    tcp::socket& sock = pair.sock;
+    asio::write(pair.peer, asio::buffer("hello\n", 6));
+    std::string greeting;
+
+    using ch02::read_line;
+    read_line(sock)(io, [&](std::exception_ptr e, std::string line) {   // starts it on io
+      if (!e) greeting = std::move(line);
+    });
+
+    halt_test::run_until(io, [&] { return !greeting.empty(); });
+    CHECK(greeting == "hello");
+  }
+  SECTION("from an asio::awaitable") {
+    asio::io_context io;
+    socket_pair pair(io);
+    asio::write(pair.peer, asio::buffer("from awaitable\n", 15));
+    std::string got;
+    auto body = [&]() -> asio::awaitable<void> {
+      auto read = ch02::read_line_from_awaitable(pair.sock);
+      got = co_await std::move(read);
+    };
+    run_to_end(io, body());
+    CHECK(got == "from awaitable");
+  }
+  SECTION("spawned") {
+    asio::io_context io;
+    socket_pair pair(io);
+    tcp::socket& sock = pair.sock;
+    asio::write(pair.peer, asio::buffer("spawned\n", 8));
+
+    using ch02::read_line;
+    halt::join_handle<std::string> h = halt::spawn(io, read_line(sock));   // a task of its own
+
+    std::string got;
+    auto body = [&]() -> asio::awaitable<void> {
+      auto r = co_await h.join();
+      got = std::move(r).get_or_throw();
+    };
+    run_to_end(io, body());
+    CHECK(got == "spawned");
+  }
+  SECTION("an error code throws std::system_error") {
+    asio::io_context io;
+    socket_pair pair(io);
+    pair.peer.close(); // end of file before a whole line
+    std::error_code code;
+    ch02::read_line(pair.sock)(io, [&](std::exception_ptr e, std::string) {
+      try {
+        if (e) std::rethrow_exception(e);
+      } catch (const std::system_error& x) {
+        code = x.code();
+      }
+    });
+    halt_test::run_until(io, [&] { return static_cast<bool>(code); });
+    CHECK(code == asio::error::eof);
+  }
+}
+
+TEST_CASE("02-tasks: the drop rules", "[docs]") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  auto h = halt::spawn(io, ch02::upload(log));
+  io.poll(); // the start: upload runs to its 60 s sleep
+  REQUIRE_FALSE(h.is_finished());
+  CHECK(log.empty());
+  h.abort();
+  CHECK(ch02::join_cancelled(io, h));
+  CHECK(log == std::vector<std::string>{"scope_success runs: a drop throws nothing", "scope_exit runs"});
+}
+
+TEST_CASE("02-tasks: finally and shield during a drop", "[docs]") {
+  SECTION("finally: the cleanup co_awaits during the drop, and the join waits for it") {
+    asio::io_context io;
+    ch02::connection conn;
+    auto h = halt::spawn(io, ch02::session(conn));
+    halt_test::run_until(io, [&] { return !conn.log.empty(); });
+    h.abort();
+    CHECK(ch02::join_cancelled(io, h));
+    CHECK(conn.log == std::vector<std::string>{"serving", "serve: gone", "goodbye: sending", "goodbye: sent"});
+  }
+  SECTION("shield: the drop waits for the record, then the task is dropped") {
+    asio::io_context io;
+    ch02::connection conn;
+    auto h = halt::spawn(io, ch02::save(conn, 7));
+    halt_test::run_until(io, [&] { return !conn.log.empty(); });
+    h.abort();
+    CHECK(ch02::join_cancelled(io, h));
+    CHECK(conn.log == std::vector<std::string>{"record 7: writing", "record 7: written"});
+  }
+  SECTION("without a drop, both pass the work's outcome on") {
+    asio::io_context io;
+    ch02::connection conn;
+    auto body = [&]() -> halt::task<void> {
+      co_await ch02::save(conn, 8);
+    };
+    bool done = false;
+    body()(io, [&](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+    halt_test::run_until(io, [&] { return done; });
+    CHECK(conn.log == std::vector<std::string>{"record 8: writing", "record 8: written", "saved"});
+  }
+}
+
+TEST_CASE("02-tasks: select, join and timeout over tasks", "[docs]") {
+  asio::io_context io;
+  asio::steady_timer timer(io, 1h);
+  asio::steady_timer other(io, 1h);
+  ch02::raced out;
+  bool done = false;
+  ch02::race(timer, other, out)(io, [&](std::exception_ptr e) {
+    done = true;
+    if (e) std::rethrow_exception(e);
+  });
+  halt_test::run_until(io, [&] { return done; });
+  REQUIRE(out.first_index < 2);
+  CHECK(out.first == "user " + std::to_string(out.first_index + 1));
+  CHECK(out.a == "user 3");
+  CHECK(out.b == "user 4");
+  CHECK(out.c == "user 5");
+  CHECK(out.d_index == 0);
+  CHECK(out.e_index == 1);
+
+  run_to_end(io, ch02::race_from_awaitable(out));
+  REQUIRE(out.f_index < 2);
+  CHECK(out.f == "user " + std::to_string(out.f_index + 7));
+}
+
+TEST_CASE("02-tasks: on a thread pool", "[docs]") {
+  halt::cancellation_token token;
+  std::atomic<int> ticks{0};
+  std::atomic<bool> done{false};
+  std::atomic<bool> failed{false};
+  auto on_done = [&](std::exception_ptr e) {
+    failed = static_cast<bool>(e);
+    done = true;
+  };
+
+  using ch02::tick;
+  asio::thread_pool pool(2);
+  halt::join_handle<void> h = halt::spawn(pool, tick(token, ticks));   // spawn gives each task a strand
+  tick(token, ticks)(asio::make_strand(pool), on_done);               // by hand: give it a strand yourself
+
+  halt_test::wait_until([&] { return ticks.load() >= 4; });
+  token.cancel();
+  halt_test::wait_until([&] { return done.load() && h.is_finished(); });
+  pool.join();
+  CHECK_FALSE(failed.load());
+}
+
+// =================================================================================================
+// docs/04-select.md (the rest of the chapter quotes examples/select_request.cpp and
 // examples/token_worker_select.cpp)
 // =================================================================================================
 
-namespace ch03 {
+namespace ch04 {
 
 // Reads what `sock` has (within 2 s), then "handshakes" before `deadline`. The handshake takes
 // `handshake_time`.
@@ -228,16 +521,16 @@ asio::awaitable<void> join_both(int id, joined& out) {
   out.b = b;
 }
 
-} // namespace ch03
+} // namespace ch04
 
-TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
+TEST_CASE("04-select: timeout and timeout_at", "[docs]") {
   SECTION("both finish in time") {
     asio::io_context io;
     socket_pair pair(io);
     asio::write(pair.peer, asio::buffer("ping", 4));
     std::size_t n = 0;
     auto body = [&]() -> asio::awaitable<void> {
-      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 10s, 1ms);
+      auto read = ch04::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 10s, 1ms);
       n = co_await std::move(read);
     };
     run_to_end(io, body());
@@ -249,7 +542,7 @@ TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
     asio::write(pair.peer, asio::buffer("ping", 4));
     std::error_code code;
     auto body = [&]() -> asio::awaitable<void> {
-      auto read = ch03::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
+      auto read = ch04::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
       try {
         co_await std::move(read);
       } catch (const std::system_error& e) {
@@ -261,10 +554,10 @@ TEST_CASE("03-select: timeout and timeout_at", "[docs]") {
   }
 }
 
-TEST_CASE("03-select: join and try_join", "[docs]") {
+TEST_CASE("04-select: join and try_join", "[docs]") {
   asio::io_context io;
-  ch03::joined out;
-  run_to_end(io, ch03::join_both(7, out));
+  ch04::joined out;
+  run_to_end(io, ch04::join_both(7, out));
   CHECK(out.user == "user 7");
   CHECK(out.orders == std::vector<int>{7, 8});
   CHECK(out.a == 10);
@@ -272,10 +565,10 @@ TEST_CASE("03-select: join and try_join", "[docs]") {
 }
 
 // =================================================================================================
-// docs/04-cleanup.md (the example is examples/cleanup.cpp)
+// docs/05-cleanup.md (the example is examples/cleanup.cpp)
 // =================================================================================================
 
-namespace ch04 {
+namespace ch05 {
 
 struct latch_probe {
   bool work_started = false;
@@ -343,12 +636,12 @@ asio::awaitable<void> work_with_cleanup(finally_probe& p, bool fail) {
   p.value = value;
 }
 
-} // namespace ch04
+} // namespace ch05
 
-TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run", "[docs]") {
+TEST_CASE("05-cleanup: a rollback after catching the cancellation does not run", "[docs]") {
   asio::io_context io;
-  ch04::latch_probe p;
-  auto h = halt::spawn(io, ch04::rollback_after_catch(p));
+  ch05::latch_probe p;
+  auto h = halt::spawn(io, ch05::rollback_after_catch(p));
   halt_test::run_until(io, [&] { return p.work_started; });
   h.abort();
   bool joined = false;
@@ -366,21 +659,21 @@ TEST_CASE("04-cleanup: a rollback after catching the cancellation does not run",
   CHECK_FALSE(p.reached_end);
 }
 
-TEST_CASE("04-cleanup: finally", "[docs]") {
+TEST_CASE("05-cleanup: finally", "[docs]") {
   SECTION("work succeeds: its value is passed on, after the cleanup") {
     asio::io_context io;
-    ch04::finally_probe p;
-    run_to_end(io, ch04::work_with_cleanup(p, false));
+    ch05::finally_probe p;
+    run_to_end(io, ch05::work_with_cleanup(p, false));
     CHECK(p.value == 20);
     CHECK(p.cleanup_saw_work_calls == std::vector<int>{1, 2});
     CHECK(p.cleanup_errors.empty());
   }
   SECTION("work and cleanup both fail: work's exception is kept, cleanup's goes to the handler") {
     asio::io_context io;
-    ch04::finally_probe p;
+    ch05::finally_probe p;
     std::string what;
     try {
-      run_to_end(io, ch04::work_with_cleanup(p, true));
+      run_to_end(io, ch05::work_with_cleanup(p, true));
     } catch (const std::runtime_error& e) {
       what = e.what();
     }
@@ -392,10 +685,10 @@ TEST_CASE("04-cleanup: finally", "[docs]") {
 }
 
 // =================================================================================================
-// docs/05-shutdown.md (the other blocks are quoted from examples/server.cpp)
+// docs/06-shutdown.md (the other blocks are quoted from examples/server.cpp)
 // =================================================================================================
 
-TEST_CASE("05-shutdown: the options", "[docs]") {
+TEST_CASE("06-shutdown: the options", "[docs]") {
   asio::io_context io;
 
   halt::shutdown_options options;
@@ -425,10 +718,10 @@ TEST_CASE("05-shutdown: the options", "[docs]") {
 }
 
 // =================================================================================================
-// docs/06-cancellation-safety.md (the safe version is quoted from examples/server.cpp)
+// docs/07-cancellation-safety.md (the safe version is quoted from examples/server.cpp)
 // =================================================================================================
 
-namespace ch06 {
+namespace ch07 {
 
 // The guide's unsafe read: a line raced against the token. Returns the winner's index and, when
 // the read wins, the length of the line (its delimiter included).
@@ -441,9 +734,9 @@ asio::awaitable<std::pair<std::size_t, std::size_t>> unsafe_read_line(
   co_return std::pair<std::size_t, std::size_t>{r.index(), r.index() == 1 ? std::get<1>(r) : 0};
 }
 
-} // namespace ch06
+} // namespace ch07
 
-TEST_CASE("06-cancellation-safety: async_read_until raced against a token", "[docs]") {
+TEST_CASE("07-cancellation-safety: async_read_until raced against a token", "[docs]") {
   asio::io_context io;
   socket_pair pair(io);
   halt::cancellation_token token;
@@ -451,7 +744,7 @@ TEST_CASE("06-cancellation-safety: async_read_until raced against a token", "[do
   std::pair<std::size_t, std::size_t> result{99, 0};
   bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
-    auto read = ch06::unsafe_read_line(pair.sock, tmp, token);
+    auto read = ch07::unsafe_read_line(pair.sock, tmp, token);
     result = co_await std::move(read);
   };
 

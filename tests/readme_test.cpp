@@ -94,6 +94,27 @@ asio::awaitable<void> handle(asio::ip::tcp::socket& sock, halt::cancellation_tok
   co_await halt::finally(halt::timeout(2s, std::move(write)), goodbye);  // cleanup that awaits
 }
 
+halt::task<std::string> fetch_reply(int id) {          // lazy: runs when awaited, raced or spawned
+  halt::scope_exit rollback([id] { log("request " + std::to_string(id) + " dropped, rolled back"); });
+  asio::steady_timer database(co_await asio::this_coro::executor, 50ms);
+  co_await database.async_wait(halt::use_task);         // any Asio operation, with halt::use_task
+  rollback.release();                                   // not reached when the request is dropped
+  co_return "reply " + std::to_string(id) + "\n";
+}
+
+halt::task<void> handle_task(asio::ip::tcp::socket& sock, halt::cancellation_token shutdown,
+                             int id) {
+  auto shutdown_wait = shutdown.async_wait(asio::experimental::deferred);  // an operation as a branch
+  auto winner = co_await halt::select(std::move(shutdown_wait), fetch_reply(id));
+  if (winner.index() == 0) {
+    log("shutdown won; the request was dropped");
+    co_return;
+  }
+  co_await asio::async_write(sock, asio::buffer(std::get<1>(winner)), halt::use_task);
+}
+// started like any Asio operation: handle_task(sock, shutdown, 1)(io, completion_handler);
+// or spawned, and then abort() drops it: halt::spawn(io, handle_task(sock, shutdown, 1));
+
 // ---- README.md ends ----
 
 // clang-format on
@@ -238,5 +259,61 @@ TEST_CASE("README: the race: the loser is rolled back before select returns", "[
     std::string got(std::string("reply 7\nbye\n").size(), '\0');
     asio::read(pair.peer, asio::buffer(got));
     CHECK(got == "reply 7\nbye\n");
+  }
+}
+
+TEST_CASE("README: the race with halt::task: the losing request is dropped before select returns", "[docs][readme]") {
+  SECTION("shutdown wins: the request is dropped, its scope_exit runs, nothing after its co_await") {
+    logged.clear();
+    asio::io_context io;
+    socket_pair pair(io);
+    halt::cancellation_token shutdown;
+    bool done = false;
+    handle_task(pair.sock, shutdown, 1)(io, [&](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+    io.poll(); // the request is in its 50 ms database wait
+    REQUIRE_FALSE(done);
+    shutdown.cancel(halt::errc::shutdown);
+    halt_test::run_until(io, [&] { return done; });
+    CHECK(logged == std::vector<std::string>{"request 1 dropped, rolled back",
+                                             "shutdown won; the request was dropped"});
+    pair.sock.close(); // nothing was written: the peer reads end-of-file at once
+    char c = 0;
+    std::error_code ec;
+    CHECK(asio::read(pair.peer, asio::buffer(&c, 1), ec) == 0);
+    CHECK(ec == asio::error::eof);
+  }
+  SECTION("the request wins: the reply is written, no rollback") {
+    logged.clear();
+    asio::io_context io;
+    socket_pair pair(io);
+    halt::cancellation_token shutdown;
+    bool done = false;
+    handle_task(pair.sock, shutdown, 7)(io, [&](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+    halt_test::run_until(io, [&] { return done; });
+    CHECK(logged.empty());
+    std::string got(std::string("reply 7\n").size(), '\0');
+    asio::read(pair.peer, asio::buffer(got));
+    CHECK(got == "reply 7\n");
+  }
+  SECTION("spawned, then aborted: abort() drops it like a lost race") {
+    logged.clear();
+    asio::io_context io;
+    socket_pair pair(io);
+    halt::cancellation_token shutdown;
+    halt::join_handle<void> h = halt::spawn(io, handle_task(pair.sock, shutdown, 2));
+    io.poll(); // the request is in its database wait
+    REQUIRE_FALSE(h.is_finished());
+    h.abort();
+    bool cancelled = false;
+    auto join = [&]() -> asio::awaitable<void> { cancelled = (co_await h.join()).is_cancelled(); };
+    halt_test::run_main(io, join);
+    CHECK(cancelled);
+    CHECK(logged == std::vector<std::string>{"request 2 dropped, rolled back"});
   }
 }

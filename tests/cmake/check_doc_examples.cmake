@@ -2,10 +2,13 @@
 # the code in docs/ is always code that CI compiles. Run with -DROOT=<source dir>.
 set(pairs
   "docs/01-tokens.md:examples/token_worker.cpp"
-  "docs/02-abort.md:examples/abort.cpp"
-  "docs/03-select.md:examples/select_request.cpp"
-  "docs/03-select.md:examples/token_worker_select.cpp"
-  "docs/04-cleanup.md:examples/cleanup.cpp")
+  "docs/02-tasks.md:examples/abort_task.cpp"
+  "docs/02-tasks.md:examples/select_request_task.cpp"
+  "docs/02-tasks.md:examples/token_worker_task.cpp"
+  "docs/03-abort.md:examples/abort.cpp"
+  "docs/04-select.md:examples/select_request.cpp"
+  "docs/04-select.md:examples/token_worker_select.cpp"
+  "docs/05-cleanup.md:examples/cleanup.cpp")
 foreach(pair IN LISTS pairs)
   string(REPLACE ":" ";" parts "${pair}")
   list(GET parts 0 doc)
