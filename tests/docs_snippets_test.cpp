@@ -201,8 +201,8 @@ asio::awaitable<std::string> read_line_from_awaitable(tcp::socket& sock) {
 // The drop rules: what runs when a task is dropped.
 halt::task<void> upload(std::vector<std::string>& log) {
   halt::scope_exit always([&] { log.push_back("scope_exit runs"); });
-  halt::scope_success ok([&] { log.push_back("scope_success runs: a drop throws nothing"); });
-  halt::scope_fail failed([&] { log.push_back("never: scope_fail"); });
+  halt::scope_success ok([&] { log.push_back("never: scope_success"); });
+  halt::scope_fail failed([&] { log.push_back("scope_fail runs: a drop is a failure"); });
   try {
     co_await sleep_for(60s);                                  // dropped here
     log.push_back("never: the code after the co_await");
@@ -376,7 +376,7 @@ TEST_CASE("02-tasks: the drop rules", "[docs]") {
   CHECK(log.empty());
   h.abort();
   CHECK(ch02::join_cancelled(io, h));
-  CHECK(log == std::vector<std::string>{"scope_success runs: a drop throws nothing", "scope_exit runs"});
+  CHECK(log == std::vector<std::string>{"scope_fail runs: a drop is a failure", "scope_exit runs"});
 }
 
 TEST_CASE("02-tasks: finally and shield during a drop", "[docs]") {
