@@ -982,7 +982,7 @@ TEST_CASE("abort drops a spawned halt::task: no catch, no code after the co_awai
   CHECK_FALSE(caught);
 }
 
-TEST_CASE("a spawned halt::task aborted before it starts never runs; a callable body's captures "
+TEST_CASE("a spawned halt::task aborted before it starts never runs, a callable body's captures "
           "outlive the task", "[task][halt_task]") {
   asio::io_context io;
   std::atomic<int> destroyed{0};

@@ -672,7 +672,7 @@ bool logged_(const std::vector<std::string>& log, const std::string& s) {
 }
 } // namespace
 
-TEST_CASE("task join: every branch runs to its end; values in argument order", "[join][halt_task]") {
+TEST_CASE("task join: every branch runs to its end, values in argument order", "[join][halt_task]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<int> {
@@ -740,7 +740,7 @@ TEST_CASE("task try_join: the first failure drops the others and is rethrown onc
                                         "caught now"});
 }
 
-TEST_CASE("task join: dropped with its task, every branch is dropped; empty task is bad input", "[join][halt_task][drop]") {
+TEST_CASE("task join: dropped with its task, every branch is dropped, empty task is bad input", "[join][halt_task][drop]") {
   asio::io_context io;
   std::vector<std::string> log;
   bool after = false;

@@ -8,6 +8,7 @@
 #include "support/tasks.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -892,7 +893,7 @@ TEST_CASE("task select: a pending loser is dropped, and gone before select retur
                                         "~outer"});
 }
 
-TEST_CASE("task select: plain operations race with tasks; their value follows use_task", "[select][halt_task]") {
+TEST_CASE("task select: plain operations race with tasks, their value follows use_task", "[select][halt_task]") {
   asio::io_context io;
   auto body = [&]() -> halt::task<void> {
     auto ex = co_await asio::this_coro::executor;
@@ -1153,10 +1154,12 @@ TEST_CASE("task select: 2000 spawned tasks with selects on a 4-thread pool, abor
   aborter.join();
   std::atomic<int> joined{0};
   for (auto& h : hs)
-    h.async_join([&](std::error_code, halt::join_result<int> r) {
+    // Bound to the pool: pool.join() then waits for these handlers too (a plain callback would
+    // run on the system executor, which pool.join() does not wait for).
+    h.async_join(asio::bind_executor(pool, [&](std::error_code, halt::join_result<int> r) {
       if (r.is_cancelled() || r.has_value()) joined.fetch_add(1);
       finished.fetch_add(1);
-    });
+    }));
   pool.join();
   CHECK(finished == n);
   CHECK(joined == n);
@@ -1378,7 +1381,7 @@ TEST_CASE("review11 probe: the parent dropped by a branch while the group starts
   CHECK(log == std::vector<std::string>{"a.start", "~dropper", "~a", "~body"});
 }
 
-TEST_CASE("review11 probe: a branch that ends while a later branch starts; nested select dropped while starting",
+TEST_CASE("review11 probe: a branch that ends while a later branch starts and a nested select dropped while starting",
           "[select][halt_task][drop][review11]") {
   using namespace review11;
   std::vector<std::string> log;

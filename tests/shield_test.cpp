@@ -679,7 +679,7 @@ TEST_CASE("task finally: a dropped work's cleanup awaits a timer, then the drop 
   CHECK(log == std::vector<std::string>{"work.start", "~work", "cleanup.start", "cleanup.end", "~outer"});
 }
 
-TEST_CASE("task finally: cleanup runs after a value and after an exception; error rules", "[shield][halt_task]") {
+TEST_CASE("task finally: cleanup runs after a value and after an exception, error rules", "[shield][halt_task]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {
@@ -758,7 +758,7 @@ TEST_CASE("task shield: a shielded select loser finishes before select returns",
                                         "~shielded", "select returned"});
 }
 
-TEST_CASE("task shield with a limit: timed_out once it passes; a drop waits at most that long", "[shield][halt_task][drop]") {
+TEST_CASE("task shield with a limit: timed_out once it passes, a drop waits at most that long", "[shield][halt_task][drop]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {

@@ -1160,7 +1160,7 @@ TEST_CASE("the report keeps the last 16 failures before the shutdown and counts 
   CHECK(contains(rep.to_string(), "(the last 16 failures:)"));
 }
 
-TEST_CASE("spawn() takes a halt::task or a callable returning one; an aborted task is reported aborted",
+TEST_CASE("spawn() takes a halt::task or a callable returning one, an aborted task is reported aborted",
           "[shutdown][halt_task]") {
   asio::io_context io;
   halt::shutdown sd(io, quiet(10s));

@@ -140,7 +140,7 @@ TEST_CASE("a task started with a token alone runs on the handler's associated ex
 
 // --- use_task -----------------------------------------------------------------------------------
 
-TEST_CASE("use_task awaits a timer; an error code is thrown as std::system_error", "[task]") {
+TEST_CASE("use_task awaits a timer, an error code is thrown as std::system_error", "[task]") {
   asio::io_context io;
   auto body = [&io]() -> halt::task<int> {
     asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
@@ -230,7 +230,7 @@ TEST_CASE("an asio::awaitable awaits a task with use_awaitable, and a task await
   CHECK(get(run(io, body())) == 5);
 }
 
-TEST_CASE("a task co_awaits an asio::awaitable directly; dropping the task cancels it", "[task][drop]") {
+TEST_CASE("a task co_awaits an asio::awaitable directly, dropping the task cancels it", "[task][drop]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto aw = []() -> asio::awaitable<int> { co_return 5; };
@@ -471,7 +471,7 @@ TEST_CASE("drop: a task that emits on its own start slot is dropped at its next 
   CHECK_FALSE(after);
 }
 
-TEST_CASE("drop: only terminal cancellation drops; partial and total are ignored", "[task][drop]") {
+TEST_CASE("drop: only terminal cancellation drops, partial and total are ignored", "[task][drop]") {
   asio::io_context io;
   asio::cancellation_signal sig;
   auto body = []() -> halt::task<int> {
