@@ -4,6 +4,7 @@
 
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#include "support/coro_kinds.hpp"
 #include "support/fault_injection.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -32,61 +33,62 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using halt_test::awaitable_kind;
+using halt_test::co_t;
 using halt_test::rethrow;
-using halt_test::run_until;
 using halt_test::run_for;
+using halt_test::run_until;
+using halt_test::task_kind;
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  co_await timer.async_wait(asio::use_awaitable);
-}
+// The spawned bodies are templates on the coroutine kind (support/coro_kinds.hpp): every test
+// that spawns runs once with asio::awaitable bodies and once with halt::task bodies.
 
-asio::awaitable<void> yield() {
-  auto ex = co_await asio::this_coro::executor;
-  co_await asio::post(ex, asio::use_awaitable);
-}
-
-asio::awaitable<int> sleep_then_return(int ms) {
-  co_await sleep_for(std::chrono::milliseconds(ms));
+template <class K>
+co_t<K, int> sleep_then_return(int ms) {
+  co_await halt_test::sleep_for<K>(std::chrono::milliseconds(ms));
   co_return ms;
 }
 
-asio::awaitable<int> wait_then_return(halt::cancellation_token go, int v) {
-  co_await go.cancelled();
+template <class K>
+co_t<K, int> wait_then_return(halt::cancellation_token go, int v) {
+  co_await halt_test::wait_for<K>(go);
   co_return v;
 }
 
-asio::awaitable<int> yield_then_return(int v) {
-  co_await yield();
+template <class K>
+co_t<K, int> yield_then_return(int v) {
+  co_await halt_test::yield<K>();
   co_return v;
 }
 
-asio::awaitable<int> yield_then_throw(bool really) {
-  co_await yield();
+template <class K>
+co_t<K, int> yield_then_throw(bool really) {
+  co_await halt_test::yield<K>();
   if (really) throw std::runtime_error("boom");
   co_return 1;
 }
 
-// Counts its destruction: proves that a task's frames were unwound.
+// Counts its destruction: proves that a task's frames were unwound (or dropped).
 struct guard {
   std::atomic<int>* destroyed;
   ~guard() { destroyed->fetch_add(1); }
 };
 
 // Announces that it started, then sleeps for an hour holding a guard.
-asio::awaitable<int> sleep_an_hour(std::atomic<int>* started, std::atomic<int>* destroyed) {
+template <class K>
+co_t<K, int> sleep_an_hour(std::atomic<int>* started, std::atomic<int>* destroyed) {
   guard g{destroyed};
   started->fetch_add(1);
-  co_await sleep_for(1h);
+  co_await halt_test::sleep_for<K>(1h);
   co_return 0;
 }
 
 } // namespace
 
-TEST_CASE("join_next returns results in completion order", "[join_set]") {
+TEMPLATE_TEST_CASE("join_next returns results in completion order", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
-  for (int ms : {30, 10, 20}) set.spawn(io, sleep_then_return(ms));
+  for (int ms : {30, 10, 20}) set.spawn(io, sleep_then_return<TestType>(ms));
   CHECK(set.size() == 3);
   std::vector<int> order;
   bool done = false;
@@ -100,7 +102,7 @@ TEST_CASE("join_next returns results in completion order", "[join_set]") {
   CHECK(set.empty());
 }
 
-TEST_CASE("join_next on an empty set returns nullopt at once", "[join_set]") {
+TEMPLATE_TEST_CASE("join_next on an empty set returns nullopt at once", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   int calls = 0;
@@ -111,7 +113,7 @@ TEST_CASE("join_next on an empty set returns nullopt at once", "[join_set]") {
     ++calls;
     // Also after the set held a task that was joined.
     auto ex = co_await asio::this_coro::executor;
-    set.spawn(ex, yield_then_return(5));
+    set.spawn(ex, yield_then_return<TestType>(5));
     auto v = co_await set.join_next();
     REQUIRE(v);
     CHECK(v->value() == 5);
@@ -125,13 +127,13 @@ TEST_CASE("join_next on an empty set returns nullopt at once", "[join_set]") {
   CHECK_FALSE(set.try_join_next());
 }
 
-TEST_CASE("try_join_next returns a finished result without waiting", "[join_set]") {
+TEMPLATE_TEST_CASE("try_join_next returns a finished result without waiting", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   CHECK_FALSE(set.try_join_next()); // empty
-  auto quick = set.spawn(io, yield_then_return(7));
+  auto quick = set.spawn(io, yield_then_return<TestType>(7));
   halt::cancellation_token go;
-  auto slow = set.spawn(io, wait_then_return(go, 8));
+  auto slow = set.spawn(io, wait_then_return<TestType>(go, 8));
   CHECK_FALSE(set.try_join_next()); // spawned, not run yet: spawn never runs a task inline
   CHECK_FALSE(quick.is_finished());
   run_until(io, [&] { return quick.is_finished(); });
@@ -150,14 +152,14 @@ TEST_CASE("try_join_next returns a finished result without waiting", "[join_set]
   CHECK_FALSE(set.try_join_next());
 }
 
-TEST_CASE("size() counts running and finished-but-unjoined tasks", "[join_set]") {
+TEMPLATE_TEST_CASE("size() counts running and finished-but-unjoined tasks", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   CHECK(set.size() == 0);
   CHECK(set.empty());
   halt::cancellation_token go;
-  auto gated = set.spawn(io, wait_then_return(go, 1));
-  auto quick = set.spawn(io, yield_then_return(2));
+  auto gated = set.spawn(io, wait_then_return<TestType>(go, 1));
+  auto quick = set.spawn(io, yield_then_return<TestType>(2));
   CHECK(set.size() == 2);
   CHECK_FALSE(set.empty());
   run_until(io, [&] { return quick.is_finished(); });
@@ -172,11 +174,11 @@ TEST_CASE("size() counts running and finished-but-unjoined tasks", "[join_set]")
   CHECK(set.empty());
 }
 
-TEST_CASE("abort_all cancels pending tasks and unwinds their frames", "[join_set]") {
+TEMPLATE_TEST_CASE("abort_all cancels pending tasks and unwinds their frames", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   std::atomic<int> started{0}, destroyed{0};
-  for (int i = 0; i < 5; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
+  for (int i = 0; i < 5; ++i) set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
   run_until(io, [&] { return started == 5; }); // all suspended on their hour-long timers
   CHECK(destroyed == 0);
   set.abort_all();
@@ -202,11 +204,11 @@ TEST_CASE("abort_all cancels pending tasks and unwinds their frames", "[join_set
   CHECK(set.empty());
 }
 
-TEST_CASE("abort_all before tasks start: they never run and report cancelled", "[join_set]") {
+TEMPLATE_TEST_CASE("abort_all before tasks start: they never run and report cancelled", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   std::atomic<int> started{0}, destroyed{0};
-  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
+  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
   set.abort_all();
   int joined = 0, cancelled = 0;
   run_until(io, [&] {
@@ -222,13 +224,13 @@ TEST_CASE("abort_all before tasks start: they never run and report cancelled", "
   CHECK(destroyed == 0); // so no guard was ever constructed
 }
 
-TEST_CASE("aborting one task through its abort_handle leaves the others alone", "[join_set]") {
+TEMPLATE_TEST_CASE("aborting one task through its abort_handle leaves the others alone", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   std::atomic<int> started{0}, destroyed{0};
-  set.spawn(io, yield_then_return(1));
-  halt::abort_handle sleeper = set.spawn(io, sleep_an_hour(&started, &destroyed));
-  set.spawn(io, yield_then_return(2));
+  set.spawn(io, yield_then_return<TestType>(1));
+  halt::abort_handle sleeper = set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
+  set.spawn(io, yield_then_return<TestType>(2));
   run_until(io, [&] { return started == 1; });
   CHECK_FALSE(sleeper.is_finished());
   sleeper.abort();
@@ -252,12 +254,12 @@ TEST_CASE("aborting one task through its abort_handle leaves the others alone", 
   CHECK(sleeper.is_finished());
 }
 
-TEST_CASE("shutdown() aborts, drains and leaves the set empty", "[join_set]") {
+TEMPLATE_TEST_CASE("shutdown() aborts, drains and leaves the set empty", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   std::atomic<int> started{0}, destroyed{0};
-  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour(&started, &destroyed));
-  auto quick = set.spawn(io, yield_then_return(4));
+  for (int i = 0; i < 3; ++i) set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
+  auto quick = set.spawn(io, yield_then_return<TestType>(4));
   run_until(io, [&] { return started == 3 && quick.is_finished(); });
   CHECK(set.size() == 4);
   bool done = false;
@@ -275,10 +277,10 @@ TEST_CASE("shutdown() aborts, drains and leaves the set empty", "[join_set]") {
   CHECK_FALSE(set.try_join_next());
 }
 
-TEST_CASE("a task that throws reports is_exception", "[join_set]") {
+TEMPLATE_TEST_CASE("a task that throws reports is_exception", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
-  set.spawn(io, yield_then_throw(true));
+  set.spawn(io, yield_then_throw<TestType>(true));
   std::optional<halt::join_result<int>> got;
   auto joiner = [&]() -> asio::awaitable<void> {
     auto r = co_await set.join_next();
@@ -295,12 +297,12 @@ TEST_CASE("a task that throws reports is_exception", "[join_set]") {
   CHECK(set.empty());
 }
 
-TEST_CASE("join_set<void> joins void tasks", "[join_set]") {
+TEMPLATE_TEST_CASE("join_set<void> joins void tasks", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<void> set;
   std::atomic<int> ran{0};
-  auto body = [&ran]() -> asio::awaitable<void> {
-    co_await yield();
+  auto body = [&ran]() -> co_t<TestType> {
+    co_await halt_test::yield<TestType>();
     ++ran;
   };
   for (int i = 0; i < 3; ++i) set.spawn(io, body);
@@ -318,11 +320,11 @@ TEST_CASE("join_set<void> joins void tasks", "[join_set]") {
   CHECK(values == 3);
 }
 
-TEST_CASE("join_set works with a move-only result type", "[join_set]") {
+TEMPLATE_TEST_CASE("join_set works with a move-only result type", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<std::unique_ptr<int>> set;
-  auto body = [p = std::make_unique<int>(6)]() mutable -> asio::awaitable<std::unique_ptr<int>> {
-    co_await yield();
+  auto body = [p = std::make_unique<int>(6)]() mutable -> co_t<TestType, std::unique_ptr<int>> {
+    co_await halt_test::yield<TestType>();
     co_return std::move(p);
   };
   set.spawn(io, std::move(body));
@@ -340,7 +342,7 @@ TEST_CASE("join_set works with a move-only result type", "[join_set]") {
   CHECK(*got == 6);
 }
 
-TEST_CASE("destroying a join_set aborts its tasks without waiting for them", "[join_set]") {
+TEMPLATE_TEST_CASE("destroying a join_set aborts its tasks without waiting for them", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   std::atomic<int> started{0}, destroyed{0};
   auto owned = std::make_shared<int>(0);
@@ -348,8 +350,8 @@ TEST_CASE("destroying a join_set aborts its tasks without waiting for them", "[j
   {
     halt::join_set<int> set;
     for (int i = 0; i < 3; ++i) {
-      auto body = [&started, &destroyed, owned]() -> asio::awaitable<int> {
-        return sleep_an_hour(&started, &destroyed);
+      auto body = [&started, &destroyed, owned]() -> co_t<TestType, int> {
+        return sleep_an_hour<TestType>(&started, &destroyed);
       };
       h = set.spawn(io, body);
     }
@@ -363,15 +365,15 @@ TEST_CASE("destroying a join_set aborts its tasks without waiting for them", "[j
   CHECK(owned.use_count() == 1); // the callables went with the tasks; the set's state was freed
 }
 
-TEST_CASE("tasks of a destroyed io_context report cancelled", "[join_set]") {
+TEMPLATE_TEST_CASE("tasks of a destroyed io_context report cancelled", "[join_set]", awaitable_kind, task_kind) {
   halt::join_set<int> set;
   std::atomic<int> started{0}, destroyed{0};
   {
     asio::io_context io;
-    set.spawn(io, sleep_an_hour(&started, &destroyed));
-    set.spawn(io, sleep_an_hour(&started, &destroyed));
+    set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
+    set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed));
     run_until(io, [&] { return started == 2; });
-    set.spawn(io, sleep_an_hour(&started, &destroyed)); // never started
+    set.spawn(io, sleep_an_hour<TestType>(&started, &destroyed)); // never started
   }
   CHECK(destroyed == 2);
   CHECK(set.size() == 3);
@@ -384,12 +386,12 @@ TEST_CASE("tasks of a destroyed io_context report cancelled", "[join_set]") {
   CHECK(started == 2);
 }
 
-TEST_CASE("join_next raced against a timer removes nothing, and a later join gets the result", "[join_set]") {
+TEMPLATE_TEST_CASE("join_next raced against a timer removes nothing, and a later join gets the result", "[join_set]", awaitable_kind, task_kind) {
   using namespace asio::experimental::awaitable_operators;
   asio::io_context io;
   halt::join_set<int> set;
   halt::cancellation_token go;
-  auto task = set.spawn(io, wait_then_return(go, 42));
+  auto task = set.spawn(io, wait_then_return<TestType>(go, 42));
   std::size_t winner = 99;
   std::size_t size_after_race = 99;
   std::optional<int> later;
@@ -411,11 +413,11 @@ TEST_CASE("join_next raced against a timer removes nothing, and a later join get
   CHECK(set.empty());
 }
 
-TEST_CASE("join_next cancelled through its slot removes nothing", "[join_set]") {
+TEMPLATE_TEST_CASE("join_next cancelled through its slot removes nothing", "[join_set]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::join_set<int> set;
   halt::cancellation_token go;
-  auto task = set.spawn(io, wait_then_return(go, 42));
+  auto task = set.spawn(io, wait_then_return<TestType>(go, 42));
   asio::cancellation_signal sig;
   std::exception_ptr error;
   bool first_done = false;
@@ -451,7 +453,7 @@ TEST_CASE("join_next cancelled through its slot removes nothing", "[join_set]") 
   CHECK(set.empty());
 }
 
-TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joined once", "[join_set][race]") {
+TEMPLATE_TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joined once", "[join_set][race]", awaitable_kind, task_kind) {
   constexpr int n = 1000;
   asio::thread_pool pool(4);
   halt::join_set<int> set;
@@ -459,9 +461,9 @@ TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joi
   std::atomic<int> on_main{0};
   auto spawn_range = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
-      auto body = [i, &on_main, main_id]() -> asio::awaitable<int> {
+      auto body = [i, &on_main, main_id]() -> co_t<TestType, int> {
         if (std::this_thread::get_id() == main_id) ++on_main;
-        co_await yield();
+        co_await halt_test::yield<TestType>();
         co_return i;
       };
       set.spawn(pool, body);
@@ -498,15 +500,15 @@ TEST_CASE("1000 tasks on a 4-thread pool, spawned from two threads, are each joi
   pool.join();
 }
 
-TEST_CASE("spawn() that throws adds nothing, so join_next() and shutdown() are not held up "
-          "(fault injection over N)", "[join_set][issue10]") {
+TEMPLATE_TEST_CASE("spawn() that throws adds nothing, so join_next() and shutdown() are not held up "
+          "(fault injection over N)", "[join_set][issue10]", awaitable_kind, task_kind) {
   namespace fault = halt_test::fault;
   int faults = 0;
   for (long n = 1;; ++n) {
     asio::io_context io;
     halt::join_set<int> set;
     auto ex = fault::faulty_strand(io);
-    auto body = fault::throwing_copy([]() -> asio::awaitable<int> { co_return 7; });
+    auto body = fault::throwing_copy([]() -> co_t<TestType, int> { co_return 7; });
     bool spawned = false;
     fault::arm(n);
     try {
@@ -518,7 +520,7 @@ TEST_CASE("spawn() that throws adds nothing, so join_next() and shutdown() are n
     if (injected) ++faults;
     CHECK(set.size() == (spawned ? 1u : 0u));
     // The set still works: a task spawned now is joined (after the failed one's wake-up, if any).
-    set.spawn(io, []() -> asio::awaitable<int> { co_return 8; });
+    set.spawn(io, []() -> co_t<TestType, int> { co_return 8; });
     std::vector<int> got;
     bool done = false;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {

@@ -4,6 +4,7 @@
 
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#include "support/coro_kinds.hpp"
 #include "support/fault_injection.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -29,9 +30,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using halt_test::awaitable_kind;
+using halt_test::co_t;
 using halt_test::rethrow;
-using halt_test::run_until;
 using halt_test::run_for;
+using halt_test::run_until;
+using halt_test::task_kind;
+using halt_test::wait_for;
 
 // The error code of the std::system_error that f() throws; empty if it throws nothing.
 template <class F>
@@ -44,26 +49,28 @@ std::error_code error_of(F f) {
   return {};
 }
 
-asio::awaitable<void> yield() {
-  auto ex = co_await asio::this_coro::executor;
-  co_await asio::post(ex, asio::use_awaitable);
-}
+// The bodies are templates on the coroutine kind (support/coro_kinds.hpp): the tests that spawn
+// run once with asio::awaitable bodies and once with halt::task bodies. track() takes an
+// asio::awaitable only: its tests use the awaitable_kind bodies.
 
-asio::awaitable<void> wait_for(halt::cancellation_token go) { co_await go.cancelled(); }
-
-asio::awaitable<int> wait_then_add_one(halt::cancellation_token go, int v) {
-  co_await go.cancelled();
+template <class K>
+co_t<K, int> wait_then_add_one(halt::cancellation_token go, int v) {
+  co_await wait_for<K>(go);
   co_return v + 1;
 }
 
-asio::awaitable<int> yield_then_throw(bool really) {
-  co_await yield();
+template <class K>
+co_t<K, int> yield_then_throw(bool really) {
+  co_await halt_test::yield<K>();
   if (really) throw std::runtime_error("boom");
   co_return 1;
 }
 
 // Holds `owned` in its frame; never meant to run.
-asio::awaitable<int> holds(std::shared_ptr<int> owned) { co_return *owned; }
+template <class K>
+co_t<K, int> holds(std::shared_ptr<int> owned) {
+  co_return *owned;
+}
 
 // A coroutine body for co_spawn: co_await tracker->wait(), then set *done.
 struct waiter {
@@ -77,11 +84,11 @@ struct waiter {
 
 } // namespace
 
-TEST_CASE("wait() completes only once the tracker is closed and empty", "[task_tracker]") {
+TEMPLATE_TEST_CASE("wait() completes only once the tracker is closed and empty", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::task_tracker tracker;
   halt::cancellation_token go;
-  auto h = tracker.spawn(io, wait_for(go));
+  auto h = tracker.spawn(io, wait_for<TestType>(go));
   bool waited = false;
   asio::co_spawn(io, waiter{&tracker, &waited}, rethrow{});
   run_for(io, 20ms);
@@ -111,19 +118,20 @@ TEST_CASE("wait() on an open, empty tracker waits for close()", "[task_tracker]"
   run_until(io, [&] { return again; });
 }
 
-TEST_CASE("spawn() and track() after close() throw errc::closed and track nothing", "[task_tracker]") {
+TEMPLATE_TEST_CASE("spawn() and track() after close() throw errc::closed and track nothing", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::task_tracker tracker;
   CHECK(tracker.close());
   auto owned = std::make_shared<int>(1);
-  CHECK(error_of([&] { (void)tracker.spawn(io, holds(owned)); }) == halt::errc::closed);
-  auto body = [owned]() -> asio::awaitable<int> { return holds(owned); };
+  CHECK(error_of([&] { (void)tracker.spawn(io, holds<TestType>(owned)); }) == halt::errc::closed);
+  auto body = [owned]() -> co_t<TestType, int> { return holds<TestType>(owned); };
   CHECK(error_of([&] { (void)tracker.spawn(io, body); }) == halt::errc::closed);
-  CHECK(error_of([&] { (void)tracker.track(holds(owned)); }) == halt::errc::closed);
+  // track() takes an asio::awaitable only.
+  CHECK(error_of([&] { (void)tracker.track(holds<awaitable_kind>(owned)); }) == halt::errc::closed);
   CHECK(tracker.size() == 0);
   run_for(io, 5ms);
   CHECK(owned.use_count() == 2); // ours and `body`'s: the refused work was destroyed, not queued
-  CHECK_THROWS_AS((void)tracker.spawn(io, holds(owned)), std::system_error);
+  CHECK_THROWS_AS((void)tracker.spawn(io, holds<TestType>(owned)), std::system_error);
 }
 
 TEST_CASE("close() and reopen() report whether they changed the state", "[task_tracker]") {
@@ -140,7 +148,7 @@ TEST_CASE("close() and reopen() report whether they changed the state", "[task_t
   CHECK(tracker.close());
 }
 
-TEST_CASE("reopen() allows spawning again, and wait() waits again", "[task_tracker]") {
+TEMPLATE_TEST_CASE("reopen() allows spawning again, and wait() waits again", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::task_tracker tracker;
   CHECK(tracker.close());
@@ -150,7 +158,7 @@ TEST_CASE("reopen() allows spawning again, and wait() waits again", "[task_track
 
   CHECK(tracker.reopen());
   halt::cancellation_token go;
-  auto h = tracker.spawn(io, wait_then_add_one(go, 1)); // does not throw any more
+  auto h = tracker.spawn(io, wait_then_add_one<TestType>(go, 1)); // does not throw any more
   CHECK(tracker.size() == 1);
   bool second = false;
   asio::co_spawn(io, waiter{&tracker, &second}, rethrow{});
@@ -167,7 +175,7 @@ TEST_CASE("reopen() allows spawning again, and wait() waits again", "[task_track
   // complete the wait; the next close() does.
   CHECK(tracker.reopen());
   halt::cancellation_token go2;
-  auto h2 = tracker.spawn(io, wait_for(go2));
+  auto h2 = tracker.spawn(io, wait_for<TestType>(go2));
   CHECK(tracker.close());
   bool third = false;
   asio::co_spawn(io, waiter{&tracker, &third}, rethrow{});
@@ -181,13 +189,13 @@ TEST_CASE("reopen() allows spawning again, and wait() waits again", "[task_track
   run_until(io, [&] { return third; });
 }
 
-TEST_CASE("size() counts spawned tasks until they finish", "[task_tracker]") {
+TEMPLATE_TEST_CASE("size() counts spawned tasks until they finish", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::task_tracker tracker;
   CHECK(tracker.size() == 0);
   halt::cancellation_token a, b;
-  auto ha = tracker.spawn(io, wait_then_add_one(a, 1));
-  auto hb = tracker.spawn(io, wait_then_add_one(b, 2));
+  auto ha = tracker.spawn(io, wait_then_add_one<TestType>(a, 1));
+  auto hb = tracker.spawn(io, wait_then_add_one<TestType>(b, 2));
   CHECK(tracker.size() == 2); // counted from spawn(), before they run
   run_for(io, 10ms);
   CHECK(tracker.size() == 2);
@@ -213,7 +221,7 @@ TEST_CASE("track() counts an awaitable while it runs", "[task_tracker]") {
   asio::io_context io;
   halt::task_tracker tracker;
   halt::cancellation_token go;
-  auto aw = tracker.track(wait_then_add_one(go, 41));
+  auto aw = tracker.track(wait_then_add_one<awaitable_kind>(go, 41));
   CHECK(tracker.size() == 1); // counted from track()
   std::optional<int> out;
   asio::co_spawn(io, std::move(aw), [&](std::exception_ptr e, int v) {
@@ -239,7 +247,7 @@ TEST_CASE("track(): an awaitable destroyed without running is no longer counted"
   halt::task_tracker tracker;
   auto owned = std::make_shared<int>(3);
   std::optional<asio::awaitable<int>> aw;
-  aw.emplace(tracker.track(holds(owned)));
+  aw.emplace(tracker.track(holds<awaitable_kind>(owned)));
   CHECK(tracker.size() == 1);
   CHECK(tracker.close());
   bool waited = false;
@@ -257,7 +265,7 @@ TEST_CASE("track(): an awaitable that throws is no longer counted", "[task_track
   halt::task_tracker tracker;
   std::exception_ptr error;
   bool done = false;
-  asio::co_spawn(io, tracker.track(yield_then_throw(true)), [&](std::exception_ptr e, int) {
+  asio::co_spawn(io, tracker.track(yield_then_throw<awaitable_kind>(true)), [&](std::exception_ptr e, int) {
     error = e;
     done = true;
   });
@@ -273,19 +281,19 @@ TEST_CASE("track(): an awaitable destroyed mid-run with its io_context is no lon
   halt::cancellation_token never;
   {
     asio::io_context io;
-    asio::co_spawn(io, tracker.track(wait_for(never)), asio::detached);
+    asio::co_spawn(io, tracker.track(wait_for<awaitable_kind>(never)), asio::detached);
     run_for(io, 10ms);
     CHECK(tracker.size() == 1);
   }
   CHECK(tracker.size() == 0);
 }
 
-TEST_CASE("spawn() returns a join_handle for the task's value", "[task_tracker]") {
+TEMPLATE_TEST_CASE("spawn() returns a join_handle for the task's value", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::task_tracker tracker;
   halt::cancellation_token go;
   go.cancel();
-  auto h = tracker.spawn(io, wait_then_add_one(go, 9));
+  auto h = tracker.spawn(io, wait_then_add_one<TestType>(go, 9));
   std::optional<halt::join_result<int>> r;
   auto joiner = [&]() -> asio::awaitable<void> { r.emplace(co_await h.join()); };
   asio::co_spawn(io, joiner, rethrow{});
@@ -294,13 +302,13 @@ TEST_CASE("spawn() returns a join_handle for the task's value", "[task_tracker]"
   CHECK(tracker.size() == 0);
 }
 
-TEST_CASE("destroying the tracker neither aborts nor waits for its tasks", "[task_tracker]") {
+TEMPLATE_TEST_CASE("destroying the tracker neither aborts nor waits for its tasks", "[task_tracker]", awaitable_kind, task_kind) {
   asio::io_context io;
   halt::cancellation_token go;
   halt::join_handle<int> h;
   {
     halt::task_tracker tracker;
-    h = tracker.spawn(io, wait_then_add_one(go, 1));
+    h = tracker.spawn(io, wait_then_add_one<TestType>(go, 1));
     run_for(io, 5ms);
   }
   run_for(io, 10ms);
@@ -324,15 +332,16 @@ struct live_guard {
   ~live_guard() { live->fetch_sub(1); }
 };
 
-asio::awaitable<void> short_task(std::atomic<int>* live, std::atomic<int>* finished) {
+template <class K>
+co_t<K> short_task(std::atomic<int>* live, std::atomic<int>* finished) {
   live_guard g(live);
-  co_await yield();
+  co_await halt_test::yield<K>();
   finished->fetch_add(1);
 }
 
 } // namespace
 
-TEST_CASE("close() racing spawn(): every spawn fails with closed or is waited for", "[task_tracker][race]") {
+TEMPLATE_TEST_CASE("close() racing spawn(): every spawn fails with closed or is waited for", "[task_tracker][race]", awaitable_kind, task_kind) {
   asio::thread_pool pool(2);
   int raced = 0; // repetitions where some spawns succeeded and a later one was refused
   for (int rep = 0; rep < 500; ++rep) {
@@ -354,7 +363,7 @@ TEST_CASE("close() racing spawn(): every spawn fails with closed or is waited fo
       while (!go.load()) std::this_thread::yield();
       for (int k = 0; k < 64; ++k) {
         try {
-          auto h = tracker.spawn(pool, short_task(&live, &finished));
+          auto h = tracker.spawn(pool, short_task<TestType>(&live, &finished));
           ++spawned;
         } catch (const std::system_error& e) {
           if (e.code() == halt::errc::closed)
@@ -420,8 +429,8 @@ TEST_CASE("reopen right after an empty close leaves wait() waiting, not spinning
   }
 }
 
-TEST_CASE("spawn() that throws counts nothing, so wait() is not held up (fault injection over N)",
-          "[task_tracker][issue10]") {
+TEMPLATE_TEST_CASE("spawn() that throws counts nothing, so wait() is not held up (fault injection over N)",
+          "[task_tracker][issue10]", awaitable_kind, task_kind) {
   namespace fault = halt_test::fault;
   int faults = 0;
   for (long n = 1;; ++n) {
@@ -431,7 +440,7 @@ TEST_CASE("spawn() that throws counts nothing, so wait() is not held up (fault i
     // a fault point: the Nth throws std::bad_alloc. (A strand of our own, made before arming:
     // see faulty_strand.)
     auto ex = fault::faulty_strand(io);
-    auto body = fault::throwing_copy([]() -> asio::awaitable<int> { co_return 7; });
+    auto body = fault::throwing_copy([]() -> co_t<TestType, int> { co_return 7; });
     std::optional<halt::join_handle<int>> h;
     fault::arm(n);
     try {
