@@ -52,6 +52,25 @@
 // run_until_cancelled(token, b): std::nullopt if `token` is (or becomes) cancelled first, else the
 // branch's value. If the token is already cancelled, the branch never starts (Tokio #7462).
 //
+// halt::task forms (every branch a halt::task or a plain operation, at least one a task):
+//   task<std::variant<V...>>                    select([fair_t|biased_t,] B... branches);
+//   task<std::pair<std::size_t, V>>             select([fair_t,] std::vector<task<T>>);
+//   task<std::optional<V>>                      run_until_cancelled(cancellation_token, task<T>);
+//   (V: T, std::monostate for void; an operation's V is what co_await op(halt::use_task) gives.)
+// - They return a lazy halt::task. Awaited in a halt::task, the branches run inline as children
+//   of the awaiting frame, on its executor: no co_spawn, no strand, no post; the select's own
+//   frame is the one allocation. Started with a token (std::move(s)(asio::use_awaitable), or any
+//   completion token) it runs as a task of its own.
+// - The rules above hold, with drop for cancel: the losers are dropped (their frames destroyed
+//   without being resumed) and gone before select returns; a drop of the awaiting task drops
+//   every branch, innermost first, and then the awaiting task.
+// - asio::awaitable and halt::task branches do not mix in one select (no overload matches). An
+//   all-operations select is the asio::awaitable form: inside a halt::task, make one branch
+//   halt::as_task(op) to get the inline form.
+// - Nesting: each level of selects nested in one another (a select whose branch awaits a select,
+//   ...) uses some stack while it starts and while it is dropped: 10^4 levels are fine, 10^5
+//   overflow an 8 MiB stack in a debug build. A loop of selects does not grow the stack.
+//
 // Bad input: an empty range throws std::invalid_argument and an empty token throws
 // std::system_error(halt::errc::no_state), both when the returned awaitable is awaited.
 // Thread safety: the returned awaitables are awaited like any other; the branches may run on any
