@@ -656,20 +656,6 @@ TEST_CASE("join and select resume their caller whichever move of a value throws"
 namespace {
 using namespace halt_test::tasks;
 
-halt::task<int> pending_value(std::vector<std::string>& log, std::string name,
-                              std::chrono::steady_clock::duration d, int v) {
-  log.push_back(name + ".start");
-  halt_test::tasks::probe p(log, name);
-  co_await sleep(d);
-  log.push_back(name + ".end");
-  co_return v;
-}
-
-bool logged_(const std::vector<std::string>& log, const std::string& s) {
-  for (auto& x : log)
-    if (x == s) return true;
-  return false;
-}
 } // namespace
 
 TEST_CASE("task join: every branch runs to its end, values in argument order", "[join][halt_task]") {
@@ -678,7 +664,7 @@ TEST_CASE("task join: every branch runs to its end, values in argument order", "
   auto body = [&]() -> halt::task<int> {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer t(ex, 1ms);
-    auto j = halt::join(pending_value(log, "a", 5ms, 1), pending_value(log, "b", 1ms, 2), sleep(2ms),
+    auto j = halt::join(logged_work(log, "a", 5ms, 1), logged_work(log, "b", 1ms, 2), sleep(2ms),
                         t.async_wait(asio::experimental::deferred));
     auto [a, b, c, d] = co_await std::move(j);
     (void)c;
@@ -686,8 +672,8 @@ TEST_CASE("task join: every branch runs to its end, values in argument order", "
     co_return a * 10 + b;
   };
   CHECK(get(run(io, body())) == 12);
-  CHECK(logged_(log, "a.end"));
-  CHECK(logged_(log, "b.end"));
+  CHECK(has(log, "a.end"));
+  CHECK(has(log, "b.end"));
 }
 
 TEST_CASE("task join: a failure is rethrown after every branch finished, none is dropped", "[join][halt_task]") {
@@ -698,7 +684,7 @@ TEST_CASE("task join: a failure is rethrown after every branch finished, none is
     throw std::runtime_error("first");
   };
   auto body = [&]() -> halt::task<void> {
-    auto j = halt::join(failing(), pending_value(log, "slow", 10ms, 2));
+    auto j = halt::join(failing(), logged_work(log, "slow", 10ms, 2));
     try {
       co_await std::move(j);
     } catch (const std::runtime_error& e) {
@@ -717,7 +703,7 @@ TEST_CASE("task try_join: the first failure drops the others and is rethrown onc
     throw std::runtime_error("first");
   };
   auto body = [&]() -> halt::task<void> {
-    auto j = halt::try_join(pending_value(log, "slow", 1h, 2), failing(), pending_value(log, "slow2", 1h, 3));
+    auto j = halt::try_join(logged_work(log, "slow", 1h, 2), failing(), logged_work(log, "slow2", 1h, 3));
     try {
       co_await std::move(j);
     } catch (const std::runtime_error& e) {
@@ -728,7 +714,7 @@ TEST_CASE("task try_join: the first failure drops the others and is rethrown onc
       throw std::logic_error("now");
       co_return 0;
     };
-    auto j2 = halt::try_join(at_once(), pending_value(log, "never", 1h, 1));
+    auto j2 = halt::try_join(at_once(), logged_work(log, "never", 1h, 1));
     try {
       co_await std::move(j2);
     } catch (const std::logic_error&) {
@@ -745,7 +731,7 @@ TEST_CASE("task join: dropped with its task, every branch is dropped, empty task
   std::vector<std::string> log;
   bool after = false;
   auto body = [&]() -> halt::task<int> {
-    auto j = halt::join(pending_value(log, "a", 1h, 1), pending_value(log, "b", 1h, 2));
+    auto j = halt::join(logged_work(log, "a", 1h, 1), logged_work(log, "b", 1h, 2));
     co_await std::move(j);
     after = true;
     co_return 0;

@@ -841,35 +841,13 @@ TEST_CASE("select still takes a terminal request (alone or with other types) as 
 namespace {
 using namespace halt_test::tasks;
 
-// A branch that logs its start, its end and its locals' destruction; pends for `d` then returns v.
-halt::task<int> logged(std::vector<std::string>& log, std::string name, std::chrono::steady_clock::duration d,
-                       int v) {
-  log.push_back(name + ".start");
-  probe p(log, name);
-  if (d > d.zero()) {
-    try {
-      co_await sleep(d);
-    } catch (...) {
-      log.push_back(name + ".caught"); // must never happen on a drop
-      throw;
-    }
-  }
-  log.push_back(name + ".end");
-  co_return v;
-}
-
-bool contains(const std::vector<std::string>& log, const std::string& s) {
-  for (auto& x : log)
-    if (x == s) return true;
-  return false;
-}
 } // namespace
 
 TEST_CASE("task select: a branch ready at once wins and the branches after it never start", "[select][halt_task]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<std::size_t> {
-    auto s = halt::select(logged(log, "a", 0s, 1), logged(log, "b", 1h, 2));
+    auto s = halt::select(logged_work(log, "a", 0s, 1), logged_work(log, "b", 1h, 2));
     auto v = co_await std::move(s);
     CHECK(std::get<0>(v) == 1);
     co_return v.index();
@@ -883,7 +861,7 @@ TEST_CASE("task select: a pending loser is dropped, and gone before select retur
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<int> {
     probe outer(log, "outer");
-    auto s = halt::select(logged(log, "slow", 1h, 1), logged(log, "fast", 10ms, 2));
+    auto s = halt::select(logged_work(log, "slow", 1h, 1), logged_work(log, "fast", 10ms, 2));
     auto v = co_await std::move(s);
     log.push_back("returned");
     co_return std::get<1>(v);
@@ -945,7 +923,7 @@ TEST_CASE("task select: a winner's exception is rethrown after the losers are go
     throw std::runtime_error("boom");
   };
   auto body = [&]() -> halt::task<void> {
-    auto s = halt::select(logged(log, "slow", 1h, 1), failing());
+    auto s = halt::select(logged_work(log, "slow", 1h, 1), failing());
     try {
       co_await std::move(s);
       log.push_back("no throw");
@@ -961,23 +939,23 @@ TEST_CASE("task select: nested selects, and a range of tasks", "[select][halt_ta
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {
-    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
-    auto s = halt::select(std::move(inner), logged(log, "o", 5ms, 3));
+    auto inner = halt::select(logged_work(log, "i1", 1h, 1), logged_work(log, "i2", 1h, 2));
+    auto s = halt::select(std::move(inner), logged_work(log, "o", 5ms, 3));
     auto v = co_await std::move(s);
     CHECK(v.index() == 1);
     CHECK(std::get<1>(v) == 3);
     std::vector<halt::task<int>> range;
-    range.push_back(logged(log, "r0", 1h, 10));
-    range.push_back(logged(log, "r1", 2ms, 11));
-    range.push_back(logged(log, "r2", 1h, 12));
+    range.push_back(logged_work(log, "r0", 1h, 10));
+    range.push_back(logged_work(log, "r1", 2ms, 11));
+    range.push_back(logged_work(log, "r2", 1h, 12));
     auto rs = halt::select(std::move(range));
     auto r = co_await std::move(rs);
     CHECK(r.first == 1);
     CHECK(r.second == 11);
   };
   get(run(io, body()));
-  for (auto n : {"~i1", "~i2", "~o", "~r0", "~r1", "~r2"}) CHECK(contains(log, n));
-  for (auto n : {"i1.end", "i2.end", "r0.end", "r2.end", "i1.caught", "r0.caught"}) CHECK_FALSE(contains(log, n));
+  for (auto n : {"~i1", "~i2", "~o", "~r0", "~r1", "~r2"}) CHECK(has(log, n));
+  for (auto n : {"i1.end", "i2.end", "r0.end", "r2.end", "i1.caught", "r0.caught"}) CHECK_FALSE(has(log, n));
 }
 
 TEST_CASE("task select: bad input (an empty task, an empty range)", "[select][halt_task]") {
@@ -1013,8 +991,8 @@ TEST_CASE("task select: a select whose task is dropped drops every branch, inner
   bool after = false;
   auto body = [&]() -> halt::task<int> {
     probe outer(log, "outer");
-    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
-    auto s = halt::select(std::move(inner), logged(log, "o", 1h, 3));
+    auto inner = halt::select(logged_work(log, "i1", 1h, 1), logged_work(log, "i2", 1h, 2));
+    auto s = halt::select(std::move(inner), logged_work(log, "o", 1h, 3));
     co_await std::move(s);
     after = true;
     co_return 0;
@@ -1026,15 +1004,15 @@ TEST_CASE("task select: a select whose task is dropped drops every branch, inner
   CHECK(is_aborted(out->error));
   CHECK_FALSE(after);
   CHECK(log.back() == "~outer");
-  for (auto n : {"~i1", "~i2", "~o"}) CHECK(contains(log, n));
-  for (auto n : {"i1.caught", "i2.caught", "o.caught"}) CHECK_FALSE(contains(log, n));
+  for (auto n : {"~i1", "~i2", "~o"}) CHECK(has(log, n));
+  for (auto n : {"i1.caught", "i2.caught", "o.caught"}) CHECK_FALSE(has(log, n));
 }
 
 TEST_CASE("task select: a select inside a spawned task that is aborted", "[select][halt_task][drop]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<int> {
-    auto s = halt::select(logged(log, "a", 1h, 1), logged(log, "b", 1h, 2));
+    auto s = halt::select(logged_work(log, "a", 1h, 1), logged_work(log, "b", 1h, 2));
     auto v = co_await std::move(s);
     co_return v.index() == 0 ? std::get<0>(v) : std::get<1>(v);
   };
@@ -1044,8 +1022,8 @@ TEST_CASE("task select: a select inside a spawned task that is aborted", "[selec
     auto r = co_await h.join();
     CHECK(r.is_cancelled());
   });
-  CHECK(contains(log, "~a"));
-  CHECK(contains(log, "~b"));
+  CHECK(has(log, "~a"));
+  CHECK(has(log, "~b"));
 }
 
 TEST_CASE("task select: started with a token from an asio::awaitable or a callback", "[select][halt_task]") {
@@ -1087,16 +1065,16 @@ TEST_CASE("task select: an io_context destroyed while a select waits destroys ev
     asio::io_context io;
     auto body = [&]() -> halt::task<void> {
       probe outer(log, "outer");
-      auto s = halt::select(logged(log, "a", 1h, 1), logged(log, "b", 1h, 2));
+      auto s = halt::select(logged_work(log, "a", 1h, 1), logged_work(log, "b", 1h, 2));
       co_await std::move(s);
     };
     std::move(body())(io, [&](std::exception_ptr) { completed = true; });
     io.run_for(5ms);
   }
   CHECK_FALSE(completed);
-  CHECK(contains(log, "~a"));
-  CHECK(contains(log, "~b"));
-  CHECK(contains(log, "~outer"));
+  CHECK(has(log, "~a"));
+  CHECK(has(log, "~b"));
+  CHECK(has(log, "~outer"));
 }
 
 TEST_CASE("task run_until_cancelled: the task's value, or nullopt once the token is cancelled", "[select][halt_task]") {
@@ -1108,16 +1086,16 @@ TEST_CASE("task run_until_cancelled: the task's value, or nullopt once the token
     auto r1 = co_await std::move(a);
     CHECK(r1 == 42);
     asio::post(co_await asio::this_coro::executor, [&] { tok.cancel(); });
-    auto b = halt::run_until_cancelled(tok, logged(log, "x", 1h, 1));
+    auto b = halt::run_until_cancelled(tok, logged_work(log, "x", 1h, 1));
     auto r2 = co_await std::move(b);
     CHECK_FALSE(r2.has_value());
-    auto c = halt::run_until_cancelled(tok, logged(log, "never", 0s, 1));
+    auto c = halt::run_until_cancelled(tok, logged_work(log, "never", 0s, 1));
     auto r3 = co_await std::move(c);
     CHECK_FALSE(r3.has_value());
   };
   get(run(io, body()));
-  CHECK(contains(log, "~x"));
-  CHECK_FALSE(contains(log, "never.start"));
+  CHECK(has(log, "~x"));
+  CHECK_FALSE(has(log, "never.start"));
 }
 
 TEST_CASE("task select: 2000 spawned tasks with selects on a 4-thread pool, aborted from another thread",
@@ -1272,10 +1250,10 @@ TEST_CASE("task select: a drop requested while a branch's operation is being ini
   outcome<int> out;
   std::move(body())(io, record<int>{&out});
   drain(io);
-  CHECK(contains(log, "~b"));
+  CHECK(has(log, "~b"));
   REQUIRE(out.done); // before the fix: b was still waiting on its one-hour timer
   CHECK(get(std::move(out)) == 0);
-  CHECK_FALSE(contains(log, "b.after"));
+  CHECK_FALSE(has(log, "b.after"));
 }
 
 TEST_CASE("review11 probe: a branch whose operation completes inside the drop's emit",
@@ -1370,7 +1348,7 @@ TEST_CASE("review11 probe: the parent dropped by a branch while the group starts
   };
   auto body = [&]() -> halt::task<int> {
     probe p(log, "body");
-    auto s = halt::select(logged(log, "a", 1h, 1), dropper(), logged(log, "c", 0s, 3));
+    auto s = halt::select(logged_work(log, "a", 1h, 1), dropper(), logged_work(log, "c", 0s, 3));
     auto v = co_await std::move(s);
     log.push_back("body.after");
     co_return static_cast<int>(v.index());
@@ -1399,10 +1377,10 @@ TEST_CASE("review11 probe: a branch that ends while a later branch starts and a 
     co_return 2;
   };
   auto body = [&]() -> halt::task<int> {
-    auto s1 = halt::select(waiter(), firer("f1"), logged(log, "never1", 0s, 3));
+    auto s1 = halt::select(waiter(), firer("f1"), logged_work(log, "never1", 0s, 3));
     auto v1 = co_await std::move(s1);
     CHECK(v1.index() == 0);
-    auto inner = halt::select(firer("f2"), logged(log, "never2", 0s, 4));
+    auto inner = halt::select(firer("f2"), logged_work(log, "never2", 0s, 4));
     auto s2 = halt::select(waiter(), std::move(inner));
     auto v2 = co_await std::move(s2);
     CHECK(v2.index() == 0);
@@ -1423,8 +1401,8 @@ TEST_CASE("review11 probe: a spawned task waiting on a select when its context (
   };
   auto body = [&]() -> halt::task<int> {
     probe outer(log, "outer");
-    auto inner = halt::select(logged(log, "i1", 1h, 1), logged(log, "i2", 1h, 2));
-    auto s = halt::select(logged(log, "a", 1h, 1), std::move(inner), marker());
+    auto inner = halt::select(logged_work(log, "i1", 1h, 1), logged_work(log, "i2", 1h, 2));
+    auto s = halt::select(logged_work(log, "a", 1h, 1), std::move(inner), marker());
     auto v = co_await std::move(s);
     co_return static_cast<int>(v.index());
   };
@@ -1434,7 +1412,7 @@ TEST_CASE("review11 probe: a spawned task waiting on a select when its context (
       asio::io_context io;
       h = halt::spawn(io, body());
       halt_test::run_until(io, [&] { return started.load(); });
-      CHECK(contains(log, "i2.start"));
+      CHECK(has(log, "i2.start"));
     }
     CHECK(h.is_finished());
   }
@@ -1449,7 +1427,7 @@ TEST_CASE("review11 probe: a spawned task waiting on a select when its context (
     }
     CHECK(h.is_finished());
   }
-  for (auto n : {"~outer", "~a", "~i1", "~i2"}) CHECK(contains(log, n));
+  for (auto n : {"~outer", "~a", "~i1", "~i2"}) CHECK(has(log, n));
   CHECK(log.back() == "~outer");
 }
 

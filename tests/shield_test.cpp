@@ -645,14 +645,6 @@ TEST_CASE("a non-default-constructible value through finally", "[finally]") {
 namespace {
 using namespace halt_test::tasks;
 
-halt::task<int> work_for(std::vector<std::string>& log, std::string name, std::chrono::steady_clock::duration d,
-                         int v) {
-  log.push_back(name + ".start");
-  halt_test::tasks::probe p(log, name);
-  co_await sleep(d);
-  log.push_back(name + ".end");
-  co_return v;
-}
 } // namespace
 
 TEST_CASE("task finally: a dropped work's cleanup awaits a timer, then the drop continues", "[shield][halt_task][drop]") {
@@ -661,7 +653,7 @@ TEST_CASE("task finally: a dropped work's cleanup awaits a timer, then the drop 
   bool after = false;
   auto body = [&]() -> halt::task<int> {
     halt_test::tasks::probe outer(log, "outer");
-    auto f = halt::finally(work_for(log, "work", 1h, 1), [&]() -> halt::task<void> {
+    auto f = halt::finally(logged_work(log, "work", 1h, 1), [&]() -> halt::task<void> {
       log.push_back("cleanup.start");
       co_await sleep(2ms); // an awaiting cleanup, during a drop
       log.push_back("cleanup.end");
@@ -687,7 +679,7 @@ TEST_CASE("task finally: cleanup runs after a value and after an exception, erro
       co_await sleep(1ms);
       log.push_back("cleanup");
     };
-    auto f1 = halt::finally(work_for(log, "w", 1ms, 5), cleanup);
+    auto f1 = halt::finally(logged_work(log, "w", 1ms, 5), cleanup);
     const int v1 = co_await std::move(f1); // (never co_await inside a Catch macro)
     CHECK(v1 == 5);
     auto failing = []() -> halt::task<int> {
@@ -729,7 +721,7 @@ TEST_CASE("task shield: an abort waits for the shielded task, then drops the cal
   std::vector<std::string> log;
   bool after = false;
   auto body = [&]() -> halt::task<int> {
-    auto s = halt::shield(work_for(log, "shielded", 5ms, 1));
+    auto s = halt::shield(logged_work(log, "shielded", 5ms, 1));
     int v = co_await std::move(s);
     after = true;
     co_return v;
@@ -748,7 +740,7 @@ TEST_CASE("task shield: a shielded select loser finishes before select returns",
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {
-    auto sel = halt::select(halt::shield(work_for(log, "shielded", 5ms, 1)), work_for(log, "fast", 1ms, 2));
+    auto sel = halt::select(halt::shield(logged_work(log, "shielded", 5ms, 1)), logged_work(log, "fast", 1ms, 2));
     auto v = co_await std::move(sel);
     CHECK(v.index() == 1);
     log.push_back("select returned");
@@ -762,13 +754,13 @@ TEST_CASE("task shield with a limit: timed_out once it passes, a drop waits at m
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {
-    auto s = halt::shield(work_for(log, "long", 1h, 1), 2ms);
+    auto s = halt::shield(logged_work(log, "long", 1h, 1), 2ms);
     try {
       co_await std::move(s);
     } catch (const std::system_error& e) {
       if (e.code() == halt::errc::timed_out) log.push_back("timed_out");
     }
-    auto quick = halt::shield(work_for(log, "quick", 1ms, 2), 1h);
+    auto quick = halt::shield(logged_work(log, "quick", 1ms, 2), 1h);
     const int q = co_await std::move(quick);
     CHECK(q == 2);
   };
@@ -778,7 +770,7 @@ TEST_CASE("task shield with a limit: timed_out once it passes, a drop waits at m
   log.clear();
   bool after = false;
   auto dropped = [&]() -> halt::task<void> {
-    auto s = halt::shield(work_for(log, "stuck", 1h, 1), 5ms);
+    auto s = halt::shield(logged_work(log, "stuck", 1h, 1), 5ms);
     co_await std::move(s);
     after = true;
   };

@@ -440,21 +440,13 @@ TEST_CASE("timeout does not turn a partial or total cancel into a timeout or an 
 namespace {
 using namespace halt_test::tasks;
 
-halt::task<int> pending_value(std::vector<std::string>& log, std::string name,
-                              std::chrono::steady_clock::duration d, int v) {
-  log.push_back(name + ".start");
-  halt_test::tasks::probe p(log, name);
-  co_await sleep(d);
-  log.push_back(name + ".end");
-  co_return v;
-}
 } // namespace
 
 TEST_CASE("task timeout: the value when the task finishes first, even with a zero deadline if ready", "[timeout][halt_task]") {
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<int> {
-    auto t1 = halt::timeout(1h, pending_value(log, "a", 1ms, 7));
+    auto t1 = halt::timeout(1h, logged_work(log, "a", 1ms, 7));
     int a = co_await std::move(t1);
     auto t2 = halt::timeout(0s, answer());
     int b = co_await std::move(t2);
@@ -471,7 +463,7 @@ TEST_CASE("task timeout: the deadline drops the task and throws timed_out", "[ti
   asio::io_context io;
   std::vector<std::string> log;
   auto body = [&]() -> halt::task<void> {
-    auto t = halt::timeout(2ms, pending_value(log, "slow", 1h, 1));
+    auto t = halt::timeout(2ms, logged_work(log, "slow", 1h, 1));
     try {
       co_await std::move(t);
       log.push_back("no throw");

@@ -283,16 +283,19 @@ struct entry_guard {
   }
 };
 
-// Runs a named task's body and records how it ended. An exception is recorded, logged, and
-// rethrown: it still reaches the join_handle (or the detached-exception handler).
-template <class T>
-asio::awaitable<T> named_task(entry_guard g, asio::awaitable<T> aw) {
+// Runs a named task's body (Co: asio::awaitable<T> or halt::task<T>) and records how it ended.
+// An exception is recorded, logged, and rethrown: it still reaches the join_handle (or the
+// detached-exception handler). A dropped halt::task runs no catch: the guard's destructor
+// records it as aborted.
+template <class Co>
+Co named_task(entry_guard g, Co body) {
+  using T = typename Co::value_type;
   try {
     if constexpr (std::is_void_v<T>) {
-      co_await std::move(aw);
+      co_await std::move(body);
       g.returned();
     } else {
-      T v = co_await std::move(aw);
+      T v = co_await std::move(body);
       g.returned();
       co_return v;
     }
@@ -301,45 +304,17 @@ asio::awaitable<T> named_task(entry_guard g, asio::awaitable<T> aw) {
     throw;
   }
 }
-template <class T, class F>
-asio::awaitable<T> named_task_fn(entry_guard g, F f) {
+// The same for a callable returning the body; the callable lives in this frame while it runs.
+template <class F>
+std::invoke_result_t<F&> named_task_fn(entry_guard g, F f) {
+  std::invoke_result_t<F&> body;
   try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::invoke(f);
-      g.returned();
-    } else {
-      T v = co_await std::invoke(f);
-      g.returned();
-      co_return v;
-    }
-  } catch (...) {
+    body = std::invoke(f);
+  } catch (...) { // the callable threw: the task failed
     g.threw(std::current_exception());
     throw;
   }
-}
-
-// The same for a halt::task body (or a callable returning one): a drop (abort) runs no catch,
-// and the guard's destructor records the task as aborted.
-template <class T>
-halt::task<T> named_task(entry_guard g, halt::task<T> t) {
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(t);
-      g.returned();
-    } else {
-      T v = co_await std::move(t);
-      g.returned();
-      co_return v;
-    }
-  } catch (...) {
-    g.threw(std::current_exception());
-    throw;
-  }
-}
-template <class T, class F>
-halt::task<T> named_task_fn_task(entry_guard g, F f) {
-  auto t = std::invoke(f); // f lives in this frame while its task runs
-  co_return co_await named_task<T>(std::move(g), std::move(t));
+  co_return co_await named_task(std::move(g), std::move(body));
 }
 
 } // namespace detail
@@ -394,17 +369,12 @@ public:
       std::lock_guard<std::recursive_mutex> g(reg_->m);
       e->id = reg_->next_id++;
       detail::entry_guard guard(e, reg_);
-      if constexpr (detail::is_task_body<std::decay_t<Body>> && !detail::tsk::is_task<std::decay_t<Body>>::value)
+      if constexpr (detail::awaitable_factory<Body>) // a callable returning an awaitable or a task
         h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
-                                 detail::named_task_fn_task<T, std::decay_t<Body>>(std::move(guard),
-                                                                                   std::forward<Body>(body))));
-      else if constexpr (detail::awaitable_factory<Body>)
-        h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
-                                 detail::named_task_fn<T, std::decay_t<Body>>(std::move(guard),
-                                                                              std::forward<Body>(body))));
+                                 detail::named_task_fn(std::move(guard), std::decay_t<Body>(std::forward<Body>(body)))));
       else
         h.emplace(tracker_.spawn(std::forward<ExOrCtx>(ex),
-                                 detail::named_task<T>(std::move(guard), std::forward<Body>(body))));
+                                 detail::named_task(std::move(guard), std::forward<Body>(body))));
       e->handle = h->abort_handle();
       e->admitted = true;
       // A task that already finished (on another thread) has no entry to keep.

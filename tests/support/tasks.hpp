@@ -130,4 +130,30 @@ inline halt::task<void> fail() {
   co_return;
 }
 
+// A task that logs "<name>.start", holds a probe named `name` (logs "~<name>" when destroyed),
+// sleeps for `d` (not at all for zero: it is then ready at once), logs "<name>.end" and returns v.
+// A catch that a drop must never reach logs "<name>.caught".
+inline halt::task<int> logged_work(std::vector<std::string>& log, std::string name,
+                                   std::chrono::steady_clock::duration d, int v) {
+  log.push_back(name + ".start");
+  probe p(log, name);
+  if (d > d.zero()) {
+    try {
+      co_await sleep(d);
+    } catch (...) {
+      log.push_back(name + ".caught");
+      throw;
+    }
+  }
+  log.push_back(name + ".end");
+  co_return v;
+}
+
+// True if `log` holds `s`.
+inline bool has(const std::vector<std::string>& log, const std::string& s) {
+  for (auto& x : log)
+    if (x == s) return true;
+  return false;
+}
+
 } // namespace halt_test::tasks
