@@ -133,7 +133,7 @@ TEST_CASE("timer wheel: cancellation at every level, and cascades keep the rest"
   CHECK_FALSE(w.next_deadline().has_value());
 }
 
-TEST_CASE("timer wheel: a deadline already passed is overdue and comes back first; the range is clamped", "[timer_wheel]") {
+TEST_CASE("timer wheel: a deadline already passed is overdue and comes back first, and the range is clamped", "[timer_wheel]") {
   timer_wheel w;
   w.skip_to(500);
   vt_entry past, past2, cancelled;
@@ -526,7 +526,7 @@ TEST_CASE("sleep_for: a context destroyed with sleeps pending destroys them unca
 
 // ---- bad input ---------------------------------------------------------------------------------
 
-TEST_CASE("sleep_for: negative durations throw std::invalid_argument; huge ones saturate", "[sleep]") {
+TEST_CASE("sleep_for: negative durations throw std::invalid_argument, and huge ones saturate", "[sleep]") {
   asio::io_context io(1);
   CHECK_THROWS_AS(halt::sleep_for(-1ms), std::invalid_argument);
   CHECK_THROWS_AS(halt::sleep_for(io, -1ns, [](std::error_code) {}), std::invalid_argument);
