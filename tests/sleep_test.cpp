@@ -546,3 +546,33 @@ TEST_CASE("sleep_for: negative durations throw std::invalid_argument, and huge o
   CHECK(got1 == asio::error::operation_aborted);
   CHECK(got2 == asio::error::operation_aborted);
 }
+
+// ---- review of issue 12 ------------------------------------------------------------------------
+
+TEST_CASE("sleep_for: a pass for an overdue sleep that empties the wheel still lets run() return", "[sleep][review12]") {
+  // A 1 h sleep sets the steady_timer and is cancelled (an idle check is posted); before that
+  // check runs, an overdue sleep keeps the wheel non-empty; the posted pass that gives it back
+  // empties the wheel. The steady_timer, still set for the hour, must not keep the context busy.
+  for (int hint : {1, 2}) {
+    asio::io_context io(hint);
+    asio::cancellation_signal sig;
+    std::error_code got1, got2;
+    int done = 0;
+    asio::post(io, [&] {
+      halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec) {
+                        got1 = ec;
+                        ++done;
+                      }));
+      sig.emit(asio::cancellation_type::terminal);
+      halt::sleep_until(io, steady::now() - 1h, [&](std::error_code ec) {
+        got2 = ec;
+        ++done;
+      });
+    });
+    io.poll(); // every ready handler: no waiting
+    CHECK(done == 2);
+    CHECK(got1 == asio::error::operation_aborted);
+    CHECK_FALSE(got2);
+    CHECK(io.stopped()); // out of work: run() would return
+  }
+}

@@ -258,6 +258,9 @@ private:
       if (shut_) return;
       wheel_.advance(tick_floor(clock::now()), due);
       rearm();
+      // A pass for overdue waiters (kick) can empty the wheel while the steady_timer is still
+      // set for a waiter cancelled earlier: the idle check clears it, as after a cancel.
+      if (wheel_.empty() && set_ && !idle_check_) post_idle_check();
     }
     while (due) {
       auto* w = static_cast<timer_waiter*>(due);
