@@ -576,3 +576,15 @@ TEST_CASE("sleep_for: a pass for an overdue sleep that empties the wheel still l
     CHECK(io.stopped()); // out of work: run() would return
   }
 }
+
+TEST_CASE("sleep_for: an executor that tracks work, first to reach the wheel, does not keep the context busy", "[sleep][review12]") {
+  asio::io_context io;
+  std::error_code got = asio::error::would_block;
+  {
+    auto tracked = asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked);
+    halt::sleep_until(tracked, steady::now() - 1h, [&](std::error_code ec) { got = ec; });
+  } // the test's own tracked executor gone: only the sleep's work is left
+  io.poll();
+  CHECK_FALSE(got);
+  CHECK(io.stopped()); // the wheel's steady_timer holds no work of its own
+}

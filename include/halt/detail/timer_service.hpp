@@ -217,7 +217,9 @@ private:
   void init(const asio::any_io_executor& ex) {
     std::lock_guard<std::mutex> g(m_);
     if (ready_.load(std::memory_order_relaxed)) return;
-    asio::any_io_executor base = without_strand(ex);
+    // Untracked: the steady_timer lives as long as the service and must not count as work
+    // (the first executor could be one that tracks it).
+    asio::any_io_executor base = asio::prefer(without_strand(ex), asio::execution::outstanding_work.untracked);
     visit_io_executor(base, [&](const auto& io_ex) {
       if (detail::single_threaded(io_ex.context())) io_ = &io_ex.context();
     });
