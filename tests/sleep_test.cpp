@@ -588,3 +588,32 @@ TEST_CASE("sleep_for: an executor that tracks work, first to reach the wheel, do
   CHECK_FALSE(got);
   CHECK(io.stopped()); // the wheel's steady_timer holds no work of its own
 }
+
+TEST_CASE("sleep in a task: a task whose select of sleeps is dropped through its start slot does not complete inside the emit", "[sleep][halt_task][review12]") {
+  for (int hint : {1, 2}) {
+    asio::io_context io(hint);
+    asio::cancellation_signal sig;
+    bool in_emit = false;
+    bool done = false;
+    bool completed_in_emit = false;
+    auto sleeper = []() -> halt::task<void> {
+      auto s = halt::select(halt::as_task(halt::sleep_for(1h)), halt::as_task(halt::sleep_for(2h)));
+      co_await std::move(s);
+    };
+    auto ex = asio::make_strand(io);
+    asio::post(ex, [&] {
+      sleeper()(ex, asio::bind_cancellation_slot(sig.slot(), [&](auto&&...) {
+                  done = true;
+                  completed_in_emit = in_emit;
+                }));
+    });
+    asio::post(ex, [&] {
+      in_emit = true;
+      sig.emit(asio::cancellation_type::terminal);
+      in_emit = false;
+    });
+    io.run();
+    CHECK(done);
+    CHECK_FALSE(completed_in_emit); // as for a task waiting on one sleep: the drop is posted
+  }
+}
