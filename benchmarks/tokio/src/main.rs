@@ -41,6 +41,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
@@ -905,6 +906,52 @@ fn op_arm_cancel_1e6(rt: &Runtime) -> f64 {
     m
 }
 
+/// `arm_cancel_1e6_in_place` (value: ns per timer; a diagnostic beside
+/// `arm_cancel_1e6`): the same rounds, but the sleeps are written into one
+/// array allocated once (`Vec<MaybeUninit<Sleep>>`, never moved while they
+/// live), pinned in place, polled once, and dropped in place: no allocation
+/// per timer, so this is Tokio's timer alone (create, register, deregister),
+/// as a `Sleep` inside an already-allocated task future costs it.
+fn op_arm_cancel_1e6_in_place(rt: &Runtime) -> f64 {
+    let durations = spread_durations(TIMERS);
+    let mut slots: Vec<MaybeUninit<tokio::time::Sleep>> = Vec::with_capacity(TIMERS);
+    slots.resize_with(TIMERS, MaybeUninit::uninit);
+    let base = slots.as_mut_ptr() as *mut tokio::time::Sleep;
+    let waker = noop_waker();
+    let mut phases: Vec<(f64, f64)> = Vec::new();
+    let m = median_of_runs("arm_cancel_1e6_in_place", "ns/timer", || {
+        let (arm, cancel) = rt.block_on(async {
+            let mut cx = Context::from_waker(&waker);
+            let t0 = Instant::now();
+            for (i, d) in durations.iter().enumerate() {
+                // SAFETY: slot i is inside the array (TIMERS slots), holds no live Sleep
+                // (each round drops all of them), and the array is neither moved nor freed
+                // until every Sleep in it has been dropped in place below: pinning holds.
+                let pinned = unsafe {
+                    let p = base.add(i);
+                    p.write(tokio::time::sleep(*d));
+                    Pin::new_unchecked(&mut *p)
+                };
+                if pinned.poll(&mut cx).is_ready() {
+                    panic!("a sleep of at least 1 s was ready at once");
+                }
+            }
+            let t1 = Instant::now();
+            for i in 0..TIMERS {
+                // SAFETY: slot i holds the Sleep written above, dropped exactly once.
+                unsafe { std::ptr::drop_in_place(base.add(i)) };
+            }
+            (t1 - t0, t1.elapsed())
+        });
+        let per = |d: Duration| d.as_nanos() as f64 / TIMERS as f64;
+        phases.push((per(arm), per(cancel)));
+        per(arm + cancel)
+    });
+    eprintln!("#   arm_cancel_1e6_in_place phases (arm ns/timer, drop ns/timer): {phases:.1?}");
+    drop(slots);
+    m
+}
+
 /// Resident set size of this process in bytes (`/proc/self/statm`, 4 KiB
 /// pages), or 0 if it cannot be read. Diagnostics only.
 fn rss_bytes() -> u64 {
@@ -1001,5 +1048,6 @@ fn main() {
         keep_freed_memory();
     }
     run("arm_cancel_1e6", &|| op_arm_cancel_1e6(&rt));
+    run("arm_cancel_1e6_in_place", &|| op_arm_cancel_1e6_in_place(&rt));
     run("timer_memory_bytes", &|| op_timer_memory_bytes(&rt));
 }
