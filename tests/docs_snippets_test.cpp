@@ -33,6 +33,7 @@
 // docs/04-select.md
 #include <halt/select.hpp>   // select, run_until_cancelled, halt::fair, halt::biased
 #include <halt/timeout.hpp>  // timeout, timeout_at
+#include <halt/sleep.hpp>    // sleep_for, sleep_until (the timing wheel)
 #include <halt/join.hpp>     // join, try_join
 
 // docs/05-cleanup.md
@@ -485,6 +486,22 @@ asio::awaitable<std::size_t> read_then_handshake(
   co_return n;
 }
 
+halt::task<std::string> fetch() {
+  co_await halt::sleep_for(1ms);
+  co_return "fetched";
+}
+
+halt::task<std::string> fetch_or_default() {
+  co_await halt::sleep_for(5ms);                          // the task's executor
+  auto r = co_await halt::select(halt::sleep_for(50ms), fetch());
+  if (r.index() == 0) co_return "default";                // fetch() was dropped
+  co_return std::get<1>(r);
+}
+
+void on_idle(asio::io_context& io) {                      // any completion token
+  halt::sleep_for(io, 30s, [](std::error_code ec) { if (!ec) std::puts("idle for 30 s"); });
+}
+
 asio::awaitable<std::string> fetch_user(int id) {
   co_return "user " + std::to_string(id);
 }
@@ -522,6 +539,19 @@ asio::awaitable<void> join_both(int id, joined& out) {
 }
 
 } // namespace ch04
+
+TEST_CASE("04-select: sleeps on the timing wheel", "[docs]") {
+  asio::io_context io(1);
+  std::string got;
+  auto t = ch04::fetch_or_default();
+  std::move(t)(io, [&](std::exception_ptr e, std::string v) {
+    REQUIRE_FALSE(e);
+    got = std::move(v);
+  });
+  ch04::on_idle(io); // 30 s: the context is destroyed first, and the handler with it, uncalled
+  halt_test::run_until(io, [&] { return !got.empty(); });
+  CHECK(got == "fetched");
+}
 
 TEST_CASE("04-select: timeout and timeout_at", "[docs]") {
   SECTION("both finish in time") {

@@ -43,6 +43,7 @@
 #include <halt/join.hpp>
 #include <halt/scope_guard.hpp>
 #include <halt/select.hpp>
+#include <halt/sleep.hpp>
 #include <halt/shield.hpp>
 #include <halt/timeout.hpp>
 

@@ -340,14 +340,6 @@ struct task_start {
   }
 };
 
-template <class ExOrCtx>
-asio::any_io_executor to_executor(ExOrCtx&& ex) {
-  if constexpr (std::is_convertible_v<std::remove_reference_t<ExOrCtx>&, asio::execution_context&>)
-    return ex.get_executor();
-  else
-    return asio::any_io_executor(ex);
-}
-
 // The T of what spawn() accepts: an awaitable<T> or a halt::task<T>, or a callable returning one.
 template <class B>
 struct spawn_value {

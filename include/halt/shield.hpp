@@ -40,6 +40,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
 #include <halt/error.hpp>
+#include <halt/sleep.hpp>
 #include <halt/detail/task_group.hpp>
 #include <halt/task.hpp>
 #include <halt/timeout.hpp>
@@ -48,7 +49,6 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -166,10 +166,7 @@ namespace detail {
 template <class T, class Rep, class Period>
 task<T> shield_task_for(task<T> t, std::chrono::duration<Rep, Period> limit) {
   tsk::require_valid(t);
-  asio::steady_timer timer(co_await asio::this_coro::executor,
-                           saturating_deadline<std::chrono::steady_clock>(limit));
-  auto wait = [&timer](auto&& tok) { return timer.async_wait(std::forward<decltype(tok)>(tok)); };
-  auto limit_branch = as_task(std::move(wait));
+  auto limit_branch = as_task(sleep_operation(saturating_deadline<std::chrono::steady_clock>(limit)));
   tsk::fixed_group<tsk::group_base::kind::shield, T, void> g(0, t, limit_branch);
   co_await g;
   auto v = g.winner();

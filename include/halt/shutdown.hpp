@@ -61,12 +61,12 @@
 #include <halt/detail/config.hpp>
 #include <halt/error.hpp>
 #include <halt/select.hpp>
+#include <halt/sleep.hpp>
 #include <halt/join_handle.hpp>
 #include <halt/task_tracker.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -453,9 +453,8 @@ public:
     if (forced_.is_cancelled()) {
       rep.force_reason = "force()";
     } else {
-      asio::steady_timer grace(ex, opts_.grace);
       if (signals_) {
-        auto expiry = detail::wait_on(grace);
+        auto expiry = halt::sleep_for(opts_.grace); // on the timing wheel (sleep.hpp)
         auto signal = detail::wait_on(*signals_);
         auto r = co_await halt::select(tracker_.wait(), expiry, signal, forced_.cancelled());
         drained = r.index() == 0;
@@ -463,7 +462,7 @@ public:
         if (r.index() == 2) rep.force_reason = "second signal (" + detail::signal_name(std::get<2>(r)) + ")";
         if (r.index() == 3) rep.force_reason = "force()";
       } else {
-        auto expiry = detail::wait_on(grace);
+        auto expiry = halt::sleep_for(opts_.grace);
         auto r = co_await halt::select(tracker_.wait(), expiry, forced_.cancelled());
         drained = r.index() == 0;
         rep.force_reason = r.index() == 1 ? "grace period expired" : r.index() == 2 ? "force()" : "";
@@ -483,8 +482,7 @@ public:
       say("shutdown: phase 2 (forced, " + rep.force_reason + "): aborting " +
           std::to_string(tracker_.size()) + " task(s) still running");
       for (auto& e : left) abort_entry(*e);
-      asio::steady_timer limit(ex, opts_.abort_wait);
-      auto expiry = detail::wait_on(limit);
+      auto expiry = halt::sleep_for(opts_.abort_wait);
       auto r = co_await halt::select(tracker_.wait(), expiry);
       if (r.index() == 1)
         say("shutdown: " + std::to_string(tracker_.size()) + " task(s) still running after " +

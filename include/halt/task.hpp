@@ -519,8 +519,12 @@ using operation_result_t =
 /// `co_await op(halt::use_task)` gives: lazy, started when awaited or raced.
 template <detail::tsk::task_operation Op>
 task<detail::tsk::operation_result_t<Op>> as_task(Op op) {
-  auto aw = std::move(op)(use_task_t{}); // named: g++ 12 and temporaries in a co_await
-  co_return co_await std::move(aw);
+  if constexpr (detail::tsk::has_in_task<Op>) {
+    co_return co_await std::move(op); // its own awaiter (a sleep on the timer wheel)
+  } else {
+    auto aw = std::move(op)(use_task_t{}); // named: g++ 12 and temporaries in a co_await
+    co_return co_await std::move(aw);
+  }
 }
 
 } // namespace halt

@@ -9,10 +9,15 @@
 //   // T: the branch's result, T for an asio::awaitable<T> (void included), the value type for a
 //   // plain operation (as in select.hpp).
 //
+//   task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t);      // inline, see below
+//   task<T> timeout_at(std::chrono::time_point<Clock, Duration> at, task<T> t);
+//
 // Semantics
-// - The branch starts first, then a timer (an asio::basic_waitable_timer<Clock>; steady_clock for
-//   timeout) on the same strand; no coroutine frame for the timer. Whichever finishes first wins,
-//   and the other is cancelled and waited for (a select of two; see select.hpp).
+// - The branch starts first, then a sleep on halt's timing wheel (sleep.hpp: 1 ms resolution,
+//   never early; no system call to arm or cancel it, no coroutine frame for the timer).
+//   Whichever finishes first wins, and the other is cancelled and waited for (a select of two;
+//   see select.hpp). A deadline on another clock than steady_clock is converted when timeout_at
+//   is called (a later jump of that clock does not move it).
 // - If the branch finishes first, its value (or exception) is the result. An operation that is
 //   ready at once returns its value, even with a zero or past deadline.
 // - If the deadline passes first, the branch gets terminal cancellation; once it has unwound,
@@ -23,14 +28,17 @@
 //   its value is destroyed and timeout still throws timed_out.
 //
 // Bad input: timeout() with a negative duration throws std::invalid_argument (from the call).
-// Durations too large for the clock saturate to the clock's maximum time point.
+// Durations past the wheel's range (about 2 years) saturate: the timeout expires then.
+// Over halt::tasks: when the task is ready first, the sleep is never armed; when it wins
+// against a pending sleep, the sleep leaves the wheel at once and timeout returns without a
+// pass through the context's queue.
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
 #include <halt/error.hpp>
 #include <halt/select.hpp>
+#include <halt/sleep.hpp>
 
-#include <asio/basic_waitable_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -62,26 +70,34 @@ struct timeout_value<asio::awaitable<T, E>> {
 template <class B>
 using timeout_value_t = typename timeout_value<std::decay_t<B>>::type;
 
-template <class Clock, class B>
-asio::awaitable<timeout_value_t<B>> timeout_impl(typename Clock::time_point at, B branch) {
-  using timer = asio::basic_waitable_timer<Clock>;
+// The timer branch: a sleep on the timing wheel (sleep.hpp); no frame. Completes with the
+// sleep's error code (operation_aborted when the group cancels it).
+struct sleep_branch {
+  using value_type = std::monostate;
+  static constexpr bool internal = true; // halt's own: an outer partial cancel is not forwarded
+  steady_clock::time_point at;
+
+  template <class State, class Index, class H>
+  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>&, Index, H&& h) {
+    sleep_initiation{}(std::forward<H>(h), ex, at);
+  }
+  void drop() noexcept {}
+  static outcome<value_type> make(std::error_code ec) {
+    if (ec) return outcome<value_type>::failed(ec);
+    return outcome<value_type>::ok();
+  }
+};
+
+template <class B>
+asio::awaitable<timeout_value_t<B>> timeout_impl(steady_clock::time_point at, B branch) {
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   // Named, not temporaries inside the co_await: g++ 12 destroys such temporaries twice.
-  auto both = std::make_tuple(make_branch(std::move(branch)), timer_branch<timer>{at, {}});
+  auto both = std::make_tuple(make_branch(std::move(branch)), sleep_branch{at});
   auto op = run_group<typename policy::R, fixed_slots<2>>(policy{}, std::move(both), 2, 0);
   auto r = co_await std::move(op);
   auto v = std::move(r).get();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<timeout_value_t<B>>) co_return std::move(std::get<0>(v));
-}
-
-template <class Clock, class Rep, class Period>
-typename Clock::time_point saturating_deadline(std::chrono::duration<Rep, Period> d) {
-  const auto now = Clock::now();
-  const auto room = Clock::time_point::max() - now;
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(room))
-    return Clock::time_point::max();
-  return now + std::chrono::ceil<typename Clock::duration>(d);
 }
 
 } // namespace detail
@@ -91,24 +107,21 @@ typename Clock::time_point saturating_deadline(std::chrono::duration<Rep, Period
 template <class Rep, class Period, detail::branch_arg B>
 asio::awaitable<detail::timeout_value_t<B>> timeout(std::chrono::duration<Rep, Period> d, B branch) {
   if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
-  return detail::timeout_impl<std::chrono::steady_clock>(
-      detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(branch));
+  return detail::timeout_impl(detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(branch));
 }
 
 /// The branch's value, or std::system_error(halt::errc::timed_out) once `at` has passed (on
 /// `Clock`) and the branch has unwound. A past deadline still lets a ready branch win.
 template <class Clock, class Duration, detail::branch_arg B>
 asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch) {
-  return detail::timeout_impl<Clock>(std::chrono::ceil<typename Clock::duration>(at), std::move(branch));
+  return detail::timeout_impl(detail::steady_deadline(at), std::move(branch));
 }
 
 namespace detail {
-template <class Clock, class T>
-task<T> timeout_task(typename Clock::time_point at, task<T> t) {
+template <class T>
+task<T> timeout_task(steady_clock::time_point at, task<T> t) {
   tsk::require_valid(t);
-  asio::basic_waitable_timer<Clock> timer(co_await asio::this_coro::executor, at);
-  auto wait = [&timer](auto&& tok) { return timer.async_wait(std::forward<decltype(tok)>(tok)); };
-  auto s = tsk::select_tasks(false, std::move(t), as_task(std::move(wait)));
+  auto s = tsk::select_tasks(false, std::move(t), as_task(sleep_operation(at)));
   auto v = co_await std::move(s);
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
@@ -120,14 +133,13 @@ task<T> timeout_task(typename Clock::time_point at, task<T> t) {
 template <class Rep, class Period, class T>
 task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t) {
   if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
-  return detail::timeout_task<std::chrono::steady_clock>(
-      detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(t));
+  return detail::timeout_task(detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(t));
 }
 
 /// timeout_at for a halt::task (`at` on `Clock`).
 template <class Clock, class Duration, class T>
 task<T> timeout_at(std::chrono::time_point<Clock, Duration> at, task<T> t) {
-  return detail::timeout_task<Clock>(std::chrono::ceil<typename Clock::duration>(at), std::move(t));
+  return detail::timeout_task(detail::steady_deadline(at), std::move(t));
 }
 
 } // namespace halt

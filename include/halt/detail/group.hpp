@@ -303,26 +303,6 @@ struct op_branch {
   static outcome<value_type> make() { return outcome<value_type>::ok(); }
 };
 
-// A timer branch (timeout): no frame, completes with the timer's error code.
-template <class Timer>
-struct timer_branch {
-  using value_type = std::monostate;
-  static constexpr bool internal = true; // halt's own: an outer partial cancel is not forwarded
-  typename Timer::time_point at;
-  std::optional<Timer> timer;
-
-  template <class State, class Index, class H>
-  void start(const asio::any_io_executor& ex, const std::shared_ptr<State>&, Index, H&& h) {
-    timer.emplace(ex, at);
-    timer->async_wait(std::forward<H>(h));
-  }
-  void drop() noexcept {}
-  static outcome<value_type> make(std::error_code ec) {
-    if (ec) return outcome<value_type>::failed(ec);
-    return outcome<value_type>::ok();
-  }
-};
-
 // Waits for a halt::cancellation_token (run_until_cancelled). Token is the token type, so that
 // this header does not need cancellation_token.hpp.
 template <class Token>

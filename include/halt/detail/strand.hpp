@@ -92,6 +92,23 @@ inline bool running_in_this_thread(const asio::any_io_executor& ex) {
 #endif
 }
 
+// The executor a strand runs on, for the strands serial_executor makes; `ex` itself otherwise.
+inline asio::any_io_executor without_strand(const asio::any_io_executor& ex) {
+#if !defined(ASIO_NO_TYPEID)
+  if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>))
+    return ex.target<asio::strand<asio::any_io_executor>>()->get_inner_executor();
+  asio::any_io_executor inner = ex;
+  [&]<unsigned... B>(std::integer_sequence<unsigned, B...>) {
+    (void)((ex.target_type() == typeid(asio::strand<io_executor_bits<B>>) &&
+            (inner = ex.target<asio::strand<io_executor_bits<B>>>()->get_inner_executor(), true)) ||
+           ...);
+  }(std::make_integer_sequence<unsigned, 8>{});
+  return inner;
+#else
+  return ex;
+#endif
+}
+
 // A strand over `ex`. Over an io_context's plain executor (io.get_executor(), what co_spawn and
 // halt::spawn(io, ...) hand out) it is a strand of that concrete type: Asio 1.22 then keeps it
 // inside any_io_executor's small buffer, where a strand<any_io_executor> allocates on every copy,

@@ -95,6 +95,9 @@ struct op_state {
   };
   root_base* root_ = nullptr;
   std::coroutine_handle<> frame_;
+  // Set by a wait that can be called off at once (a sleep on the timer wheel, sleep.hpp): true
+  // if it was, and then no handler will ever run for it.
+  bool (*withdraw_)(op_state*) noexcept = nullptr;
   st st_ = st::idle;
 
   inline void handler_called();             // the handler ran (its result is stored)
@@ -127,6 +130,11 @@ struct root_base {
   act act_ = act::none;              // what drive() does once the chain is suspended
   bool drop_requested_ = false;
   bool emitting_ = false;
+  // A wait withdrawn at once (op_state::withdraw_) lets the chain be dropped inside
+  // request_drop() itself: true for a group's branches (the group copes with a branch ending
+  // inside its own calls), false for a root whose completion would then run inside the emit of
+  // its start slot (the drop is posted instead).
+  bool inline_drop_ = false;
   // HALT_CHECK_SERIAL: set when the chain runs on a single-threaded io_context's own executor
   // (no strand); every entry into the chain (drive, an operation's handler, a drop) is then a
   // serial_scope, so a debug build reports two threads inside it at once.
@@ -204,6 +212,16 @@ inline void root_base::cancel_wait() {
     return;
   }
   if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
+  if (op_->withdraw_ && op_->withdraw_(op_)) { // nothing in flight any more: drop now
+    op_->st_ = op_state::st::idle;
+    op_ = nullptr;
+    signal_.slot().clear();
+    if (inline_drop_)
+      drop();
+    else
+      asio::post(ex_, root_job(this, [](root_base* r) { r->drop(); }));
+    return;
+  }
   emitting_ = true;
   signal_.emit(asio::cancellation_type::terminal);
   emitting_ = false;
@@ -274,6 +292,11 @@ struct ready_value {
 template <class A>
 inline constexpr bool always_false = false;
 
+// Something that brings its own awaiter for a task's frame (halt::sleep_for(d), sleep.hpp):
+// co_await x awaits std::move(x).in_task().
+template <class A>
+concept has_in_task = requires(A&& a) { std::move(a).in_task(); };
+
 template <class A>
 struct is_op_awaitable : std::false_type {};
 template <class A>
@@ -326,9 +349,15 @@ struct promise_base {
 
   // A deferred operation (an object callable with a completion token, such as
   // op(asio::experimental::deferred)): awaited as std::move(d)(halt::use_task).
+  template <class A>
+    requires(!std::is_lvalue_reference_v<A>) && has_in_task<std::remove_cvref_t<A>>
+  auto await_transform(A&& a) {
+    return std::move(a).in_task();
+  }
+
   template <class D>
     requires(!std::is_lvalue_reference_v<D>) && (!is_task<std::remove_cvref_t<D>>::value) &&
-            requires(D&& d) {
+            (!has_in_task<std::remove_cvref_t<D>>) && requires(D&& d) {
               { std::move(d)(use_task_t{}) } -> op_awaitable_type;
             }
   auto await_transform(D&& d) {

@@ -56,7 +56,7 @@ class branch_root final : public root_base {
 public:
   enum class state : unsigned char { unstarted, running, gone };
 
-  branch_root() noexcept : root_base(asio::any_io_executor()) {}
+  branch_root() noexcept : root_base(asio::any_io_executor()) { inline_drop_ = true; }
 
   group_base* g_ = nullptr;
   promise_base* top_ = nullptr; // the branch's outermost promise (its error_ after it finished)

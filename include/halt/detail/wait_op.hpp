@@ -12,6 +12,7 @@
 
 #include <halt/detail/config.hpp>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/cancellation_type.hpp>
@@ -27,6 +28,7 @@
 #include <asio/system_executor.hpp>
 
 #include <optional>
+#include <type_traits>
 
 #include <atomic>
 #include <condition_variable>
@@ -159,6 +161,15 @@ asio::execution_context& context_of(const Ex& ex) {
     return ex.context();
   else
     return asio::query(asio::system_executor(), asio::execution::context);
+}
+
+// An executor, or an execution context (its executor), as an any_io_executor.
+template <class ExOrCtx>
+asio::any_io_executor to_executor(ExOrCtx&& ex) {
+  if constexpr (std::is_convertible_v<std::remove_reference_t<ExOrCtx>&, asio::execution_context&>)
+    return ex.get_executor();
+  else
+    return asio::any_io_executor(ex);
 }
 
 // Outstanding work on the handler's executor while a wait is pending.
