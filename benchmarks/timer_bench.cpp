@@ -28,12 +28,9 @@
 /// Note: g++ 12 miscompiles temporaries in a co_await full-expression, so every awaitable is
 /// named before it is awaited (as in the tests).
 #include <halt/select.hpp>
+#include <halt/sleep.hpp>
 #include <halt/task.hpp>
 #include <halt/timeout.hpp>
-#if __has_include(<halt/sleep.hpp>)
-#include <halt/sleep.hpp>
-#define HALT_TIMER_BENCH_WHEEL 1
-#endif
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -364,7 +361,6 @@ void timer_memory_steady_timer(benchmark::State& state) {
   drive_task(state, timer_memory_steady_timer_body);
 }
 
-#ifdef HALT_TIMER_BENCH_WHEEL
 // ---- the same with halt's timer wheel ---------------------------------------------------------
 
 halt::task<void> select_sleep_ready_wheel_body(benchmark::State& st, asio::io_context&) {
@@ -435,25 +431,18 @@ halt::task<void> timer_memory_wheel_body(benchmark::State& st, asio::io_context&
 }
 
 void timer_memory_wheel(benchmark::State& state) { drive_task(state, timer_memory_wheel_body); }
-#endif
 
 } // namespace
 
-#ifdef HALT_TIMER_BENCH_WHEEL
 BENCHMARK(select_sleep_ready_wheel)->Name("select_sleep_ready/wheel");
-#endif
 BENCHMARK(select_sleep_ready_steady_timer)->Name("select_sleep_ready/steady_timer");
 BENCHMARK(timeout_ready_steady_timer)->Name("timeout_ready/steady_timer");
-#ifdef HALT_TIMER_BENCH_WHEEL
 BENCHMARK(arm_cancel_1e6_wheel)->Name("arm_cancel_1e6/wheel")->Unit(benchmark::kMillisecond)->UseRealTime();
-#endif
 BENCHMARK(arm_cancel_1e6_steady_timer)
     ->Name("arm_cancel_1e6/steady_timer")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-#ifdef HALT_TIMER_BENCH_WHEEL
 BENCHMARK(timer_memory_wheel)->Name("timer_memory_bytes/wheel")->Unit(benchmark::kMillisecond)->Iterations(1);
-#endif
 BENCHMARK(timer_memory_steady_timer)
     ->Name("timer_memory_bytes/steady_timer")
     ->Unit(benchmark::kMillisecond)
