@@ -546,3 +546,74 @@ TEST_CASE("sleep_for: negative durations throw std::invalid_argument, and huge o
   CHECK(got1 == asio::error::operation_aborted);
   CHECK(got2 == asio::error::operation_aborted);
 }
+
+// ---- review of issue 12 ------------------------------------------------------------------------
+
+TEST_CASE("sleep_for: a pass for an overdue sleep that empties the wheel still lets run() return", "[sleep][review12]") {
+  // A 1 h sleep sets the steady_timer and is cancelled (an idle check is posted); before that
+  // check runs, an overdue sleep keeps the wheel non-empty; the posted pass that gives it back
+  // empties the wheel. The steady_timer, still set for the hour, must not keep the context busy.
+  for (int hint : {1, 2}) {
+    asio::io_context io(hint);
+    asio::cancellation_signal sig;
+    std::error_code got1, got2;
+    int done = 0;
+    asio::post(io, [&] {
+      halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec) {
+                        got1 = ec;
+                        ++done;
+                      }));
+      sig.emit(asio::cancellation_type::terminal);
+      halt::sleep_until(io, steady::now() - 1h, [&](std::error_code ec) {
+        got2 = ec;
+        ++done;
+      });
+    });
+    io.poll(); // every ready handler: no waiting
+    CHECK(done == 2);
+    CHECK(got1 == asio::error::operation_aborted);
+    CHECK_FALSE(got2);
+    CHECK(io.stopped()); // out of work: run() would return
+  }
+}
+
+TEST_CASE("sleep_for: an executor that tracks work, first to reach the wheel, does not keep the context busy", "[sleep][review12]") {
+  asio::io_context io;
+  std::error_code got = asio::error::would_block;
+  {
+    auto tracked = asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked);
+    halt::sleep_until(tracked, steady::now() - 1h, [&](std::error_code ec) { got = ec; });
+  } // the test's own tracked executor gone: only the sleep's work is left
+  io.poll();
+  CHECK_FALSE(got);
+  CHECK(io.stopped()); // the wheel's steady_timer holds no work of its own
+}
+
+TEST_CASE("sleep in a task: a task whose select of sleeps is dropped through its start slot does not complete inside the emit", "[sleep][halt_task][review12]") {
+  for (int hint : {1, 2}) {
+    asio::io_context io(hint);
+    asio::cancellation_signal sig;
+    bool in_emit = false;
+    bool done = false;
+    bool completed_in_emit = false;
+    auto sleeper = []() -> halt::task<void> {
+      auto s = halt::select(halt::as_task(halt::sleep_for(1h)), halt::as_task(halt::sleep_for(2h)));
+      co_await std::move(s);
+    };
+    auto ex = asio::make_strand(io);
+    asio::post(ex, [&] {
+      sleeper()(ex, asio::bind_cancellation_slot(sig.slot(), [&](auto&&...) {
+                  done = true;
+                  completed_in_emit = in_emit;
+                }));
+    });
+    asio::post(ex, [&] {
+      in_emit = true;
+      sig.emit(asio::cancellation_type::terminal);
+      in_emit = false;
+    });
+    io.run();
+    CHECK(done);
+    CHECK_FALSE(completed_in_emit); // as for a task waiting on one sleep: the drop is posted
+  }
+}

@@ -121,8 +121,12 @@ namespace detail {
 template <class T>
 task<T> timeout_task(steady_clock::time_point at, task<T> t) {
   tsk::require_valid(t);
-  auto s = tsk::select_tasks(false, std::move(t), as_task(sleep_operation(at)));
-  auto v = co_await std::move(s);
+  // The group in this frame (no select frame of its own); the task starts first, and when it
+  // is ready at once the sleep never starts.
+  auto sleep = as_task(sleep_operation(at));
+  tsk::fixed_group<tsk::group_base::kind::select, T, void> g(0, t, sleep);
+  co_await g;
+  auto v = g.winner();
   if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
 }

@@ -208,7 +208,16 @@ inline void root_base::request_drop() {
 
 inline void root_base::cancel_wait() {
   if (sub_) {
+    if (inline_drop_) {
+      sub_->drop_all();
+      return;
+    }
+    // Branches withdrawn at once (sleeps) can end the group inside drop_all(): the group then
+    // sees emitting_ and posts this root's drop instead of completing it inside the emit of its
+    // start slot (as for a withdrawn operation below), so the root is still here afterwards.
+    emitting_ = true;
     sub_->drop_all();
+    emitting_ = false;
     return;
   }
   if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension

@@ -275,6 +275,13 @@ private:
     if (live_ != 0 || busy_ != 0 || !proot_) return;
     root_base* r = std::exchange(proot_, nullptr);
     r->sub_ = nullptr;
+    if (r->emitting_) { // inside a top-level root's request_drop (cancel_wait): never complete there
+      if (lost_)
+        asio::post(r->ex_, root_job(r, [](root_base* rb) { rb->abandon(); }));
+      else
+        asio::post(r->ex_, root_job(r, [](root_base* rb) { rb->drop(); }));
+      return;
+    }
     if (lost_)
       r->abandon();
     else if (r->drop_requested_)

@@ -217,7 +217,9 @@ private:
   void init(const asio::any_io_executor& ex) {
     std::lock_guard<std::mutex> g(m_);
     if (ready_.load(std::memory_order_relaxed)) return;
-    asio::any_io_executor base = without_strand(ex);
+    // Untracked: the steady_timer lives as long as the service and must not count as work
+    // (the first executor could be one that tracks it).
+    asio::any_io_executor base = asio::prefer(without_strand(ex), asio::execution::outstanding_work.untracked);
     visit_io_executor(base, [&](const auto& io_ex) {
       if (detail::single_threaded(io_ex.context())) io_ = &io_ex.context();
     });
@@ -258,6 +260,9 @@ private:
       if (shut_) return;
       wheel_.advance(tick_floor(clock::now()), due);
       rearm();
+      // A pass for overdue waiters (kick) can empty the wheel while the steady_timer is still
+      // set for a waiter cancelled earlier: the idle check clears it, as after a cancel.
+      if (wheel_.empty() && set_ && !idle_check_) post_idle_check();
     }
     while (due) {
       auto* w = static_cast<timer_waiter*>(due);
