@@ -151,16 +151,17 @@ TOKIO_SHARED = {
     "select_ready_pending_strand": "select_ready_pending",
     "select_ready_pending_mt": "select_ready_pending",
     "select_sleep_ready": "select_pending_ready",
+    "arm_cancel_1e6_slot": "arm_cancel_1e6",
 }
 
 # Timer ops (issue 12: timer_bench and the Tokio program): their own table. TIMER_ONLY_OPS are
 # in no other table.
-TIMER_ROW_ORDER = ["timeout_ready", "select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_in_place",
-                   "timer_memory_bytes"]
-TIMER_ONLY_OPS = ("select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_in_place",
-                  "timer_memory_bytes")
-# Timer rows of a Tokio variant that show the C++ values of another op.
-CPP_TIMER_SHARED = {"arm_cancel_1e6_in_place": "arm_cancel_1e6"}
+TIMER_ROW_ORDER = ["timeout_ready", "select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_slot",
+                   "arm_cancel_1e6_in_place", "timer_memory_bytes"]
+TIMER_ONLY_OPS = ("select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_slot",
+                  "arm_cancel_1e6_in_place", "timer_memory_bytes")
+# Timer rows of a variant that show another op's values where they have none of their own.
+CPP_TIMER_SHARED = {"arm_cancel_1e6_in_place": "arm_cancel_1e6", "arm_cancel_1e6_slot": "arm_cancel_1e6"}
 TIMER_IMPLS = ("wheel", "steady_timer")
 
 TIMER_LABELS = {
@@ -169,6 +170,8 @@ TIMER_LABELS = {
     "select_sleep_ready": "select(sleep 60 s, ready task), the sleep armed first and dropped "
                           "(tokio: select_pending_ready)",
     "arm_cancel_1e6": "arm + cancel 10^6 timers spread over 1 s .. 1 h (ns/timer)",
+    "arm_cancel_1e6_slot": "the same, steady_timer cancelled through bound slots as the wheel "
+                           "is (wheel, Tokio: = arm_cancel_1e6)",
     "arm_cancel_1e6_in_place": "the same, Tokio's sleeps in place (no allocation per timer; "
                                "C++: = arm_cancel_1e6)",
     "timer_memory_bytes": "memory per pending timer (**bytes**, not ns)",
@@ -179,6 +182,7 @@ TIMER_TARGETS = {
     "timeout_ready": ("<= Tokio", 1.0),
     "select_sleep_ready": ("<= 1.5x Tokio", 1.5),
     "arm_cancel_1e6": ("throughput per core vs steady_timer and Tokio", None),
+    "arm_cancel_1e6_slot": ("(diagnostic: the same cancellation path)", None),
     "arm_cancel_1e6_in_place": ("(diagnostic: Tokio's timer without the allocator)", None),
     "timer_memory_bytes": ("vs steady_timer and Tokio", None),
 }
@@ -553,7 +557,15 @@ def timer_wheel_value(cpp: Dict[Tuple[str, str], float], op: str) -> Optional[fl
     """The halt wheel column: `<op>/wheel`, or for timeout_ready halt::timeout over a task."""
     if op == "timeout_ready":
         return cpp.get((op, "task"))
-    return cpp.get((CPP_TIMER_SHARED.get(op, op), "wheel"))
+    return timer_cpp_value(cpp, op, "wheel")
+
+
+def timer_cpp_value(cpp: Dict[Tuple[str, str], float], op: str, impl: str) -> Optional[float]:
+    """op's own C++ value, or that of the op it shares (CPP_TIMER_SHARED)."""
+    if (op, impl) in cpp:
+        return cpp[(op, impl)]
+    shared = CPP_TIMER_SHARED.get(op)
+    return cpp.get((shared, impl)) if shared else None
 
 
 def build_timer_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
@@ -569,7 +581,7 @@ def build_timer_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]
     rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for op in ordered(ops, TIMER_ROW_ORDER):
         wheel = timer_wheel_value(cpp, op)
-        steady = cpp.get((CPP_TIMER_SHARED.get(op, op), "steady_timer"))
+        steady = timer_cpp_value(cpp, op, "steady_timer")
         tok = tokio_value(tokio, op)
         text, limit = TIMER_TARGETS.get(op, ("", None))
         if limit is not None and wheel is not None and tok:

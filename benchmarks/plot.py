@@ -92,7 +92,7 @@ def timer_view(cpp: Dict[Tuple[str, str], float]) -> Dict[Tuple[str, str], float
             view[(op, "steady_timer")] = cpp[(op, "steady_timer")]
     for op, shared in compare.CPP_TIMER_SHARED.items():
         for impl in ("halt", "steady_timer"):
-            if (shared, impl) in view:
+            if (op, impl) not in view and (shared, impl) in view:
                 view[(op, impl)] = view[(shared, impl)]
     return view
 

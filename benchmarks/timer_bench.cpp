@@ -20,6 +20,8 @@
 ///   /wheel: halt::sleep_for(io, d, bind_cancellation_slot(signal.slot(), handler)), cancelled by
 ///   signal.emit(terminal); /steady_timer: 10^6 reusable asio::steady_timer objects, each
 ///   expires_after(d) + async_wait, cancelled by cancel(). Tokio: arm_cancel_1e6.
+///   arm_cancel_1e6_slot/steady_timer: the steady_timers cancelled as the wheel's sleeps are
+///   (a bound slot, emit).
 /// - timer_memory_bytes: bytes per pending timer, 10^6 of them (counter bytes; see the row).
 ///
 /// Every loop runs inside a halt::task on an io_context(1) that has its reactor up front (an idle
@@ -293,6 +295,42 @@ void arm_cancel_1e6_steady_timer(benchmark::State& state) {
   drive_task(state, arm_cancel_steady_timer_body);
 }
 
+// arm_cancel_1e6_slot/steady_timer: the steady_timer rounds cancelled the way the wheel's are:
+// each async_wait's handler bound to a cancellation_signal's slot (Asio then allocates the
+// slot's handler memory per wait), emit(terminal) on each. The wheel row has no such variant:
+// arm_cancel_1e6/wheel is cancelled that way already.
+halt::task<void> arm_cancel_steady_timer_slot_body(benchmark::State& st, asio::io_context& io) {
+  const auto& ds = spread_durations();
+  std::vector<asio::steady_timer> timers;
+  timers.reserve(n_timers);
+  for (std::size_t i = 0; i < n_timers; ++i) timers.emplace_back(io);
+  std::unique_ptr<asio::cancellation_signal[]> signals(new asio::cancellation_signal[n_timers]);
+  double arm_ns = 0, cancel_ns = 0;
+  std::size_t rounds = 0;
+  for (auto _ : st) {
+    tally t;
+    const auto t0 = clock_type::now();
+    for (std::size_t i = 0; i < n_timers; ++i) {
+      timers[i].expires_after(ds[i]);
+      timers[i].async_wait(asio::bind_cancellation_slot(signals[i].slot(), count_completion{&t}));
+    }
+    const auto t1 = clock_type::now();
+    for (std::size_t i = 0; i < n_timers; ++i) signals[i].emit(asio::cancellation_type::terminal);
+    auto d = drain(io, t);
+    co_await std::move(d);
+    const auto t2 = clock_type::now();
+    if (t.aborted != n_timers) st.SkipWithError("a timer was not cancelled");
+    arm_ns += ns_between(t0, t1);
+    cancel_ns += ns_between(t1, t2);
+    ++rounds;
+  }
+  report_arm_cancel(st, arm_ns, cancel_ns, rounds);
+}
+
+void arm_cancel_1e6_slot_steady_timer(benchmark::State& state) {
+  drive_task(state, arm_cancel_steady_timer_slot_body);
+}
+
 // Bytes per pending timer: 10^6 timers armed as in arm_cancel_1e6 (pending), measured in a fresh
 // io_context whose timer service already exists (one timer armed and cancelled first).
 // bytes = heap_bytes + object_bytes:
@@ -448,6 +486,12 @@ BENCHMARK(arm_cancel_1e6_wheel)
     ->MinTime(1.0);
 BENCHMARK(arm_cancel_1e6_steady_timer)
     ->Name("arm_cancel_1e6/steady_timer")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinWarmUpTime(0.5)
+    ->MinTime(1.0);
+BENCHMARK(arm_cancel_1e6_slot_steady_timer)
+    ->Name("arm_cancel_1e6_slot/steady_timer")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinWarmUpTime(0.5)
