@@ -254,12 +254,10 @@ TEST_CASE("sleep_for: every cancellation type cancels the operation form", "[sle
                       done = true;
                     }));
     asio::post(io, [&] { sig.emit(type); });
-    const auto t0 = steady::now();
-    io.run();
+    io.run(); // returns (the wheel's timer does not hold it; ctest's timeout catches a hang)
     io.restart();
     CHECK(done);
     CHECK(got == asio::error::operation_aborted);
-    CHECK(steady::now() - t0 < 30s); // run() returned: the wheel's timer did not hold it
     sig.emit(asio::cancellation_type::terminal); // after completion: nothing happens
   }
 }
@@ -363,9 +361,7 @@ TEST_CASE("sleep in a task: a drop unlinks the sleep and destroys the frames at 
     bool cancelled = false;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> { cancelled = (co_await h.join()).is_cancelled(); },
                    halt_test::rethrow{});
-    const auto t0 = steady::now();
-    io.run();
-    CHECK(steady::now() - t0 < 30s);
+    io.run(); // returns: the 1 h sleep is off the wheel
     CHECK(cancelled);
   }
   SECTION("a select's loser, inline") {

@@ -42,6 +42,7 @@
 // async_wait() on it throw std::system_error with halt::errc::no_state.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/timer_service.hpp>
 #include <halt/detail/token_node.hpp>
 #include <halt/detail/wait_op.hpp>
 #include <halt/error.hpp>
@@ -49,7 +50,8 @@
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/execution/context.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -318,11 +320,12 @@ public:
   }
 
   /// A child token that also cancels itself with halt::errc::timed_out at `deadline`, driven by
-  /// an Asio steady_timer on `ex` (an executor or an execution context). A deadline already in
+  /// the timing wheel of `ex`'s execution context (sleep.hpp: 1 ms resolution, never early; no
+  /// system call to set or cancel it; `ex` is an executor or an execution context). A deadline in
   /// the past gives a token born cancelled with timed_out. The child's deadline() is the earlier
   /// of `deadline` and this token's deadline. Dropping the last handle to the child (tokens and
   /// registrations; its own children count too, since the deadline must still reach them)
-  /// cancels its timer at once and frees it: io_context::run() does not wait for deadlines
+  /// takes it off the wheel at once and frees it: io_context::run() does not wait for deadlines
   /// nobody watches. If `ex`'s execution context is destroyed first, the deadline never fires.
   /// As with any Asio I/O object, do not destroy that context while another thread cancels or
   /// drops the token (a token that outlives its context is fine).
@@ -502,119 +505,158 @@ inline cancellation_token detail_adopt_token(detail::node* n) noexcept {
 
 namespace detail {
 
-// The timer behind a deadline token. Asio objects are not thread-safe, so `m` serialises every
-// use of `timer`. The timer object lives only as long as its wait is outstanding: the wait's
-// handler destroys it when it runs or when it is destroyed unrun (the context shuts down), so a
-// token that outlives its execution context never touches a dead service. async_wait() itself is
-// called without the lock (its handler may be destroyed inside it, or run on another thread before
-// it returns); while it runs, stop() and release() leave their work to the arming thread.
-struct deadline_timer {
-  std::mutex m;
-  bool stopped = false;       // no wait may start any more
-  bool arming = false;        // a thread is inside timer->async_wait(): nobody else touches timer
-  bool cancel_later = false;  // stop() came while arming
-  bool release_later = false; // release() came while arming
-  std::optional<asio::steady_timer> timer;
-
-  template <class ExOrCtx>
-  explicit deadline_timer(ExOrCtx&& ex) {
-    timer.emplace(std::forward<ExOrCtx>(ex));
-  }
-
-  // Cancels the pending wait, if any. Never runs the handler inline.
-  void stop() noexcept {
-    std::lock_guard<std::mutex> g(m);
-    stopped = true;
-    if (arming)
-      cancel_later = true;
-    else if (timer)
-      timer->cancel();
-  }
-
-  // Destroys the timer (its wait is over, or the wait's handler is being destroyed unrun).
-  void release() noexcept {
-    std::lock_guard<std::mutex> g(m);
-    stopped = true;
-    if (arming)
-      release_later = true;
-    else
-      timer.reset();
-  }
-
-  // Starts the wait unless stop() or release() came first (then `h` stays with the caller).
-  template <class Handler>
-  void arm(Handler&& h) {
-    {
-      std::lock_guard<std::mutex> g(m);
-      if (stopped) return;
-      arming = true;
-    }
-    struct finish_arming {
-      deadline_timer* t;
-      ~finish_arming() {
-        std::lock_guard<std::mutex> g(t->m);
-        t->arming = false;
-        if (t->release_later)
-          t->timer.reset();
-        else if (t->cancel_later && t->timer)
-          t->timer->cancel();
-      }
-    } done{this};
-    timer->async_wait(std::forward<Handler>(h));
-  }
-};
-
-// A deadline node. Neither its timer nor the timer's handler holds a handle: when the last user
-// handle goes the node leaves the tree at once and its timer is cancelled (unless children still
-// follow it: then it stays, orphaned, until they go or the deadline passes). A callback entry,
-// linked without a handle, stops the timer when the node is cancelled by anyone.
+// A deadline node: its waiter sits on the timing wheel of the execution context it was made
+// for (timer_service.hpp). Neither the waiter nor the wheel holds a handle: when the last user
+// handle goes the node leaves the tree at once and its waiter leaves the wheel (unless children
+// still follow it: then it stays, orphaned, until they go or the deadline passes). A callback
+// entry, linked without a handle, stops the waiter when the node is cancelled by anyone.
+//
+// The wheel holds a memory reference to the node (add_ref) from arm() until it lets the waiter
+// go: cancelled off the wheel by stop(), fired (the node is cancelled with timed_out), or handed
+// back because the context is being destroyed. m_ guards svc_, armed_ and stopped_, and svc_ is
+// cleared (under m_) when the wheel lets go, so a token that outlives its execution context never
+// touches a dead service. Lock order: m_, then the service's lock (fire and shutdown call
+// on_fire without the service's lock). On a single-threaded io_context (no lock on the wheel),
+// an arm or stop from a thread that does not run the context is posted into it.
 struct timer_node final : ext_node {
   struct stop_entry : reg_entry {
     timer_node* owner = nullptr;
   };
+  struct waiter : timer_waiter {
+    timer_node* owner = nullptr;
+  };
   stop_entry entry_;
-  std::shared_ptr<deadline_timer> timer_; // set before entry_ is linked (nothing reads it earlier)
+  waiter w_;
+  std::mutex m_;
+  timer_service* svc_ = nullptr; // while the wheel may hold w_ (or is about to)
+  bool armed_ = false;           // given to svc_->arm(): linked, or being fired
+  bool stopped_ = false;         // stop() ran: no arm any more
+  bool timed_ = false;           // a waiter was set up (before entry_ is linked)
 
   timer_node() noexcept {
     keep_for_children_ = true;
     delete_ = [](ext_node* e) noexcept { delete static_cast<timer_node*>(e); };
     last_handle_ = [](ext_node* e) noexcept {
       auto* self = static_cast<timer_node*>(e);
-      if (!self->timer_) return;
+      if (!self->timed_) return;
       unlink_entry(self, &self->entry_); // waits if the entry runs on another thread
-      self->timer_->stop();
+      self->stop();
     };
     entry_.owner = this;
-    entry_.invoke_ = [](reg_entry* r) noexcept { static_cast<stop_entry*>(r)->owner->timer_->stop(); };
+    entry_.invoke_ = [](reg_entry* r) noexcept { static_cast<stop_entry*>(r)->owner->stop(); };
+    w_.owner = this;
+    w_.on_fire = [](timer_waiter* w, bool shutdown) noexcept {
+      timer_node* self = static_cast<waiter*>(w)->owner;
+      {
+        std::lock_guard<std::mutex> g(self->m_);
+        self->armed_ = false;
+        self->svc_ = nullptr;
+      }
+      if (!shutdown) {
+        callback_scope no_wait; // never block the wheel's thread on another thread's cancel
+        cancel_node(self, make_error_code(errc::timed_out));
+      }
+      release_ref(self); // the wheel's
+    };
   }
-};
 
-// The timer's handler: a memory reference to the node (not a handle), and the timer.
-struct deadline_handler {
-  node* n;
-  std::shared_ptr<deadline_timer> st;
-
-  deadline_handler(node* node_ptr, std::shared_ptr<deadline_timer> s) noexcept
-      : n(node_ptr), st(std::move(s)) {
-    add_ref(n);
-  }
-  deadline_handler(deadline_handler&& o) noexcept
-      : n(std::exchange(o.n, nullptr)), st(std::move(o.st)) {}
-  deadline_handler& operator=(deadline_handler&&) = delete;
-  ~deadline_handler() { finish(); }
-
-  void operator()(std::error_code ec) {
-    if (!ec && n) {
-      callback_scope no_wait; // never block the timer's thread on another thread's cancel
-      cancel_node(n, make_error_code(errc::timed_out));
+  // Puts w_ on the wheel (the wheel's reference is already taken), unless stop() came first.
+  // On the thread that runs a single-threaded context, or any thread on other contexts.
+  void arm_here() {
+    std::unique_lock<std::mutex> g(m_);
+    if (stopped_ || !svc_) return let_go(g);
+    timer_service::arm_result r;
+    try {
+      r = svc_->arm(&w_, clock::now());
+    } catch (...) {
+      let_go(g);
+      throw;
     }
-    finish();
+    if (r == timer_service::arm_result::shut_down) return let_go(g);
+    armed_ = true;
   }
 
-  void finish() noexcept {
-    if (!n) return;
-    st->release();
-    release_ref(std::exchange(n, nullptr));
+  // Starts the deadline: here, or posted into a single-threaded context from another thread.
+  void arm() {
+    if (svc_->owner_thread()) return arm_here();
+    struct arm_job {
+      timer_node* n;
+      explicit arm_job(timer_node* p) noexcept : n(p) {}
+      arm_job(arm_job&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+      arm_job& operator=(arm_job&&) = delete;
+      ~arm_job() {
+        if (n) n->release_unarmed();
+      }
+      void operator()() {
+        timer_node* p = std::exchange(n, nullptr);
+        try {
+          p->arm_here();
+        } catch (...) { // no memory to arm it: this token will not time out
+        }
+      }
+      using allocator_type = asio::recycling_allocator<void>;
+      allocator_type get_allocator() const noexcept { return {}; }
+    };
+    try {
+      asio::post(svc_->context_executor(), arm_job(this));
+    } catch (...) {
+      release_unarmed();
+      throw;
+    }
+  }
+
+  // Takes w_ off the wheel (the node was cancelled, or its last handle went). Any thread.
+  void stop() noexcept {
+    std::unique_lock<std::mutex> g(m_);
+    stopped_ = true;
+    if (!armed_ || !svc_) return;
+    if (svc_->owner_thread()) {
+      if (!svc_->cancel(&w_)) return; // being fired: on_fire lets go
+      armed_ = false;
+      return let_go(g);
+    }
+    // A single-threaded context, from another thread: the stop runs there. The context is alive:
+    // its wheel still holds w_ (its shutdown would have cleared svc_ under m_).
+    struct stop_job {
+      timer_node* n;
+      explicit stop_job(timer_node* p) noexcept : n(p) { add_ref(p); }
+      stop_job(stop_job&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+      stop_job& operator=(stop_job&&) = delete;
+      ~stop_job() {
+        if (n) release_ref(n);
+      }
+      void operator()() {
+        timer_node* p = std::exchange(n, nullptr);
+        {
+          std::unique_lock<std::mutex> lk(p->m_);
+          if (p->armed_ && p->svc_ && p->svc_->cancel(&p->w_)) {
+            p->armed_ = false;
+            p->let_go(lk);
+          }
+        }
+        release_ref(p); // the job's
+      }
+      using allocator_type = asio::recycling_allocator<void>;
+      allocator_type get_allocator() const noexcept { return {}; }
+    };
+    try {
+      asio::post(svc_->context_executor(), stop_job(this));
+    } catch (...) { // no memory for the stop: the deadline fires for nothing later
+    }
+  }
+
+  // The wheel never got w_: drop its reference.
+  void release_unarmed() noexcept {
+    std::unique_lock<std::mutex> g(m_);
+    let_go(g);
+  }
+
+private:
+  // The wheel is done with w_: drop its reference (after unlocking: it may free the node).
+  void let_go(std::unique_lock<std::mutex>& g) noexcept {
+    svc_ = nullptr;
+    g.unlock();
+    release_ref(this);
   }
 };
 
@@ -625,8 +667,7 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
   require_state();
   const auto inherited = this->deadline().value_or(clock::time_point::max());
   if (inherited <= deadline) return child_token(); // the ancestor's deadline comes first
-  auto st = std::make_shared<detail::deadline_timer>(std::forward<ExOrCtx>(ex));
-  st->timer->expires_at(deadline);
+  detail::timer_service& svc = detail::timer_service::of(detail::to_executor(std::forward<ExOrCtx>(ex)));
   auto* n = new detail::timer_node();
   detail::count_node(1);
   n->deadline_ = deadline;
@@ -636,14 +677,16 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
     detail::cancel_node(n, make_error_code(errc::timed_out));
     return child;
   }
-  n->timer_ = std::move(st);
-  // From here on, h's destructor releases the timer (and its node reference) on every path that
-  // does not hand h to the timer: so the node never keeps a timer object that could outlive its
-  // execution context.
-  detail::deadline_handler h(n, n->timer_);
-  if (!detail::link_entry(n, &n->entry_)) return child; // cancelled meanwhile: no timer needed
-  // If the node is cancelled between link_entry() and arm(), stop() already ran: no wait starts.
-  n->timer_->arm(std::move(h));
+  n->w_.when = svc.tick_of(deadline);
+  n->svc_ = &svc;
+  n->timed_ = true;
+  detail::add_ref(n); // the wheel's: released when it lets go of the waiter (or never gets it)
+  if (!detail::link_entry(n, &n->entry_)) { // cancelled meanwhile: no waiter needed
+    n->release_unarmed();
+    return child;
+  }
+  // If the node is cancelled between link_entry() and arm(), stop() already ran: no arm.
+  n->arm();
   return child;
 }
 

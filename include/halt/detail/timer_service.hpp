@@ -259,7 +259,10 @@ private:
       if (kick) kicked_ = false;
       if (shut_) return;
       wheel_.advance(tick_floor(clock::now()), due);
-      rearm();
+      try {
+        rearm();
+      } catch (...) { // no memory for the wait: the due still complete; the rest wait for the
+      }               // next arm to set the steady_timer again
       // A pass for overdue waiters (kick) can empty the wheel while the steady_timer is still
       // set for a waiter cancelled earlier: the idle check clears it, as after a cancel.
       if (wheel_.empty() && set_ && !idle_check_) post_idle_check();
@@ -283,8 +286,9 @@ private:
       if (!w) break;
       w->on_fire(w, true);
     }
-    // The steady_timer's service was created after this one, so it is destroyed first: the
-    // timer goes now, while that service still exists (its wait's handler is destroyed unrun).
+    // The steady_timer goes now, in the shutdown phase, while its service surely exists (it may
+    // have been created after this one, and then be destroyed first); its wait's handler is
+    // destroyed unrun.
     std::lock_guard<std::mutex> g(m_);
     set_ = false;
     timer_.reset();
