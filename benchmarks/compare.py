@@ -5,7 +5,7 @@ awaitable operators vs Tokio (select / timeout ops), and halt::task against
 the raw-callback floor, halt's awaitable path, raw Asio and Tokio.
 
 Usage:
-    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json ...] build/bench/tokio.jsonl
+    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json build/bench/timer_bench.json ...] build/bench/tokio.jsonl
 
 Inputs
   * token_bench.json: Google Benchmark JSON output of the C++ program

@@ -3,7 +3,7 @@
 raw Asio and Tokio.
 
 Usage:
-    python3 benchmarks/plot.py [--out-dir DIR] build/bench/token_bench.json build/bench/task_bench.json build/bench/select_bench.json build/bench/tokio.jsonl
+    python3 benchmarks/plot.py [--out-dir DIR] build/bench/token_bench.json build/bench/task_bench.json build/bench/select_bench.json build/bench/timer_bench.json build/bench/tokio.jsonl
 
 The inputs are compare.py's (every argument but the last is a Google Benchmark
 JSON file, the last is Tokio's JSONL), read by compare.py's own functions, and
