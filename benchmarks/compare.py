@@ -5,7 +5,7 @@ awaitable operators vs Tokio (select / timeout ops), and halt::task against
 the raw-callback floor, halt's awaitable path, raw Asio and Tokio.
 
 Usage:
-    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json ...] build/bench/tokio.jsonl
+    python3 benchmarks/compare.py build/bench/token_bench.json [build/bench/task_bench.json build/bench/select_bench.json build/bench/timer_bench.json ...] build/bench/tokio.jsonl
 
 Inputs
   * token_bench.json: Google Benchmark JSON output of the C++ program
@@ -34,6 +34,15 @@ columns halt::task | floor | halt (awaitable) | raw Asio | Tokio and the
 ratios task/floor, task/halt, task/asio, task/tokio (task's value divided by
 the other's: > 1 means halt::task takes longer, or more bytes).
 
+The timer ops of issue 12 (timer_bench: impl `wheel` = halt's timer wheel,
+`steady_timer` = asio::steady_timer; Tokio's `arm_cancel_1e6`,
+`timer_memory_bytes`) get a fourth table: halt wheel | asio::steady_timer |
+Tokio | wheel/tokio | wheel/steady_timer | the issue's target. Its
+`timeout_ready` row shows halt::timeout over a halt::task (select_bench's
+`timeout_ready/task`) in the wheel column, and `select_sleep_ready` shows
+Tokio's `select_pending_ready` (TOKIO_SHARED). An entry's user counter
+`ns_per_timer` (arm_cancel_1e6) is its value, as `ns_per_task` is.
+
 A missing or unreadable input file only leaves its columns empty ("–").
 Only the Python 3 standard library is used.
 """
@@ -52,7 +61,7 @@ MISSING = "–"
 
 # Implementation columns of the C++ side. The first two tables show the first three; the task
 # table (build_task_table) shows halt::task ("task") and the raw-callback floor ("floor").
-IMPLS = ("halt", "std", "asio", "task", "floor")
+IMPLS = ("halt", "std", "asio", "task", "floor", "wheel", "steady_timer")
 FIRST_IMPLS = ("halt", "std", "asio")
 TASK_IMPLS = ("task", "floor")
 
@@ -141,11 +150,51 @@ TOKIO_SHARED = {
     "select_pending_timer_op": "select_pending_ready",
     "select_ready_pending_strand": "select_ready_pending",
     "select_ready_pending_mt": "select_ready_pending",
+    "select_sleep_ready": "select_pending_ready",
+    "arm_cancel_1e6_slot": "arm_cancel_1e6",
+}
+
+# Timer ops (issue 12: timer_bench and the Tokio program): their own table. TIMER_ONLY_OPS are
+# in no other table.
+TIMER_ROW_ORDER = ["timeout_ready", "select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_slot",
+                   "arm_cancel_1e6_in_place", "timer_memory_bytes"]
+TIMER_ONLY_OPS = ("select_sleep_ready", "arm_cancel_1e6", "arm_cancel_1e6_slot",
+                  "arm_cancel_1e6_in_place", "timer_memory_bytes")
+# Timer rows of a variant that show another op's values where they have none of their own.
+CPP_TIMER_SHARED = {"arm_cancel_1e6_in_place": "arm_cancel_1e6", "arm_cancel_1e6_slot": "arm_cancel_1e6"}
+TIMER_IMPLS = ("wheel", "steady_timer")
+
+TIMER_LABELS = {
+    "timeout_ready": "timeout(60 s, ready task) (wheel: halt::timeout = timeout_ready/task; "
+                     "steady_timer: select(ready task, steady_timer wait))",
+    "select_sleep_ready": "select(sleep 60 s, ready task), the sleep armed first and dropped "
+                          "(tokio: select_pending_ready)",
+    "arm_cancel_1e6": "arm + cancel 10^6 timers spread over 1 s .. 1 h (ns/timer)",
+    "arm_cancel_1e6_slot": "the same, steady_timer cancelled through bound slots as the wheel "
+                           "is (wheel, Tokio: = arm_cancel_1e6)",
+    "arm_cancel_1e6_in_place": "the same, Tokio's sleeps in place (no allocation per timer; "
+                               "C++: = arm_cancel_1e6)",
+    "timer_memory_bytes": "memory per pending timer (**bytes**, not ns)",
+}
+
+# The issue's target of each timer row: (text, largest wheel/tokio that meets it, or None).
+TIMER_TARGETS = {
+    "timeout_ready": ("<= Tokio", 1.0),
+    "select_sleep_ready": ("<= 1.5x Tokio", 1.5),
+    "arm_cancel_1e6": ("throughput per core vs steady_timer and Tokio", None),
+    "arm_cancel_1e6_slot": ("(diagnostic: the same cancellation path)", None),
+    "arm_cancel_1e6_in_place": ("(diagnostic: Tokio's timer without the allocator)", None),
+    "timer_memory_bytes": ("vs steady_timer and Tokio", None),
 }
 
 
+def is_timer_only_op(op: str) -> bool:
+    """The ops of the timer table only (issue 12)."""
+    return op in TIMER_ONLY_OPS
+
+
 def is_select_op(op: str) -> bool:
-    return op in SELECT_ROW_ORDER or op.startswith(("select", "timeout"))
+    return not is_timer_only_op(op) and (op in SELECT_ROW_ORDER or op.startswith(("select", "timeout")))
 
 
 def is_task_op(op: str) -> bool:
@@ -155,7 +204,7 @@ def is_task_op(op: str) -> bool:
 
 def is_bytes_op(op: str) -> bool:
     """Ops whose value is a size in bytes, not a time in ns."""
-    return op.startswith("task_memory_bytes")
+    return op.startswith(("task_memory_bytes", "timer_memory_bytes"))
 
 
 def ordered(ops, order: List[str]) -> List[str]:
@@ -166,7 +215,8 @@ def ordered(ops, order: List[str]) -> List[str]:
 
 def all_ops(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> set:
     """Every op with a value from halt, std, raw Asio or Tokio (the first two tables)."""
-    return {op for (op, impl) in cpp if impl in FIRST_IMPLS} | set(tokio)
+    return {op for (op, impl) in cpp if impl in FIRST_IMPLS} | {
+        op for op in tokio if not is_timer_only_op(op)}
 
 
 def task_ops(cpp: Dict[Tuple[str, str], float]) -> set:
@@ -183,7 +233,7 @@ def tokio_value(tokio: Dict[str, float], op: str) -> Optional[float]:
 
 
 # User counters that replace real_time as the value (first match wins).
-VALUE_COUNTERS = ("ns_per_child", "ns_per_task", "p999_ns", "bytes")
+VALUE_COUNTERS = ("ns_per_child", "ns_per_task", "ns_per_timer", "p999_ns", "bytes")
 
 TIME_UNIT_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -503,6 +553,46 @@ def build_task_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float])
     return rows
 
 
+def timer_wheel_value(cpp: Dict[Tuple[str, str], float], op: str) -> Optional[float]:
+    """The halt wheel column: `<op>/wheel`, or for timeout_ready halt::timeout over a task."""
+    if op == "timeout_ready":
+        return cpp.get((op, "task"))
+    return timer_cpp_value(cpp, op, "wheel")
+
+
+def timer_cpp_value(cpp: Dict[Tuple[str, str], float], op: str, impl: str) -> Optional[float]:
+    """op's own C++ value, or that of the op it shares (CPP_TIMER_SHARED)."""
+    if (op, impl) in cpp:
+        return cpp[(op, impl)]
+    shared = CPP_TIMER_SHARED.get(op)
+    return cpp.get((shared, impl)) if shared else None
+
+
+def build_timer_table(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[str]:
+    """The timer wheel of issue 12 against asio::steady_timer and Tokio; [] when no op has a
+    wheel or steady_timer value."""
+    ops = {op for (op, impl) in cpp if impl in TIMER_IMPLS}
+    if not ops:
+        return []
+    ops |= {op for op in tokio if is_timer_only_op(op)}
+    header = ["operation", "halt wheel", "asio::steady_timer", "Tokio", "wheel/tokio",
+              "wheel/steady_timer", "target (issue 12)"]
+    align = ["---"] + ["---:"] * 5 + ["---"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for op in ordered(ops, TIMER_ROW_ORDER):
+        wheel = timer_wheel_value(cpp, op)
+        steady = timer_cpp_value(cpp, op, "steady_timer")
+        tok = tokio_value(tokio, op)
+        text, limit = TIMER_TARGETS.get(op, ("", None))
+        if limit is not None and wheel is not None and tok:
+            ratio = wheel / tok
+            text += ": met" if ratio <= limit else f": **missed** ({ratio / limit:.2f}x the limit)"
+        cells = [TIMER_LABELS.get(op, op), fmt_ns(wheel), fmt_ns(steady), fmt_ns(tok),
+                 fmt_ratio(wheel, tok), fmt_ratio(wheel, steady), text]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def main(argv: List[str]) -> int:
     if len(argv) < 3 or argv[1] in ("-h", "--help"):
         print(__doc__.strip(), file=sys.stderr)
@@ -548,6 +638,18 @@ def main(argv: List[str]) -> int:
                 "(awaitable): halt's asio::awaitable path; raw Asio: co_spawn for the task rows, "
                 "`||` for select. The halt::task rows drive their loop from a halt::task. Missing "
                 "cells: " + MISSING + "."]
+    timer_rows = build_timer_table(cpp, tokio)
+    if timer_rows:
+        out += ["", "## Timer wheel (issue 12; median; ns per operation unless noted)", ""]
+        out += timer_rows
+        out += ["",
+                "wheel/X = halt wheel / X: **< 1 means the wheel is faster** (for bytes: "
+                "smaller), as in the halt::task table. halt wheel: halt::sleep_for (and "
+                "halt::timeout over a halt::task on the timeout row); asio::steady_timer: the "
+                "same with a steady_timer; Tokio: tokio::time on the current-thread runtime. "
+                "Bytes: C++ heap growth per timer (mallinfo2, chunk headers included) plus the "
+                "object kept per timer; Tokio: requested bytes (the boxed Sleep). Missing cells: "
+                + MISSING + "."]
     print("\n".join(out))
     return 0
 

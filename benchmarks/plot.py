@@ -3,7 +3,7 @@
 raw Asio and Tokio.
 
 Usage:
-    python3 benchmarks/plot.py [--out-dir DIR] build/bench/token_bench.json build/bench/task_bench.json build/bench/select_bench.json build/bench/tokio.jsonl
+    python3 benchmarks/plot.py [--out-dir DIR] build/bench/token_bench.json build/bench/task_bench.json build/bench/select_bench.json build/bench/timer_bench.json build/bench/tokio.jsonl
 
 The inputs are compare.py's (every argument but the last is a Google Benchmark
 JSON file, the last is Tokio's JSONL), read by compare.py's own functions, and
@@ -13,6 +13,10 @@ the rows are compare.py's rows, labels and Tokio counterparts. Writes into DIR
   bench-tokens.svg  the token rows of compare.py's first table
   bench-tasks.svg   its task rows: times above, memory per task (bytes) below
   bench-select.svg  the select / timeout table
+  bench-timers.svg  the timer wheel table of issue 12 (timer_bench): halt's wheel
+                    (in halt's place, so the comparisons read "halt ... faster"),
+                    asio::steady_timer and Tokio; times above, bytes per
+                    pending timer below
 
 A chart with no rows is not written (one line on stderr says so); with no rows
 at all the exit status is 1.
@@ -66,7 +70,9 @@ GAP_BARS = 0.8          # gap between two rows, in bars
 
 class Chart:
     def __init__(self, filename: str, title: str, series_labels: Dict[str, str],
-                 panels: List[Tuple[str, List[str], bool]], note: str) -> None:
+                 panels: List[Tuple[str, List[str], bool]], note: str,
+                 timers: bool = False) -> None:
+        self.timers = timers  # values from timer_view(), not from the other impls
         self.filename = filename
         self.title = title
         self.series_labels = series_labels
@@ -74,8 +80,32 @@ class Chart:
         self.note = note
 
 
+def timer_view(cpp: Dict[Tuple[str, str], float]) -> Dict[Tuple[str, str], float]:
+    """The timer chart's values: the wheel (compare.timer_wheel_value) as "halt", and
+    asio::steady_timer."""
+    view: Dict[Tuple[str, str], float] = {}
+    for op in {op for (op, impl) in cpp if impl in compare.TIMER_IMPLS}:
+        wheel = compare.timer_wheel_value(cpp, op)
+        if wheel is not None:
+            view[(op, "halt")] = wheel
+        if (op, "steady_timer") in cpp:
+            view[(op, "steady_timer")] = cpp[(op, "steady_timer")]
+    for op, shared in compare.CPP_TIMER_SHARED.items():
+        for impl in ("halt", "steady_timer"):
+            if (op, impl) not in view and (shared, impl) in view:
+                view[(op, impl)] = view[(shared, impl)]
+    return view
+
+
+def without_timer_impls(cpp: Dict[Tuple[str, str], float]) -> Dict[Tuple[str, str], float]:
+    """The other charts' values: no wheel or steady_timer bars there."""
+    return {k: v for k, v in cpp.items() if k[1] not in compare.TIMER_IMPLS}
+
+
 def chart_specs(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> List[Chart]:
-    ops = {op for (op, _impl) in cpp} | set(tokio)
+    timer_ops = compare.ordered({op for (op, _impl) in timer_view(cpp)}, compare.TIMER_ROW_ORDER)
+    ops = {op for (op, _impl) in without_timer_impls(cpp)} | set(tokio)
+    ops = {op for op in ops if not compare.is_timer_only_op(op)}
     token_ops = compare.ordered([o for o in ops if not compare.is_select_op(o)
                                  and not compare.is_task_op(o)], compare.TOKEN_ROW_ORDER)
     task_ops = compare.ordered([o for o in ops if compare.is_task_op(o)
@@ -105,11 +135,21 @@ def chart_specs(cpp: Dict[Tuple[str, str], float], tokio: Dict[str, float]) -> L
               {"halt": "halt", "task": "halt::task", "floor": "raw-callback floor", "std": "std",
                "asio": "Asio a || b (awaitable operators)", "tokio": "Tokio select! / timeout"},
               [("", select_ops, False)], shared_note(select_ops)),
+        Chart("bench-timers.svg",
+              "Timers: halt's timer wheel vs asio::steady_timer and Tokio (issue 12)",
+              {"halt": "halt timer wheel", "steady_timer": "asio::steady_timer",
+               "tokio": "Tokio (tokio::time)"},
+              [("Time (ns per operation, or per timer where noted)",
+                [o for o in timer_ops if not compare.is_bytes_op(o)], False),
+               ("Memory per pending timer (bytes, less is better)",
+                [o for o in timer_ops if compare.is_bytes_op(o)], True)],
+              shared_note(timer_ops), timers=True),
     ]
 
 
 def row_label(op: str) -> str:
-    label = compare.SELECT_LABELS.get(op) or compare.ROW_LABELS.get(op) or op
+    label = (compare.SELECT_LABELS.get(op) or compare.ROW_LABELS.get(op)
+             or compare.TIMER_LABELS.get(op) or op)
     label = label.replace("**", "")
     return "\n".join(textwrap.wrap(label, LABEL_WIDTH)) or op
 
@@ -268,7 +308,7 @@ def draw_panel(ax, rows, is_bytes: bool, colours: Dict[str, str]) -> None:
         lo, hi = 0.0, hi_v / BAR_END
         if is_bytes:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f} B"))
-            ax.set_xlabel("median bytes per pending task (requested sizes)", fontsize=9)
+            ax.set_xlabel("median bytes per pending task or timer", fontsize=9)
         else:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt_tick_ns(v) if v else "0"))
             ax.set_xlabel("median time (ns per operation unless the row says otherwise)",
@@ -336,13 +376,14 @@ def main(argv: List[str]) -> int:
 
     cpp, context, tokio = compare.load_inputs(args.inputs)
     extras = sorted({impl for (_op, impl) in cpp} - set(compare.IMPLS))
-    series = ["halt", "task", "floor", "std", "asio"] + extras + ["tokio"]
+    series = ["halt", "task", "floor", "std", "asio", "steady_timer"] + extras + ["tokio"]
 
     os.makedirs(args.out_dir, exist_ok=True)
     written = 0
     for chart in chart_specs(cpp, tokio):
         path = os.path.join(args.out_dir, chart.filename)
-        if draw(chart, cpp, tokio, series, context, path):
+        values = timer_view(cpp) if chart.timers else without_timer_impls(cpp)
+        if draw(chart, values, tokio, series, context, path):
             print(f"plot.py: wrote {path}", file=sys.stderr)
             written += 1
         else:

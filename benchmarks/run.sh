@@ -4,20 +4,22 @@
 # then print Markdown tables and draw them as SVG charts. task_bench and
 # select_bench also hold the halt::task rows (`<op>/task`) and the raw-callback
 # floor (`<op>/floor`) of issue 11: compare.py gives them a table of their own,
-# with the ratios task/floor, task/halt, task/asio and task/tokio.
+# with the ratios task/floor, task/halt, task/asio and task/tokio. timer_bench
+# holds the timer rows of issue 12 (halt's timer wheel, `<op>/wheel`, against
+# asio::steady_timer, `<op>/steady_timer`), also in a table of their own.
 #
 # Usage: bash benchmarks/run.sh [--no-cpp] [--no-tokio] [--syscalls]
-#   --no-cpp    skip building/running the C++ token_bench, task_bench and
-#               select_bench (the tables keep the previous build/bench/*.json
+#   --no-cpp    skip building/running the C++ token_bench, task_bench,
+#               select_bench and timer_bench (the tables keep the previous build/bench/*.json
 #               if there are any)
 #   --no-tokio  skip building/running the Rust program (likewise for
 #               build/bench/tokio.jsonl)
-#   --syscalls  also count the system calls per operation of the issue-11 rows
+#   --syscalls  also count the system calls per operation of the issue-11 and -12 rows
 #               (benchmarks/syscalls.sh, needs strace), appended to the tables
 #
-# Outputs: build/bench/{token,task,select}_bench.json, build/bench/tokio.jsonl,
+# Outputs: build/bench/{token,task,select,timer}_bench.json, build/bench/tokio.jsonl,
 # the tables on stdout (also saved to build/bench/compare.md), and the charts
-# build/bench/bench-{tokens,tasks,select}.svg (benchmarks/plot.py; skipped, with
+# build/bench/bench-{tokens,tasks,select,timers}.svg (benchmarks/plot.py; skipped, with
 # one line saying so, when no python3 with matplotlib is found). To publish a
 # run, copy the tables into benchmarks/README.md and the charts into docs/img/.
 # The two programs run one after the other, never concurrently.
@@ -31,7 +33,7 @@ for arg in "$@"; do
         --no-cpp) run_cpp=0 ;;
         --no-tokio) run_tokio=0 ;;
         --syscalls) run_syscalls=1 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -70,12 +72,12 @@ if [ "$run_tokio" = 1 ]; then
 fi
 
 if [ "$run_cpp" = 1 ]; then
-    echo "== configuring + building C++ token_bench, task_bench and select_bench (Release)" >&2
+    echo "== configuring + building C++ token_bench, task_bench, select_bench and timer_bench (Release)" >&2
     cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=Release \
         -DHALT_BUILD_BENCHMARKS=ON -DHALT_BUILD_TESTS=OFF -DHALT_BUILD_EXAMPLES=OFF
-    cmake --build "$out" --target token_bench task_bench select_bench -j "$jobs"
+    cmake --build "$out" --target token_bench task_bench select_bench timer_bench -j "$jobs"
 
-    for bench in token_bench task_bench select_bench; do
+    for bench in token_bench task_bench select_bench timer_bench; do
         echo "== running C++ $bench" >&2
         "$out/benchmarks/$bench" \
             --benchmark_format=json \
@@ -95,7 +97,7 @@ fi
 
 echo "== comparison" >&2
 python3 benchmarks/compare.py "$out/token_bench.json" "$out/task_bench.json" \
-    "$out/select_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"
+    "$out/select_bench.json" "$out/timer_bench.json" "$out/tokio.jsonl" | tee "$out/compare.md"
 
 if [ "$run_syscalls" = 1 ]; then
     echo "== system calls per operation (strace -c)" >&2
@@ -115,7 +117,7 @@ done
 if [ -n "$plot_python" ]; then
     echo "== charts" >&2
     "$plot_python" benchmarks/plot.py --out-dir "$out" "$out/token_bench.json" "$out/task_bench.json" \
-        "$out/select_bench.json" "$out/tokio.jsonl"
+        "$out/select_bench.json" "$out/timer_bench.json" "$out/tokio.jsonl"
 else
     echo "run.sh: no charts: matplotlib is missing (Debian: apt-get install python3-matplotlib)" >&2
 fi

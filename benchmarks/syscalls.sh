@@ -3,15 +3,18 @@
 #
 # Usage: bash benchmarks/syscalls.sh [--min-time SECONDS] [ROW...]
 #   ROW           a full row name, such as spawn_abort_join/task (default: the rows of issue 11:
-#                 spawn_abort_join, spawn_join_ready and select_pending_ready, every implementation)
+#                 spawn_abort_join, spawn_join_ready and select_pending_ready, every implementation;
+#                 then those of issue 12: select_sleep_ready/{wheel,steady_timer} and
+#                 timeout_ready/{task,steady_timer})
 #   --min-time    --benchmark_min_time of each run (default 0.5)
 #
 # Each row runs alone under strace (--benchmark_filter='^ROW$'). Google Benchmark's log
 # (--v=2) gives every run of the row, the calibration runs included, so the counts are divided by
 # the exact number of iterations the process ran. Startup and shutdown calls (a few dozen reads
 # and writes, whatever the row) are counted too: over 10^5 iterations they round away.
-# The binaries are the ones run.sh builds (build/bench/benchmarks/{task,select}_bench): build
-# them first. Times under strace mean nothing; only the counts are printed.
+# The binaries are the ones run.sh builds (build/bench/benchmarks/{task,select,timer}_bench):
+# build them first. Times under strace mean nothing; only the counts are printed. A row that the
+# binary does not have (no iterations) prints dashes.
 set -euo pipefail
 
 min_time=0.5
@@ -19,14 +22,16 @@ rows=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --min-time) min_time="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) rows+=("$1"); shift ;;
     esac
 done
 if [ ${#rows[@]} -eq 0 ]; then
     rows=(spawn_abort_join/floor spawn_abort_join/task spawn_abort_join/halt spawn_abort_join/asio
           spawn_join_ready/floor spawn_join_ready/task spawn_join_ready/halt spawn_join_ready/asio
-          select_pending_ready/floor select_pending_ready/halt select_pending_ready/asio)
+          select_pending_ready/floor select_pending_ready/halt select_pending_ready/asio
+          select_sleep_ready/wheel select_sleep_ready/steady_timer
+          timeout_ready/task timeout_ready/steady_timer)
 fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +44,7 @@ echo "| row | iterations | epoll_wait / op | timerfd_settime / op | other calls 
 echo "|---|---:|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
     case "$row" in
+        */wheel|*/steady_timer|select_sleep_ready/*|arm_cancel*|timer_memory*) exe="$bin/timer_bench" ;;
         select*|timeout*) exe="$bin/select_bench" ;;
         *) exe="$bin/task_bench" ;;
     esac

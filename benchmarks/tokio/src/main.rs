@@ -11,8 +11,9 @@
 //! where `ns` is nanoseconds per operation (or, for
 //! `is_cancelled_p999_under_cancel`, the 99.9th-percentile latency of one
 //! call in nanoseconds; for `*_per_task`, nanoseconds per task; for
-//! `task_memory_bytes`, BYTES per task despite the field name). Diagnostics go
-//! to stderr.
+//! `arm_cancel_1e6`, nanoseconds per timer; for `task_memory_bytes` and
+//! `timer_memory_bytes`, BYTES per task / per pending timer despite the field
+//! name). Diagnostics go to stderr.
 //!
 //! The token ops use no Tokio runtime: they are synchronous, and the one
 //! future we touch (`CancellationToken::cancelled()`) is polled by hand with a
@@ -23,7 +24,9 @@
 //! `rt.block_on(async { ... })`. The select/timeout ops (`select_*`,
 //! `timeout_ready`, counterparts of the C++ `select_bench`) use
 //! `tokio::select!` and `tokio::time::timeout` inside `block_on` on the same
-//! runtime, with the same per-call protocol. See `benchmarks/README.md`,
+//! runtime, with the same per-call protocol. The timer ops (`arm_cancel_1e6`,
+//! `timer_memory_bytes`, counterparts of the C++ `timer_bench`, issue 12) arm
+//! 10^6 `Sleep`s on that runtime. See `benchmarks/README.md`,
 //! section "Method", for the exact protocol of every op (the C++ side
 //! mirrors it).
 //!
@@ -38,6 +41,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
@@ -807,6 +811,198 @@ fn op_select8(rt: &Runtime) -> f64 {
     })
 }
 
+// ---------------------------------------------------------------------------
+// timer ops (issue 12: the timer wheel), current-thread runtime
+// ---------------------------------------------------------------------------
+
+/// Timers armed (and then cancelled, or counted) per run of `arm_cancel_1e6`
+/// and `timer_memory_bytes`.
+const TIMERS: usize = 1_000_000;
+/// Their deadlines are spread uniformly over [1 s, 1 h] from the arming time.
+const SPREAD_MIN_NS: u64 = 1_000_000_000;
+const SPREAD_MAX_NS: u64 = 3_600_000_000_000;
+/// Fixed seed of the deadline generator (the C++ side uses std::mt19937_64
+/// with the same seed: the same distribution, not the same sequence).
+const SPREAD_SEED: u64 = 12;
+
+extern "C" {
+    /// glibc's `mallopt` (no `libc` crate offline: declared by hand).
+    fn mallopt(param: i32, value: i32) -> i32;
+}
+
+/// Makes glibc's malloc keep the memory it is given back (no trim of the heap
+/// top, no `mmap` for large blocks), so that after the warm-up run the 10^6
+/// timers of a run reuse memory that is already mapped: the timer ops measure
+/// the timers and not the kernel's page faults (about 0.2 s a run otherwise).
+/// The C++ `timer_bench` does the same. Called before the timer ops, which
+/// run last.
+fn keep_freed_memory() {
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: plain glibc calls with valid parameters; no allocation is in flight.
+    let ok = unsafe { mallopt(M_TRIM_THRESHOLD, i32::MAX) == 1 && mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 };
+    assert!(ok, "mallopt failed");
+}
+
+/// `n` durations, uniform over [1 s, 1 h] at ns resolution (splitmix64, fixed
+/// seed, so every run and every op sees the same ones).
+fn spread_durations(n: usize) -> Vec<Duration> {
+    let mut state = SPREAD_SEED;
+    let span = SPREAD_MAX_NS - SPREAD_MIN_NS + 1;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            Duration::from_nanos(SPREAD_MIN_NS + z % span)
+        })
+        .collect()
+}
+
+/// Arms one `Sleep` per duration: `Box::pin(sleep(d))` (a pending timer must
+/// stay pinned somewhere; a `Vec` of boxes is how a program holds many), polled
+/// once with a no-op waker so that it registers with the runtime's timer
+/// driver (`Pending`; a pending poll does not use up the coop budget). The
+/// `Vec` must be empty and have the capacity already.
+fn arm_sleeps(sleeps: &mut Vec<Pin<Box<tokio::time::Sleep>>>, durations: &[Duration], cx: &mut Context<'_>) {
+    for d in durations {
+        let mut s = Box::pin(tokio::time::sleep(*d));
+        if s.as_mut().poll(cx).is_ready() {
+            panic!("a sleep of at least 1 s was ready at once");
+        }
+        sleeps.push(s);
+    }
+}
+
+/// `arm_cancel_1e6` (value: ns per timer): per run, in one `rt.block_on`, arm
+/// 10^6 sleeps with deadlines spread over 1 s .. 1 h ([`arm_sleeps`]: create,
+/// box, poll once: registered in the wheel), then drop them all (`Vec::clear`:
+/// each `Sleep`'s drop deregisters its entry from the wheel). Timed: one
+/// Instant pair around both phases; value = elapsed / 10^6. The `Vec` is
+/// allocated once, outside the timed region. Throughput of one core: the
+/// runtime is current-thread. 1 warm-up run + `RUNS` runs; median. stderr
+/// also gives the arm and the drop phase separately.
+fn op_arm_cancel_1e6(rt: &Runtime) -> f64 {
+    let durations = spread_durations(TIMERS);
+    let mut sleeps: Vec<Pin<Box<tokio::time::Sleep>>> = Vec::with_capacity(TIMERS);
+    let waker = noop_waker();
+    let mut phases: Vec<(f64, f64)> = Vec::new();
+    let m = median_of_runs("arm_cancel_1e6", "ns/timer", || {
+        let (arm, cancel) = rt.block_on(async {
+            let mut cx = Context::from_waker(&waker);
+            let t0 = Instant::now();
+            arm_sleeps(&mut sleeps, &durations, &mut cx);
+            let t1 = Instant::now();
+            sleeps.clear();
+            (t1 - t0, t1.elapsed())
+        });
+        let per = |d: Duration| d.as_nanos() as f64 / TIMERS as f64;
+        phases.push((per(arm), per(cancel)));
+        per(arm + cancel)
+    });
+    eprintln!("#   arm_cancel_1e6 phases (arm ns/timer, drop ns/timer): {phases:.1?}");
+    m
+}
+
+/// `arm_cancel_1e6_in_place` (value: ns per timer; a diagnostic beside
+/// `arm_cancel_1e6`): the same rounds, but the sleeps are written into one
+/// array allocated once (`Vec<MaybeUninit<Sleep>>`, never moved while they
+/// live), pinned in place, polled once, and dropped in place: no allocation
+/// per timer, so this is Tokio's timer alone (create, register, deregister),
+/// as a `Sleep` inside an already-allocated task future costs it.
+fn op_arm_cancel_1e6_in_place(rt: &Runtime) -> f64 {
+    let durations = spread_durations(TIMERS);
+    let mut slots: Vec<MaybeUninit<tokio::time::Sleep>> = Vec::with_capacity(TIMERS);
+    slots.resize_with(TIMERS, MaybeUninit::uninit);
+    let base = slots.as_mut_ptr() as *mut tokio::time::Sleep;
+    let waker = noop_waker();
+    let mut phases: Vec<(f64, f64)> = Vec::new();
+    let m = median_of_runs("arm_cancel_1e6_in_place", "ns/timer", || {
+        let (arm, cancel) = rt.block_on(async {
+            let mut cx = Context::from_waker(&waker);
+            let t0 = Instant::now();
+            for (i, d) in durations.iter().enumerate() {
+                // SAFETY: slot i is inside the array (TIMERS slots), holds no live Sleep
+                // (each round drops all of them), and the array is neither moved nor freed
+                // until every Sleep in it has been dropped in place below: pinning holds.
+                let pinned = unsafe {
+                    let p = base.add(i);
+                    p.write(tokio::time::sleep(*d));
+                    Pin::new_unchecked(&mut *p)
+                };
+                if pinned.poll(&mut cx).is_ready() {
+                    panic!("a sleep of at least 1 s was ready at once");
+                }
+            }
+            let t1 = Instant::now();
+            for i in 0..TIMERS {
+                // SAFETY: slot i holds the Sleep written above, dropped exactly once.
+                unsafe { std::ptr::drop_in_place(base.add(i)) };
+            }
+            (t1 - t0, t1.elapsed())
+        });
+        let per = |d: Duration| d.as_nanos() as f64 / TIMERS as f64;
+        phases.push((per(arm), per(cancel)));
+        per(arm + cancel)
+    });
+    eprintln!("#   arm_cancel_1e6_in_place phases (arm ns/timer, drop ns/timer): {phases:.1?}");
+    drop(slots);
+    m
+}
+
+/// Resident set size of this process in bytes (`/proc/self/statm`, 4 KiB
+/// pages), or 0 if it cannot be read. Diagnostics only.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `timer_memory_bytes` (value: BYTES per pending timer): net bytes requested
+/// from the global allocator (`Layout::size()`, as `task_memory_bytes`) while
+/// arming 10^6 sleeps as in `arm_cancel_1e6` (boxed, polled once: pending in
+/// the wheel), divided by 10^6. The `Vec` of boxes is allocated before
+/// counting starts, so this is the box, i.e. `size_of::<Sleep>()`, plus
+/// whatever the driver allocates per entry. stderr: `size_of::<Sleep>()`,
+/// allocations per timer, and the RSS growth per timer.
+fn op_timer_memory_bytes(rt: &Runtime) -> f64 {
+    let durations = spread_durations(TIMERS);
+    let mut sleeps: Vec<Pin<Box<tokio::time::Sleep>>> = Vec::with_capacity(TIMERS);
+    let waker = noop_waker();
+    eprintln!(
+        "#   timer_memory_bytes: size_of(Sleep)={} align_of(Sleep)={}",
+        std::mem::size_of::<tokio::time::Sleep>(),
+        std::mem::align_of::<tokio::time::Sleep>()
+    );
+    median_of_runs("timer_memory_bytes", "bytes/timer", || {
+        let (bytes, allocs, rss) = rt.block_on(async {
+            let mut cx = Context::from_waker(&waker);
+            NET_BYTES.store(0, Ordering::Relaxed);
+            N_ALLOCS.store(0, Ordering::Relaxed);
+            let rss0 = rss_bytes();
+            COUNTING.store(true, Ordering::SeqCst);
+            arm_sleeps(&mut sleeps, &durations, &mut cx);
+            COUNTING.store(false, Ordering::SeqCst);
+            let rss1 = rss_bytes();
+            let r = (
+                NET_BYTES.load(Ordering::Relaxed) as f64 / TIMERS as f64,
+                N_ALLOCS.load(Ordering::Relaxed) as f64 / TIMERS as f64,
+                (rss1 as f64 - rss0 as f64) / TIMERS as f64,
+            );
+            sleeps.clear();
+            r
+        });
+        eprintln!(
+            "#   timer_memory_bytes run: {bytes:.3} B/timer, {allocs:.4} allocations/timer, \
+             RSS growth {rss:.1} B/timer (0 once malloc reuses memory that an earlier op freed)"
+        );
+        bytes
+    })
+}
+
 /// Usage: `halt-tokio-bench [SUBSTRING]`: with an argument, only the ops whose
 /// name contains SUBSTRING run (e.g. `select`); without, all of them.
 fn main() {
@@ -846,4 +1042,12 @@ fn main() {
     run("select_ready_never", &|| op_select_ready_never(&rt));
     run("timeout_ready", &|| op_timeout_ready(&rt));
     run("select8", &|| op_select8(&rt));
+
+    // Timer ops (issue 12), on the same runtime; malloc keeps freed memory from here on.
+    if wanted("arm_cancel_1e6") || wanted("timer_memory_bytes") {
+        keep_freed_memory();
+    }
+    run("arm_cancel_1e6", &|| op_arm_cancel_1e6(&rt));
+    run("arm_cancel_1e6_in_place", &|| op_arm_cancel_1e6_in_place(&rt));
+    run("timer_memory_bytes", &|| op_timer_memory_bytes(&rt));
 }
