@@ -166,7 +166,7 @@ namespace detail {
 template <class T, class Rep, class Period>
 task<T> shield_task_for(task<T> t, std::chrono::duration<Rep, Period> limit) {
   tsk::require_valid(t);
-  auto limit_branch = as_task(sleep_operation(saturating_deadline<std::chrono::steady_clock>(limit)));
+  auto limit_branch = as_task(sleep_operation(sleep_deadline(limit)));
   tsk::fixed_group<tsk::group_base::kind::shield, T, void> g(0, t, limit_branch);
   co_await g;
   auto v = g.winner();

@@ -82,18 +82,32 @@ using steady_clock = std::chrono::steady_clock;
 
 // now + d on Clock, or Clock's last time point if that does not fit. d >= 0.
 template <class Clock, class Rep, class Period>
-typename Clock::time_point saturating_deadline(std::chrono::duration<Rep, Period> d) {
-  const auto now = Clock::now();
+typename Clock::time_point saturating_after(typename Clock::time_point now, std::chrono::duration<Rep, Period> d) {
   const auto room = Clock::time_point::max() - now;
   if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(room))
     return Clock::time_point::max();
   return now + std::chrono::ceil<typename Clock::duration>(d);
 }
+template <class Clock, class Rep, class Period>
+typename Clock::time_point saturating_deadline(std::chrono::duration<Rep, Period> d) {
+  return saturating_after<Clock>(Clock::now(), d);
+}
+
+// A sleep's deadline, and the time it was computed from (which the wheel uses as "now" when it
+// arms the sleep, sparing a second clock read; min(): not known, read the clock then).
+struct sleep_times {
+  steady_clock::time_point at;
+  steady_clock::time_point now = steady_clock::time_point::min();
+  steady_clock::time_point now_or_clock() const noexcept {
+    return now == steady_clock::time_point::min() ? steady_clock::now() : now;
+  }
+};
 
 template <class Rep, class Period>
-steady_clock::time_point sleep_deadline(std::chrono::duration<Rep, Period> d) {
+sleep_times sleep_deadline(std::chrono::duration<Rep, Period> d) {
   if (d < d.zero()) throw std::invalid_argument("halt::sleep_for: negative duration");
-  return saturating_deadline<steady_clock>(d);
+  const auto now = steady_clock::now();
+  return {saturating_after<steady_clock>(now, d), now};
 }
 
 // A time point of any clock as a steady_clock one: never earlier than `tp` is reached.
@@ -122,12 +136,12 @@ class sleep_op final : public timer_waiter {
       Handler, asio::recycling_allocator<void>>>::template rebind_alloc<sleep_op>;
 
 public:
-  sleep_op(Handler&& h, const asio::any_io_executor& ex, timer_service& svc, steady_clock::time_point at)
+  sleep_op(Handler&& h, const asio::any_io_executor& ex, timer_service& svc, sleep_times at)
       : h_(std::move(h)),
         work_(asio::prefer(asio::get_associated_executor(h_, ex), asio::execution::outstanding_work.tracked)),
         svc_(&svc), at_(at) {}
 
-  static void start(Handler&& h, const asio::any_io_executor& ex, steady_clock::time_point at) {
+  static void start(Handler&& h, const asio::any_io_executor& ex, sleep_times at) {
     timer_service& svc = timer_service::of(ex);
     allocator a(asio::get_associated_allocator(h, asio::recycling_allocator<void>()));
     sleep_op* op = std::allocator_traits<allocator>::allocate(a, 1);
@@ -190,13 +204,13 @@ private:
   // On a thread that may touch the wheel. Once armed, the operation may complete (and be freed)
   // on another thread at any moment: nothing touches it afterwards.
   void arm() {
-    when = svc_->tick_of(at_);
+    when = svc_->tick_of(at_.at);
     on_fire = &fired;
     slot_ = asio::get_associated_cancellation_slot(h_);
     if (slot_.is_connected()) slot_.template emplace<canceller>(canceller{this});
     timer_service::arm_result r;
     try {
-      r = svc_->arm(this, steady_clock::now());
+      r = svc_->arm(this, at_.now_or_clock());
     } catch (...) {
       destroy();
       throw;
@@ -236,13 +250,13 @@ private:
   Handler h_;
   work_executor work_;
   timer_service* svc_;
-  steady_clock::time_point at_;
+  sleep_times at_;
   asio::cancellation_slot slot_;
 };
 
 struct sleep_initiation {
   template <class Handler>
-  void operator()(Handler&& h, const asio::any_io_executor& ex, steady_clock::time_point at) const {
+  void operator()(Handler&& h, const asio::any_io_executor& ex, sleep_times at) const {
     sleep_op<std::decay_t<Handler>>::start(std::forward<Handler>(h), ex, at);
   }
 };
@@ -250,7 +264,7 @@ struct sleep_initiation {
 // For sleep_operation: the executor is the handler's.
 struct sleep_handler_initiation {
   template <class Handler>
-  void operator()(Handler&& h, steady_clock::time_point at) const {
+  void operator()(Handler&& h, sleep_times at) const {
     asio::any_io_executor ex = asio::get_associated_executor(h, asio::system_executor());
     sleep_op<std::decay_t<Handler>>::start(std::forward<Handler>(h), ex, at);
   }
@@ -264,7 +278,7 @@ namespace detail::tsk {
 // off the wheel at once (op_state::withdraw_): no operation is in flight, so the frames go now.
 class sleep_awaiter final : public op_state, public timer_waiter {
 public:
-  explicit sleep_awaiter(steady_clock::time_point at) noexcept : at_(at) {}
+  explicit sleep_awaiter(sleep_times at) noexcept : at_(at) {}
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   ~sleep_awaiter() {
@@ -284,14 +298,14 @@ public:
     root_ = r;
     frame_ = h;
     svc_ = &timer_service::of(r->ex_);
-    when = svc_->tick_of(at_);
+    when = svc_->tick_of(at_.at);
     on_fire = &fired;
     withdraw_ = &withdraw;
     st_ = st::pending;
     r->op_ = this;
     timer_service::arm_result res;
     try {
-      res = svc_->arm(this, steady_clock::now());
+      res = svc_->arm(this, at_.now_or_clock());
     } catch (...) {
       reset(r);
       throw; // from the co_await
@@ -340,7 +354,7 @@ private:
     }
   }
 
-  steady_clock::time_point at_;
+  sleep_times at_;
   timer_service* svc_ = nullptr;
 };
 
@@ -352,9 +366,10 @@ private:
 /// deadline.
 class sleep_operation {
 public:
-  explicit sleep_operation(std::chrono::steady_clock::time_point at) noexcept : at_(at) {}
+  explicit sleep_operation(std::chrono::steady_clock::time_point at) noexcept : at_{at} {}
+  explicit sleep_operation(detail::sleep_times at) noexcept : at_(at) {}
 
-  std::chrono::steady_clock::time_point deadline() const noexcept { return at_; }
+  std::chrono::steady_clock::time_point deadline() const noexcept { return at_.at; }
 
   template <class Token>
   auto operator()(Token&& token) && {
@@ -364,7 +379,7 @@ public:
   detail::tsk::sleep_awaiter in_task() && noexcept { return detail::tsk::sleep_awaiter(at_); }
 
 private:
-  std::chrono::steady_clock::time_point at_;
+  detail::sleep_times at_;
 };
 
 /// A sleep of `d` from now, for a halt::task (see sleep_operation).
@@ -394,7 +409,7 @@ template <class ExOrCtx, class Clock, class Duration, class Token>
 auto sleep_until(ExOrCtx&& ex_or_ctx, std::chrono::time_point<Clock, Duration> tp, Token&& token) {
   return asio::async_initiate<Token, void(std::error_code)>(
       detail::sleep_initiation{}, token, detail::to_executor(std::forward<ExOrCtx>(ex_or_ctx)),
-      detail::steady_deadline(tp));
+      detail::sleep_times{detail::steady_deadline(tp)});
 }
 
 } // namespace halt

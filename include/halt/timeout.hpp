@@ -79,7 +79,7 @@ struct sleep_branch {
 
   template <class State, class Index, class H>
   void start(const asio::any_io_executor& ex, const std::shared_ptr<State>&, Index, H&& h) {
-    sleep_initiation{}(std::forward<H>(h), ex, at);
+    sleep_initiation{}(std::forward<H>(h), ex, sleep_times{at});
   }
   void drop() noexcept {}
   static outcome<value_type> make(std::error_code ec) {
@@ -119,7 +119,7 @@ asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<C
 
 namespace detail {
 template <class T>
-task<T> timeout_task(steady_clock::time_point at, task<T> t) {
+task<T> timeout_task(sleep_times at, task<T> t) {
   tsk::require_valid(t);
   // The group in this frame (no select frame of its own); the task starts first, and when it
   // is ready at once the sleep never starts.
@@ -137,13 +137,15 @@ task<T> timeout_task(steady_clock::time_point at, task<T> t) {
 template <class Rep, class Period, class T>
 task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t) {
   if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
-  return detail::timeout_task(detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(t));
+  const auto now = std::chrono::steady_clock::now();
+  return detail::timeout_task(
+      detail::sleep_times{detail::saturating_after<std::chrono::steady_clock>(now, d), now}, std::move(t));
 }
 
 /// timeout_at for a halt::task (`at` on `Clock`).
 template <class Clock, class Duration, class T>
 task<T> timeout_at(std::chrono::time_point<Clock, Duration> at, task<T> t) {
-  return detail::timeout_task(detail::steady_deadline(at), std::move(t));
+  return detail::timeout_task(detail::sleep_times{detail::steady_deadline(at)}, std::move(t));
 }
 
 } // namespace halt
