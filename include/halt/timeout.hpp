@@ -42,6 +42,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <array>
 #include <chrono>
 #include <stdexcept>
 #include <system_error>
@@ -118,17 +119,47 @@ asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<C
 }
 
 namespace detail {
+// timeout over a task: a select of the task and a sleep, in timeout's own frame. The sleep's
+// frame is made only if the task is not ready at once.
+template <class T>
+class timeout_group final : public tsk::group_base {
+public:
+  timeout_group(task<T>& t, sleep_times at) noexcept : group_base(kind::select, 0), at_(at) {
+    link(roots_.data(), 2);
+    adopt(0, tsk::task_access::release(t));
+  }
+
+  // The task's value; timed_out if the sleep won.
+  tsk::value_or_mono<T> result() {
+    if (error_) std::rethrow_exception(error_);
+    if (winner_ == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
+    return std::move(*val_);
+  }
+
+private:
+  void store(std::size_t i) override {
+    if (i == 0) val_.emplace(tsk::take_value<T>(roots_[0]));
+  }
+  void make(std::size_t i) override {
+    if (i != 1) return;
+    task<void> s = as_task(sleep_operation(at_));
+    adopt(1, tsk::task_access::release(s));
+  }
+
+  std::array<tsk::branch_root, 2> roots_;
+  sleep_times at_;
+  std::optional<tsk::value_or_mono<T>> val_;
+};
+
 template <class T>
 task<T> timeout_task(sleep_times at, task<T> t) {
   tsk::require_valid(t);
-  // The group in this frame (no select frame of its own); the task starts first, and when it
-  // is ready at once the sleep never starts.
-  auto sleep = as_task(sleep_operation(at));
-  tsk::fixed_group<tsk::group_base::kind::select, T, void> g(0, t, sleep);
+  timeout_group<T> g(t, at);
   co_await g;
-  auto v = g.winner();
-  if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
-  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
+  if constexpr (std::is_void_v<T>)
+    g.result();
+  else
+    co_return g.result();
 }
 } // namespace detail
 

@@ -95,6 +95,10 @@ struct group_base : sub_waiter {
   virtual void store(std::size_t i) = 0;
   // finally: creates the cleanup branch (adopt(1, ...)); an exception is the cleanup's failure.
   virtual void after_work() {}
+  // Creates branch i (adopt(i, ...)) when start() comes to it and it has no frame yet: a branch
+  // made only if it is needed (timeout's sleep, when the task is not ready at once). An
+  // exception is that branch's failure.
+  virtual void make(std::size_t) {}
 
   // Called by the parent's root when it is asked to drop while the group waits.
   void drop_all() override {
@@ -183,7 +187,9 @@ struct group_base : sub_waiter {
     const std::size_t n = kind_ == kind::finally ? 1 : n_;
     for (std::size_t k = 0; k < n; ++k) {
       if (decided_ || (r->drop_requested_ && kind_ != kind::shield)) break; // the rest never start
-      launch((first_ + k) % n_);
+      const std::size_t i = (first_ + k) % n_;
+      if (!br_[i].frame_ && !make_now(i)) break;
+      launch(i);
     }
     --busy_;
     if (live_ > 0) return true; // ended() completes the group
@@ -240,6 +246,20 @@ private:
     b.leaf_ = b.top_;
     ++live_;
     drive(&b, b.frame_);
+  }
+
+  bool make_now(std::size_t i) noexcept {
+    try {
+      make(i);
+      return true;
+    } catch (...) { // as if branch i had failed at once
+      if (!decided_) {
+        winner_ = i;
+        error_ = std::current_exception();
+        decide(i);
+      }
+      return false;
+    }
   }
 
   void start_cleanup() noexcept {
