@@ -66,6 +66,22 @@ void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
+// Asio takes handler memory (posts) from std::aligned_alloc, not operator new: this replacement
+// lets a test make the next N-th one fail, so that a post throws std::bad_alloc.
+namespace {
+std::atomic<long> aligned_alloc_faults{0}; // 0: off; n: the n-th call from now fails (once)
+} // namespace
+extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
+  long n = aligned_alloc_faults.load();
+  while (n > 0 && !aligned_alloc_faults.compare_exchange_weak(n, n - 1)) {
+  }
+  if (n == 1) return nullptr;
+  void* p = nullptr;
+  if (align < sizeof(void*)) align = sizeof(void*);
+  if (posix_memalign(&p, align, size ? size : align) != 0) return nullptr;
+  return p;
+}
+
 TEST_CASE("a new token is a root that is not cancelled", "[cancellation_token]") {
   cancellation_token t;
   CHECK(t.valid());
@@ -932,6 +948,32 @@ TEST_CASE("dropped deadline tokens free their node and timer at once", "[cancell
     io.run(); // would take 30 s if a dropped token kept its timer
     CHECK(std::chrono::steady_clock::now() - start < 10s);
     CHECK(halt::detail::live_nodes() == base + 1);
+  }
+  CHECK(halt::detail::live_nodes() == base);
+}
+
+TEST_CASE("a deadline token whose arm cannot be posted into a single-threaded io_context throws and leaks nothing", "[cancellation_token][deadline][issue10]") {
+  // From a thread that does not run an io_context(1), the arm is posted into it. When that post
+  // threw std::bad_alloc, the node's wheel reference was released twice (by the destroyed job
+  // and by the catch in arm()): the node was freed while the new token still held it.
+  const long base = halt::detail::live_nodes();
+  {
+    asio::io_context io(1);
+    cancellation_token root;
+    { auto warm = root.child_token_after(io, 1h); } // the timer service exists from here on
+    io.run(); // its posted arm lets go of the dropped node
+    io.restart();
+    for (int i = 0; i < 3; ++i) {
+      aligned_alloc_faults.store(1); // the post's handler memory
+      CHECK_THROWS_AS(root.child_token_after(io, 1h), std::bad_alloc);
+      aligned_alloc_faults.store(0);
+      CHECK(halt::detail::live_nodes() == base + 1);
+    }
+    auto ok = root.child_token_after(io, 1h);
+    CHECK(halt::detail::live_nodes() == base + 2);
+    root.cancel();
+    io.run(); // nothing left on the wheel: returns at once
+    CHECK(ok.reason() == errc::cancelled);
   }
   CHECK(halt::detail::live_nodes() == base);
 }

@@ -597,12 +597,9 @@ struct timer_node final : ext_node {
       using allocator_type = asio::recycling_allocator<void>;
       allocator_type get_allocator() const noexcept { return {}; }
     };
-    try {
-      asio::post(svc_->context_executor(), arm_job(this));
-    } catch (...) {
-      release_unarmed();
-      throw;
-    }
+    // If the post throws, the job was destroyed unrun: its destructor dropped the wheel's
+    // reference (dropping it here as well would free the node under the new token).
+    asio::post(svc_->context_executor(), arm_job(this));
   }
 
   // Takes w_ off the wheel (the node was cancelled, or its last handle went). Any thread.
