@@ -5,7 +5,7 @@
 // detail/timer_wheel.hpp, detail/timer_service.hpp):
 // - the wheel alone, on virtual time: 10^5 random deadlines over every level fire in deadline
 //   order and never early; cancellation at every level; cascades; the range clamp;
-// - real time: ordering and lateness of 2 000 sleeps; never early; other clocks;
+// - real time: ordering and lateness of 10^5 sleeps; never early; other clocks;
 // - cancellation: every cancellation type (operation form); a task dropped while it sleeps; a
 //   sleep cancelled while its slot is being expired; a select whose sleep loses costs no pass
 //   through the queue (counted with io_context::run's handler count);
@@ -178,19 +178,18 @@ TEST_CASE("timer wheel: a deadline already passed is overdue and comes back firs
 
 // ---- real time ---------------------------------------------------------------------------------
 
-TEST_CASE("sleep_for: 2000 sleeps complete in deadline order and never early", "[sleep]") {
+TEST_CASE("sleep_for: 10^5 random sleeps complete in deadline order and never early", "[sleep]") {
   asio::io_context io(1);
   std::mt19937 rng(7);
   struct rec {
     steady::time_point deadline;
     steady::time_point done;
   };
+  const int n = 100'000;
   std::vector<rec> order;
-  std::vector<std::uint64_t> ids;
-  const int n = 2000;
   order.reserve(n);
   for (int i = 0; i < n; ++i) {
-    const auto d = std::chrono::microseconds(rng() % 300'000); // 0 .. 300 ms
+    const auto d = std::chrono::microseconds(rng() % 1'000'000); // 0 .. 1 s
     const auto deadline = steady::now() + d;
     halt::sleep_for(io, d, [&order, deadline](std::error_code ec) {
       REQUIRE_FALSE(ec);
@@ -206,7 +205,9 @@ TEST_CASE("sleep_for: 2000 sleeps complete in deadline order and never early", "
     // In order, up to the 1 ms tick: sleeps due within one tick may complete together.
     if (i) REQUIRE(order[i - 1].deadline <= order[i].deadline + 1ms);
   }
-  CHECK(worst < 500ms); // loose: sanitizers and a loaded machine; the benchmark measures it
+  // Loose (sanitizers, a loaded machine, 10^5 handlers to run): benchmarks/timer_bench measures
+  // the lateness itself.
+  CHECK(worst < 5s);
 }
 
 TEST_CASE("sleep_until: other clocks are converted at the call, and never early", "[sleep]") {
