@@ -96,6 +96,20 @@
 
 namespace halt {
 
+/// Tag: start select's branches in argument order (the default). When several branches are ready
+/// at once, the first in argument order wins.
+struct biased_t {
+  explicit biased_t() = default;
+};
+inline constexpr biased_t biased{};
+
+/// Tag: start select's branches in a random rotation, so that no branch is favoured when several
+/// are ready at once (Tokio's default).
+struct fair_t {
+  explicit fair_t() = default;
+};
+inline constexpr fair_t fair{};
+
 template <class B>
 using branch_value_t = typename decltype(detail::make_branch(std::declval<B>()))::value_type;
 

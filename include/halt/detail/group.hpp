@@ -64,20 +64,6 @@ namespace halt {
 template <class T>
 class task;
 
-/// Tag: start select's branches in argument order (the default). When several branches are ready
-/// at once, the first in argument order wins.
-struct biased_t {
-  explicit biased_t() = default;
-};
-inline constexpr biased_t biased{};
-
-/// Tag: start select's branches in a random rotation, so that no branch is favoured when several
-/// are ready at once (Tokio's default).
-struct fair_t {
-  explicit fair_t() = default;
-};
-inline constexpr fair_t fair{};
-
 namespace detail {
 
 template <class T>
