@@ -147,7 +147,8 @@ const bool malloc_keeps_freed_memory = [] {
 }();
 
 constexpr auto forever = std::chrono::seconds(60);
-constexpr std::size_t n_timers = 1'000'000;
+// 10^6; 10^4 under HALT_BENCH_SMOKE (the smoke test: the rows run, nothing is measured).
+const std::size_t n_timers = std::getenv("HALT_BENCH_SMOKE") ? 10'000 : 1'000'000;
 
 // n_timers durations, uniform over [1 s, 1 h] at ns resolution, from a fixed seed (the same
 // seed as the Tokio program's generator: the same distribution, not the same sequence).
@@ -478,24 +479,20 @@ BENCHMARK(timeout_ready_steady_timer)->Name("timeout_ready/steady_timer");
 // A round takes 0.2-0.5 s: at least 1 s per repetition (several rounds), after a warm-up of
 // 0.5 s, whose first round maps the memory that the later rounds reuse (malloc keeps it): the
 // first round in the process pays a few hundred thousand page faults, about 0.25 s.
-BENCHMARK(arm_cancel_1e6_wheel)
-    ->Name("arm_cancel_1e6/wheel")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinWarmUpTime(0.5)
-    ->MinTime(1.0);
-BENCHMARK(arm_cancel_1e6_steady_timer)
-    ->Name("arm_cancel_1e6/steady_timer")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinWarmUpTime(0.5)
-    ->MinTime(1.0);
-BENCHMARK(arm_cancel_1e6_slot_steady_timer)
-    ->Name("arm_cancel_1e6_slot/steady_timer")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinWarmUpTime(0.5)
-    ->MinTime(1.0);
+// HALT_BENCH_SMOKE (set by the smoke test, benchmarks/CMakeLists.txt): one short round each,
+// which checks that the rows run, not what they measure.
+benchmark::internal::Benchmark* timed_rounds(benchmark::internal::Benchmark* b) {
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+  if (!std::getenv("HALT_BENCH_SMOKE")) b->MinWarmUpTime(0.5)->MinTime(1.0);
+  return b;
+}
+BENCHMARK(arm_cancel_1e6_wheel)->Name("arm_cancel_1e6/wheel")->Apply([](auto* b) { timed_rounds(b); });
+BENCHMARK(arm_cancel_1e6_steady_timer)->Name("arm_cancel_1e6/steady_timer")->Apply([](auto* b) {
+  timed_rounds(b);
+});
+BENCHMARK(arm_cancel_1e6_slot_steady_timer)->Name("arm_cancel_1e6_slot/steady_timer")->Apply([](auto* b) {
+  timed_rounds(b);
+});
 BENCHMARK(timer_memory_wheel)->Name("timer_memory_bytes/wheel")->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(timer_memory_steady_timer)
     ->Name("timer_memory_bytes/steady_timer")
