@@ -473,9 +473,9 @@ TEST_CASE("bind_cancellation with an empty token throws no_state", "[bind_cancel
   cancellation_token u = std::move(t);
   auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
   CHECK_THROWS_MATCHES(halt::bind_cancellation(t, asio::use_awaitable), std::system_error,
-                       Catch::Predicate<std::system_error>(is_no_state));
+                       halt_test::Predicate<std::system_error>(is_no_state));
   CHECK_THROWS_MATCHES(halt::bind_cancellation(t, [](std::error_code) {}), std::system_error,
-                       Catch::Predicate<std::system_error>(is_no_state));
+                       halt_test::Predicate<std::system_error>(is_no_state));
   CHECK_NOTHROW(halt::bind_cancellation(u, asio::use_awaitable));
 }
 

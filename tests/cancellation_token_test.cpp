@@ -107,14 +107,14 @@ TEST_CASE("a moved-from token is empty and misuse throws no_state", "[cancellati
   cancellation_token empty_copy = t;
   CHECK(empty_copy == t);
   auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
-  CHECK_THROWS_MATCHES(t.cancel(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(t.child_token(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES((void)t.on_cancel([] {}), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES((void)t.drop_guard(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(halt::linked_token(u, t), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.cancel(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.child_token(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.on_cancel([] {}), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.drop_guard(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::linked_token(u, t), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
   asio::io_context io;
-  CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(t.async_wait([](std::error_code) {}), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.async_wait([](std::error_code) {}), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
   t = u; // an empty token can be assigned again
   CHECK(t.valid());
   CHECK(t == u);

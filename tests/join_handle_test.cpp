@@ -282,7 +282,7 @@ TEMPLATE_TEST_CASE("an exception that escapes a task is reported, not thrown int
     auto r = co_await h.join();
     REQUIRE(r.is_exception());
     CHECK_THROWS_WITH(std::rethrow_exception(r.exception()), "boom");
-    CHECK_THROWS_WITH(r.value(), Catch::Contains("threw an exception"));
+    CHECK_THROWS_WITH(r.value(), halt_test::Contains("threw an exception"));
     CHECK_THROWS_AS(std::move(r).get_or_throw(), std::runtime_error);
   });
 }
@@ -331,10 +331,10 @@ TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle aft
   halt::join_handle<int> empty;
   CHECK_FALSE(empty.valid());
   CHECK_FALSE(empty.is_finished());
-  CHECK_THROWS_MATCHES(empty.abort(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(empty.abort_handle(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.abort(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.abort_handle(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
   CHECK_THROWS_MATCHES(empty.async_join([](std::error_code, halt::join_result<int>) {}), std::system_error,
-                       Catch::Predicate<std::system_error>(is_no_state));
+                       halt_test::Predicate<std::system_error>(is_no_state));
   CHECK_THROWS_AS(halt::abort_handle().abort(), std::system_error);
 
   auto h = halt::spawn(io, []() -> co_t<TestType, int> {
@@ -343,7 +343,7 @@ TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle aft
   });
   auto moved = std::move(h);
   CHECK_FALSE(h.valid());
-  CHECK_THROWS_MATCHES(h.abort(), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(h.abort(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
 
   auto ah = moved.abort_handle();
   moved.detach(); // the task runs on; its abort handle still works

@@ -155,6 +155,28 @@ TEST_CASE("timer wheel: a deadline already passed is overdue and comes back firs
     CHECK_FALSE(past.linked());
   }
   CHECK(w.empty());
+  {
+    // Many overdue entries in random order (sleeps armed late, in bulk): appended in O(1) each,
+    // sorted (stably) when handed back.
+    std::mt19937_64 rng(3);
+    std::vector<vt_entry> many(20'000);
+    for (std::size_t i = 0; i < many.size(); ++i) {
+      many[i].when = 1 + rng() % 500;
+      many[i].due = i; // insertion order, for stability
+      CHECK_FALSE(w.insert(&many[i]));
+    }
+    timer_entry* due = nullptr;
+    w.advance(500, due);
+    std::size_t n = 0;
+    for (timer_entry* e = due; e; e = e->next, ++n)
+      if (e->next) {
+        REQUIRE(e->when <= e->next->when);
+        if (e->when == e->next->when)
+          REQUIRE(static_cast<vt_entry*>(e)->due < static_cast<vt_entry*>(e->next)->due);
+      }
+    CHECK(n == many.size());
+    CHECK(w.empty());
+  }
   vt_entry far;
   far.when = std::uint64_t{1} << 60;
   REQUIRE(w.insert(&far));
@@ -189,9 +211,10 @@ TEST_CASE("sleep_for: 10^5 random sleeps complete in deadline order and never ea
   std::vector<rec> order;
   order.reserve(n);
   for (int i = 0; i < n; ++i) {
-    const auto d = std::chrono::microseconds(rng() % 1'000'000); // 0 .. 1 s
-    const auto deadline = steady::now() + d;
-    halt::sleep_for(io, d, [&order, deadline](std::error_code ec) {
+    // sleep_until with the deadline recorded here: sleep_for(d) would read the clock again, and
+    // on a loaded machine the thread may be preempted in between.
+    const auto deadline = steady::now() + std::chrono::microseconds(rng() % 1'000'000); // 0 .. 1 s
+    halt::sleep_until(io, deadline, [&order, deadline](std::error_code ec) {
       REQUIRE_FALSE(ec);
       order.push_back({deadline, steady::now()});
     });
@@ -205,9 +228,11 @@ TEST_CASE("sleep_for: 10^5 random sleeps complete in deadline order and never ea
     // In order, up to the 1 ms tick: sleeps due within one tick may complete together.
     if (i) REQUIRE(order[i - 1].deadline <= order[i].deadline + 1ms);
   }
-  // Loose (sanitizers, a loaded machine, 10^5 handlers to run): benchmarks/timer_bench measures
-  // the lateness itself.
-  CHECK(worst < 5s);
+  // Loose: under sanitizers on a loaded machine 10^5 handlers can fall seconds behind. What the
+  // wheel itself adds (at most a tick) is checked exactly on virtual time by the first test of
+  // this file; this bound only catches a sleep filed far off (a wrong slot of a high level);
+  // benchmarks/timer_bench measures the lateness.
+  CHECK(worst < 30s);
 }
 
 TEST_CASE("sleep_until: other clocks are converted at the call, and never early", "[sleep]") {

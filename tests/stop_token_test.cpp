@@ -321,7 +321,7 @@ TEST_CASE("a copy of a destroyed stop_bridge's source keeps its tokens stoppable
 TEST_CASE("stop_bridge on an empty token throws no_state", "[stop_token]") {
   cancellation_token t;
   cancellation_token u = std::move(t);
-  CHECK_THROWS_MATCHES(halt::stop_bridge(t), std::system_error, Catch::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::stop_bridge(t), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
   CHECK_NOTHROW(halt::stop_bridge(u));
 }
 

@@ -29,6 +29,7 @@
 
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -65,16 +66,15 @@ public:
   }
 
   // Links e. Returns false if its deadline is not after elapsed(): it then waits in the
-  // "overdue" list, which advance() gives back first (whatever `now`), in deadline order.
+  // "overdue" list (appended: O(1)), which advance() gives back first (whatever `now`), sorted
+  // by deadline (O(k log k) for k overdue entries).
   bool insert(timer_entry* e) noexcept {
-    if (e->when <= elapsed_) { // sorted by deadline, searched from the end (usually O(1))
-      timer_entry* after = overdue_tail_;
-      while (after && after->when > e->when) after = after->prev;
+    if (e->when <= elapsed_) { // appended; advance() sorts the list by deadline
       e->level = overdue_level;
-      e->prev = after;
-      e->next = after ? after->next : overdue_;
-      (e->next ? e->next->prev : overdue_tail_) = e;
-      (after ? after->next : overdue_) = e;
+      e->prev = overdue_tail_;
+      e->next = nullptr;
+      (overdue_tail_ ? overdue_tail_->next : overdue_) = e;
+      overdue_tail_ = e;
       e->in_wheel = true;
       ++count_;
       return false;
@@ -118,14 +118,16 @@ public:
   void advance(std::uint64_t now, timer_entry*& due) noexcept {
     timer_entry** tail = &due;
     while (*tail) tail = &(*tail)->next;
-    for (timer_entry* e = overdue_; e; e = e->next) {
-      e->prev = nullptr;
-      e->in_wheel = false;
-      --count_;
-      *tail = e;
-      tail = &e->next;
+    if (overdue_) {
+      for (timer_entry* e = overdue_; e; e = e->next) {
+        e->prev = nullptr;
+        e->in_wheel = false;
+        --count_;
+      }
+      *tail = sort_by_deadline(overdue_);
+      overdue_ = overdue_tail_ = nullptr;
+      while (*tail) tail = &(*tail)->next;
     }
-    overdue_ = overdue_tail_ = nullptr;
     while (count_ != 0) {
       const auto x = next_expiration();
       if (!x || x->deadline > now) break;
@@ -177,6 +179,41 @@ private:
     unsigned slot;
     std::uint64_t deadline;
   };
+
+  // A stable merge sort of a singly linked list (through next) by deadline: O(n log n), no
+  // allocation. Returns the new head.
+  static timer_entry* sort_by_deadline(timer_entry* head) noexcept {
+    std::size_t n = 0;
+    for (timer_entry* e = head; e; e = e->next) ++n;
+    for (std::size_t width = 1; width < n; width *= 2) {
+      timer_entry* rest = head;
+      timer_entry* out = nullptr;
+      timer_entry** out_tail = &out;
+      while (rest) {
+        timer_entry* a = rest;
+        timer_entry* b = split(a, width);
+        rest = split(b, width);
+        while (a && b) {
+          timer_entry*& pick = (b->when < a->when) ? b : a; // ties: a first (stable)
+          *out_tail = pick;
+          out_tail = &pick->next;
+          pick = pick->next;
+        }
+        *out_tail = a ? a : b;
+        while (*out_tail) out_tail = &(*out_tail)->next;
+      }
+      head = out;
+    }
+    return head;
+  }
+  // Cuts the list after `count` entries; returns what follows (or null).
+  static timer_entry* split(timer_entry* head, std::size_t count) noexcept {
+    for (std::size_t i = 1; head && i < count; ++i) head = head->next;
+    if (!head) return nullptr;
+    timer_entry* rest = head->next;
+    head->next = nullptr;
+    return rest;
+  }
 
   static unsigned level_for(std::uint64_t elapsed, std::uint64_t when) noexcept {
     std::uint64_t masked = (elapsed ^ when) | (slots - 1);
