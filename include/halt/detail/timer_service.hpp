@@ -105,7 +105,6 @@ public:
   // Single-threaded contexts only: whether the calling thread runs the context (and so may call
   // arm and cancel). Always true for other contexts.
   bool owner_thread() const noexcept { return !io_ || io_->get_executor().running_in_this_thread(); }
-  bool single_threaded() const noexcept { return io_ != nullptr; }
   // Single-threaded contexts only: where to post what must run on the thread that runs it.
   asio::any_io_executor context_executor() const { return io_->get_executor(); }
 
@@ -167,7 +166,12 @@ private:
   // steady_timer to a time already past).
   struct kick_job {
     timer_service* s;
-    void operator()() const { s->expire_now(true); }
+    void operator()() const {
+      s->expire_now([s = s] {
+        s->kicked_ = false;
+        return true;
+      });
+    }
     using allocator_type = asio::recycling_allocator<void>;
     allocator_type get_allocator() const noexcept { return {}; }
   };
@@ -242,22 +246,22 @@ private:
   }
 
   void expire(std::uint64_t gen) {
-    {
-      guard g(*this);
-      if (gen != gen_ || shut_) return; // a wait that a re-arm replaced
+    expire_now([this, gen] {
+      if (gen != gen_) return false; // a wait that a re-arm replaced
       set_ = false;
-    }
-    expire_now(false);
+      return true;
+    });
   }
 
   // Gives back every due waiter (the overdue first), in deadline order, and sets the
-  // steady_timer to the next deadline.
-  void expire_now(bool kick) {
+  // steady_timer to the next deadline. `enter` runs first under the lock (the driving wait's or
+  // the kick's bookkeeping); false: nothing to do.
+  template <class Enter>
+  void expire_now(Enter enter) {
     timer_entry* due = nullptr;
     {
       guard g(*this);
-      if (kick) kicked_ = false;
-      if (shut_) return;
+      if (!enter() || shut_) return;
       wheel_.advance(tick_floor(clock::now()), due);
       try {
         rearm();

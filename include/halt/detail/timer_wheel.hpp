@@ -105,8 +105,6 @@ public:
     --count_;
   }
 
-  bool has_overdue() const noexcept { return overdue_ != nullptr; }
-
   // The deadline of the first occupied slot (the overdue list aside).
   std::optional<std::uint64_t> next_deadline() const noexcept {
     if (auto x = next_expiration()) return x->deadline;
