@@ -35,6 +35,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -489,4 +490,37 @@ TEST_CASE("task timeout: bad input", "[timeout][halt_task]") {
     CHECK(no_state);
   };
   get(run(io, body()));
+}
+
+TEST_CASE("task timeout: the duration counts from the task's first suspension, and saturates", "[timeout][halt_task]") {
+  asio::io_context io;
+  using clock = std::chrono::steady_clock;
+  clock::time_point first_wait{};
+  clock::time_point timed_out_at{};
+  const auto start = clock::now();
+  auto slow_start = [&]() -> halt::task<void> {
+    std::this_thread::sleep_for(20ms); // synchronous work: a timeout cannot interrupt it
+    first_wait = clock::now();
+    co_await halt::sleep_for(1h);
+  };
+  auto body = [&]() -> halt::task<int> {
+    auto t = halt::timeout(10ms, slow_start());
+    bool timed_out = false;
+    try {
+      co_await std::move(t);
+    } catch (const std::system_error& e) {
+      timed_out = e.code() == halt::errc::timed_out;
+    }
+    timed_out_at = clock::now();
+    CHECK(timed_out);
+    // Durations beyond the clock's range saturate, whether or not the task suspends.
+    auto huge = halt::timeout(std::chrono::hours::max(), answer());
+    int v = co_await std::move(huge);
+    auto huge2 = halt::timeout(std::chrono::duration<double>(1e300), sleep(1ms));
+    co_await std::move(huge2);
+    co_return v;
+  };
+  CHECK(get(run(io, body())) == 42);
+  CHECK(timed_out_at - first_wait >= 10ms); // never early, counted from the first suspension
+  CHECK(timed_out_at - start >= 30ms);
 }

@@ -297,7 +297,7 @@ public:
     }
     root_ = r;
     frame_ = h;
-    svc_ = &timer_service::of(r->ex_);
+    svc_ = &timer_service::of(r->executor());
     when = svc_->tick_of(at_.at);
     on_fire = &fired;
     withdraw_ = &withdraw;
@@ -349,7 +349,7 @@ private:
       return;
     }
     try {
-      asio::dispatch(self->root_->ex_, fire_job(self)); // inline where the chain runs here
+      asio::dispatch(self->root_->executor(), fire_job(self)); // inline where the chain runs here
     } catch (...) { // the job was destroyed unrun: the chain is abandoned
     }
   }

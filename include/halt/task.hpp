@@ -160,8 +160,8 @@ class root final : public root_base {
 
 public:
   root(asio::any_io_executor ex, Handler&& h)
-      : root_base(std::move(ex)), handler_(std::move(h)),
-        work_(asio::prefer(asio::get_associated_executor(handler_, ex_),
+      : root_base(&own_ex_), own_ex_(std::move(ex)), handler_(std::move(h)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, own_ex_),
                            asio::execution::outstanding_work.tracked)) {}
 
   static root* create(asio::any_io_executor ex, Handler&& h) {
@@ -280,6 +280,7 @@ private:
     std::allocator_traits<allocator>::deallocate(a, this, 1);
   }
 
+  asio::any_io_executor own_ex_;
   Handler handler_;
   work_executor work_;
 };
@@ -352,8 +353,8 @@ struct start_init {
     r->leaf_ = &p;
     if (slot.is_connected()) {
       try {
-        if (handler_ex != r->ex_) { // the emitter is not on the task's executor
-          auto* link = new remote_link(r, r->ex_);
+        if (handler_ex != r->executor()) { // the emitter is not on the task's executor
+          auto* link = new remote_link(r, r->executor());
           r->remote_ = link;
           slot.template emplace<remote_cancel>(link);
         } else {
@@ -372,7 +373,7 @@ struct start_init {
     // r may be gone once dispatch returns (finished inline, or posted and run elsewhere).
     root_base* const outer = std::exchange(initiating, r);
     try {
-      asio::dispatch(r->ex_, root_job(r, [](root_base* rb) {
+      asio::dispatch(r->executor(), root_job(r, [](root_base* rb) {
                        if (rb->drop_requested_)
                          rb->drop(); // dropped before it started: nothing of it runs
                        else
@@ -490,9 +491,9 @@ struct unwrap_optional {
 template <class U, class E>
 auto promise_base::await_transform(asio::awaitable<U, E> a) {
   if constexpr (std::is_void_v<U> || std::is_default_constructible_v<U>) {
-    return asio::co_spawn(root_->ex_, std::move(a), use_task_t{});
+    return asio::co_spawn(root_->executor(), std::move(a), use_task_t{});
   } else {
-    auto op = asio::co_spawn(root_->ex_, optional_of(std::move(a)), use_task_t{});
+    auto op = asio::co_spawn(root_->executor(), optional_of(std::move(a)), use_task_t{});
     return unwrap_optional<decltype(op), U>{std::move(op)};
   }
 }

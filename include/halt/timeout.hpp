@@ -31,7 +31,10 @@
 // Durations past the wheel's range (about 2 years) saturate: the timeout expires then.
 // Over halt::tasks: when the task is ready first, the sleep is never armed; when it wins
 // against a pending sleep, the sleep leaves the wheel at once and timeout returns without a
-// pass through the context's queue.
+// pass through the context's queue. timeout(d, task) counts `d` from when the task first
+// suspends (the clock is read then, not at all if the task is ready at once): the synchronous
+// work before that cannot be interrupted anyway. For a deadline that also counts that work, use
+// timeout_at(steady_clock::now() + d, task).
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
@@ -119,12 +122,36 @@ asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<C
 }
 
 namespace detail {
+// timeout's deadline over a task: a fixed time point (timeout_at), or a duration counted from
+// when the sleep is made, that is when the task first suspends (timeout). A task that is ready at
+// once then costs no clock read.
+struct timeout_deadline {
+  steady_clock::time_point at = steady_clock::time_point::min(); // min(): `after` from then
+  steady_clock::duration after{};
+
+  template <class Rep, class Period>
+  static timeout_deadline in(std::chrono::duration<Rep, Period> d) {
+    if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
+    timeout_deadline r;
+    if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(steady_clock::duration::max()))
+      r.after = steady_clock::duration::max();
+    else
+      r.after = std::chrono::ceil<steady_clock::duration>(d);
+    return r;
+  }
+  sleep_times resolve() const noexcept {
+    if (at != steady_clock::time_point::min()) return {at};
+    const auto now = steady_clock::now();
+    return {saturating_after<steady_clock>(now, after), now};
+  }
+};
+
 // timeout over a task: a select of the task and a sleep, in timeout's own frame. The sleep's
 // frame is made only if the task is not ready at once.
 template <class T>
 class timeout_group final : public tsk::group_base {
 public:
-  timeout_group(task<T>& t, sleep_times at) noexcept : group_base(kind::select, 0), at_(at) {
+  timeout_group(task<T>& t, timeout_deadline at) noexcept : group_base(kind::select, 0), at_(at) {
     link(roots_.data(), 2);
     adopt(0, tsk::task_access::release(t));
   }
@@ -142,17 +169,17 @@ private:
   }
   void make(std::size_t i) override {
     if (i != 1) return;
-    task<void> s = as_task(sleep_operation(at_));
+    task<void> s = as_task(sleep_operation(at_.resolve()));
     adopt(1, tsk::task_access::release(s));
   }
 
   std::array<tsk::branch_root, 2> roots_;
-  sleep_times at_;
+  timeout_deadline at_;
   std::optional<tsk::value_or_mono<T>> val_;
 };
 
 template <class T>
-task<T> timeout_task(sleep_times at, task<T> t) {
+task<T> timeout_task(timeout_deadline at, task<T> t) {
   tsk::require_valid(t);
   timeout_group<T> g(t, at);
   co_await g;
@@ -165,18 +192,16 @@ task<T> timeout_task(sleep_times at, task<T> t) {
 
 /// timeout for a halt::task: the task's value, or std::system_error(halt::errc::timed_out) once
 /// `d` has passed and the task was dropped. Awaited in a halt::task, it runs inline (no co_spawn).
+/// `d` counts from when the task first suspends (a task that is ready at once reads no clock).
 template <class Rep, class Period, class T>
 task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t) {
-  if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
-  const auto now = std::chrono::steady_clock::now();
-  return detail::timeout_task(
-      detail::sleep_times{detail::saturating_after<std::chrono::steady_clock>(now, d), now}, std::move(t));
+  return detail::timeout_task(detail::timeout_deadline::in(d), std::move(t));
 }
 
-/// timeout_at for a halt::task (`at` on `Clock`).
+/// timeout_at for a halt::task (`at` on `Clock`, converted at the call).
 template <class Clock, class Duration, class T>
 task<T> timeout_at(std::chrono::time_point<Clock, Duration> at, task<T> t) {
-  return detail::timeout_task(detail::sleep_times{detail::steady_deadline(at)}, std::move(t));
+  return detail::timeout_task(detail::timeout_deadline{detail::steady_deadline(at)}, std::move(t));
 }
 
 } // namespace halt

@@ -116,11 +116,13 @@ protected:
 struct root_base {
   enum class act : unsigned char { none, done, drop, abandon };
 
-  explicit root_base(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  explicit root_base(const asio::any_io_executor* ex) noexcept : ex_(ex) {}
   root_base(const root_base&) = delete;
   root_base& operator=(const root_base&) = delete;
 
-  asio::any_io_executor ex_;
+  // The chain's executor: a top-level root's own, a group branch's parent's (no copy).
+  const asio::any_io_executor* ex_;
+  const asio::any_io_executor& executor() const noexcept { return *ex_; }
   asio::cancellation_signal signal_; // the slot given to the leaf's operation
   std::coroutine_handle<> frame_;    // the outermost frame (owned)
   promise_base* leaf_ = nullptr;     // the innermost frame
@@ -228,7 +230,7 @@ inline void root_base::cancel_wait() {
     if (inline_drop_)
       drop();
     else
-      asio::post(ex_, root_job(this, [](root_base* r) { r->drop(); }));
+      asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
     return;
   }
   emitting_ = true;
@@ -242,7 +244,7 @@ inline void root_base::cancel_wait() {
     op_ = nullptr;
     signal_.slot().clear();
     if (s == op_state::st::done_in_emit)
-      asio::post(ex_, root_job(this, [](root_base* r) { r->drop(); }));
+      asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
     else
       abandon();
   }
@@ -382,7 +384,7 @@ struct promise_base {
   }
 
   ready_value<asio::any_io_executor> await_transform(asio::this_coro::executor_t) {
-    return {root_->ex_};
+    return {root_->executor()};
   }
 
   // An asio::awaitable: co_spawned on the task's executor with halt::use_task (defined in

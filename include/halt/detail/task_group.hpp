@@ -56,7 +56,7 @@ class branch_root final : public root_base {
 public:
   enum class state : unsigned char { unstarted, running, gone };
 
-  branch_root() noexcept : root_base(asio::any_io_executor()) { inline_drop_ = true; }
+  branch_root() noexcept : root_base(nullptr) { inline_drop_ = true; }
 
   group_base* g_ = nullptr;
   promise_base* top_ = nullptr; // the branch's outermost promise (its error_ after it finished)
@@ -76,7 +76,9 @@ inline std::size_t random_start(std::size_t n) noexcept {
   s ^= s << 13;
   s ^= s >> 7;
   s ^= s << 17;
-  return n ? static_cast<std::size_t>(s % n) : 0;
+  if (n > 0xFFFFFFFFu) return static_cast<std::size_t>(s % n);
+  // (high 32 bits * n) >> 32: in [0, n), without a division.
+  return static_cast<std::size_t>(((s >> 32) * static_cast<std::uint64_t>(n)) >> 32);
 }
 
 struct group_base : sub_waiter {
@@ -187,7 +189,8 @@ struct group_base : sub_waiter {
     const std::size_t n = kind_ == kind::finally ? 1 : n_;
     for (std::size_t k = 0; k < n; ++k) {
       if (decided_ || (r->drop_requested_ && kind_ != kind::shield)) break; // the rest never start
-      const std::size_t i = (first_ + k) % n_;
+      std::size_t i = first_ + k; // (first_ + k) % n_ without a division: first_ < n_
+      if (i >= n_) i -= n_;
       if (!br_[i].frame_ && !make_now(i)) break;
       launch(i);
     }
@@ -297,9 +300,9 @@ private:
     r->sub_ = nullptr;
     if (r->emitting_) { // inside a top-level root's request_drop (cancel_wait): never complete there
       if (lost_)
-        asio::post(r->ex_, root_job(r, [](root_base* rb) { rb->abandon(); }));
+        asio::post(r->executor(), root_job(r, [](root_base* rb) { rb->abandon(); }));
       else
-        asio::post(r->ex_, root_job(r, [](root_base* rb) { rb->drop(); }));
+        asio::post(r->executor(), root_job(r, [](root_base* rb) { rb->drop(); }));
       return;
     }
     if (lost_)

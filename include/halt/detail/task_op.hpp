@@ -58,7 +58,7 @@ public:
   }
 
   using executor_type = asio::any_io_executor;
-  executor_type get_executor() const noexcept { return op_->root_->ex_; }
+  executor_type get_executor() const noexcept { return op_->root_->executor(); }
   using cancellation_slot_type = asio::cancellation_slot;
   cancellation_slot_type get_cancellation_slot() const noexcept { return op_->root_->signal_.slot(); }
   using allocator_type = asio::recycling_allocator<void>;
