@@ -22,7 +22,13 @@
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 
+#include <algorithm>
+#include <cstring>
+#include <cstdint>
+#include <thread>
+#include <future>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -764,4 +770,57 @@ TEST_CASE("a completion handler that throws when run inline on a strand leaves r
   });
   CHECK_FALSE(WIFSIGNALED(status)); // before the fix: SIGABRT (std::terminate)
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+}
+
+TEST_CASE("task frame memory: a per-thread cache by size class, bounded, released at thread exit", "[task][frames][threads]") {
+  using halt::detail::frame_allocate;
+  using halt::detail::frame_deallocate;
+  if constexpr (HALT_FRAME_CACHE == 0) {
+    // AddressSanitizer: every frame is its own operator new (a use after destruction is reported).
+    void* p = frame_allocate(100);
+    frame_deallocate(p, 100);
+    SUCCEED("no frame cache under AddressSanitizer");
+  } else {
+    constexpr std::size_t depth = halt::detail::frame_cache::depth;
+    std::vector<void*> reused;
+    std::vector<void*> first;
+    std::thread t([&] {
+      // More than the cache keeps: the first `depth` freed are kept, the rest deleted.
+      std::vector<void*> blocks;
+      for (std::size_t i = 0; i < depth + 4; ++i) blocks.push_back(frame_allocate(100));
+      for (void* p : blocks) std::memset(p, 0xab, 100); // usable, 16-aligned
+      for (void* p : blocks) CHECK(reinterpret_cast<std::uintptr_t>(p) % 16 == 0);
+      for (void* p : blocks) frame_deallocate(p, 100);
+      first.assign(blocks.begin(), blocks.begin() + depth);
+      // The same class (65..128 bytes) takes them back; another class does not.
+      void* other = frame_allocate(200);
+      for (std::size_t i = 0; i < depth; ++i) reused.push_back(frame_allocate(128));
+      frame_deallocate(other, 200);
+      for (void* p : reused) frame_deallocate(p, 128);
+      // Larger than the largest class: plain operator new / delete.
+      void* big = frame_allocate(4096);
+      frame_deallocate(big, 4096);
+    }); // the thread's exit releases its cache (LeakSanitizer and valgrind see the rest)
+    t.join();
+    std::sort(first.begin(), first.end());
+    std::sort(reused.begin(), reused.end());
+    CHECK(first == reused);
+  }
+}
+
+TEST_CASE("task frames made on one thread and destroyed on another", "[task][frames][threads]") {
+  // Frames are created on the main thread and run, finish and are freed on the pool's threads
+  // (and the other way round for the roots' completions): each thread's cache takes what it frees.
+  asio::thread_pool pool(4);
+  std::atomic<int> sum{0};
+  for (int round = 0; round < 50; ++round) {
+    std::vector<halt::join_handle<int>> hs;
+    for (int i = 0; i < 40; ++i) hs.push_back(halt::spawn(asio::make_strand(pool), plus_one(i)));
+    for (auto& h : hs) {
+      auto f = h.async_join(asio::use_future);
+      sum += f.get().value();
+    }
+  }
+  pool.join();
+  CHECK(sum == 50 * (40 * 41 / 2));
 }

@@ -25,6 +25,7 @@
 // context destroyed) destroys the chain and the root without completing it ("abandon").
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/frame_cache.hpp>
 #include <halt/detail/serial_check.hpp>
 #include <halt/error.hpp>
 
@@ -58,19 +59,8 @@ inline constexpr use_task_t use_task{};
 
 namespace halt::detail::tsk {
 
-// --- frame memory: Asio's per-thread recycling cache (plain operator new off its threads) ------
-struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) frame_unit {
-  std::byte b[__STDCPP_DEFAULT_NEW_ALIGNMENT__];
-};
-constexpr std::size_t frame_units(std::size_t n) noexcept {
-  return (n + sizeof(frame_unit) - 1) / sizeof(frame_unit);
-}
-inline void* frame_allocate(std::size_t n) {
-  return asio::recycling_allocator<frame_unit>().allocate(frame_units(n));
-}
-inline void frame_deallocate(void* p, std::size_t n) noexcept {
-  asio::recycling_allocator<frame_unit>().deallocate(static_cast<frame_unit*>(p), frame_units(n));
-}
+using detail::frame_allocate; // frame memory: frame_cache.hpp
+using detail::frame_deallocate;
 
 struct promise_base;
 struct root_base;

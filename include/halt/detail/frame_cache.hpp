@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: BSL-1.0
+// Copyright (c) 2026 The halt authors
+#pragma once
+// Memory for halt::task frames: a per-thread cache of freed frames, by size class. Unstable
+// internals.
+//
+//   void* frame_allocate(std::size_t n);             // operator new's alignment (16 on x86-64)
+//   void  frame_deallocate(void* p, std::size_t n) noexcept;
+//
+// - Size classes of 64 bytes up to 1 KiB; each keeps at most 16 freed blocks per thread, so a
+//   select of a few branches, each a frame or two deep, allocates nothing once warm (Asio's
+//   recycling allocator keeps two blocks per thread). Larger frames, and blocks beyond that, go
+//   to operator new / delete.
+// - A frame freed on another thread than the one that allocated it goes to the freeing
+//   thread's cache: every block is plain operator new memory of its class's size.
+// - A thread's cache is made on its first frame allocation and released when the thread exits;
+//   a frame freed after that (by another thread_local's destructor) goes to operator delete.
+// - Under AddressSanitizer there is no cache: every frame is its own operator new, so that a use
+//   of a destroyed frame is reported, not hidden by a reuse.
+// Thread safety: each thread has its own cache; nothing is shared.
+
+#include <cstddef>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HALT_FRAME_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HALT_FRAME_CACHE 0
+#endif
+#endif
+#ifndef HALT_FRAME_CACHE
+#define HALT_FRAME_CACHE 1
+#endif
+
+namespace halt::detail {
+
+#if HALT_FRAME_CACHE
+class frame_cache {
+public:
+  static constexpr std::size_t granule = 64;
+  static constexpr std::size_t classes = 16; // 64 B .. 1 KiB
+  static constexpr unsigned depth = 16;
+
+  static constexpr std::size_t class_of(std::size_t n) noexcept { return n == 0 ? 0 : (n - 1) / granule; }
+  static constexpr std::size_t size_of(std::size_t c) noexcept { return (c + 1) * granule; }
+
+  void* take(std::size_t c) noexcept {
+    node* p = head_[c];
+    if (p) {
+      head_[c] = p->next;
+      --count_[c];
+    }
+    return p;
+  }
+  bool give(void* p, std::size_t c) noexcept {
+    if (count_[c] == depth) return false;
+    head_[c] = ::new (p) node{head_[c]};
+    ++count_[c];
+    return true;
+  }
+
+  // This thread's cache; nullptr before the first allocation and after the thread's exit.
+  static frame_cache* mine() noexcept { return current_; }
+  static inline frame_cache* make_mine() noexcept;
+
+  ~frame_cache() {
+    for (std::size_t c = 0; c < classes; ++c)
+      while (void* p = take(c)) ::operator delete(p);
+  }
+
+private:
+  friend struct frame_cache_owner;
+  struct node {
+    node* next;
+  };
+  static inline thread_local frame_cache* current_ = nullptr; // constant-initialised: no guard
+
+  node* head_[classes] = {};
+  unsigned count_[classes] = {};
+};
+
+struct frame_cache_owner {
+  frame_cache cache;
+  frame_cache_owner() noexcept { frame_cache::current_ = &cache; }
+  ~frame_cache_owner() { frame_cache::current_ = nullptr; } // then the cache frees its blocks
+  frame_cache_owner(const frame_cache_owner&) = delete;
+  frame_cache_owner& operator=(const frame_cache_owner&) = delete;
+};
+
+inline frame_cache* frame_cache::make_mine() noexcept {
+  thread_local frame_cache_owner o; // made here, on the slow path only; destroyed at thread exit
+  return current_;
+}
+
+inline void* frame_allocate(std::size_t n) {
+  const std::size_t c = frame_cache::class_of(n);
+  if (c >= frame_cache::classes) return ::operator new(n);
+  frame_cache* fc = frame_cache::mine();
+  if (!fc) fc = frame_cache::make_mine();
+  if (fc) {
+    if (void* p = fc->take(c)) return p;
+  }
+  return ::operator new(frame_cache::size_of(c));
+}
+
+inline void frame_deallocate(void* p, std::size_t n) noexcept {
+  const std::size_t c = frame_cache::class_of(n);
+  if (c >= frame_cache::classes) return ::operator delete(p);
+  frame_cache* fc = frame_cache::mine();
+  if (!fc || !fc->give(p, c)) ::operator delete(p);
+}
+#else
+struct frame_cache_owner {
+  frame_cache cache;
+  frame_cache_owner() noexcept { frame_cache::current_ = &cache; }
+  ~frame_cache_owner() { frame_cache::current_ = nullptr; } // then the cache frees its blocks
+  frame_cache_owner(const frame_cache_owner&) = delete;
+  frame_cache_owner& operator=(const frame_cache_owner&) = delete;
+};
+
+inline frame_cache* frame_cache::make_mine() noexcept {
+  thread_local frame_cache_owner o; // made here, on the slow path only; destroyed at thread exit
+  return current_;
+}
+
+inline void* frame_allocate(std::size_t n) { return ::operator new(n); }
+inline void frame_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
+#endif
+
+} // namespace halt::detail
