@@ -111,19 +111,6 @@ inline void frame_deallocate(void* p, std::size_t n) noexcept {
   if (!fc || !fc->give(p, c)) ::operator delete(p);
 }
 #else
-struct frame_cache_owner {
-  frame_cache cache;
-  frame_cache_owner() noexcept { frame_cache::current_ = &cache; }
-  ~frame_cache_owner() { frame_cache::current_ = nullptr; } // then the cache frees its blocks
-  frame_cache_owner(const frame_cache_owner&) = delete;
-  frame_cache_owner& operator=(const frame_cache_owner&) = delete;
-};
-
-inline frame_cache* frame_cache::make_mine() noexcept {
-  thread_local frame_cache_owner o; // made here, on the slow path only; destroyed at thread exit
-  return current_;
-}
-
 inline void* frame_allocate(std::size_t n) { return ::operator new(n); }
 inline void frame_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
 #endif
