@@ -22,7 +22,7 @@
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -200,7 +200,7 @@ void select_ready_timer_op_halt(benchmark::State& state) {
     for (auto _ : st) {
       timer.expires_after(forever);
       auto a = ready();
-      auto b = timer.async_wait(asio::experimental::deferred);
+      auto b = timer.async_wait(halt::deferred);
       auto sel = halt::select(std::move(a), std::move(b));
       auto r = co_await std::move(sel);
       if (r.index() != 0) st.SkipWithError("wrong winner");
@@ -214,7 +214,7 @@ void select_pending_timer_op_halt(benchmark::State& state) {
     asio::steady_timer timer(ex);
     for (auto _ : st) {
       timer.expires_after(forever);
-      auto a = timer.async_wait(asio::experimental::deferred);
+      auto a = timer.async_wait(halt::deferred);
       auto b = ready();
       auto sel = halt::select(std::move(a), std::move(b));
       auto r = co_await std::move(sel);

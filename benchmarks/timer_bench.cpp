@@ -37,7 +37,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -231,7 +231,7 @@ void report_arm_cancel(benchmark::State& st, double arm_ns, double cancel_ns, st
 halt::task<void> select_sleep_ready_steady_timer_body(benchmark::State& st, asio::io_context& io) {
   for (auto _ : st) {
     asio::steady_timer timer(io, forever);
-    auto w = timer.async_wait(asio::experimental::deferred);
+    auto w = timer.async_wait(halt::deferred);
     auto sel = halt::select(std::move(w), task_ready());
     auto r = co_await std::move(sel);
     if (r.index() != 1) st.SkipWithError("wrong winner");
@@ -248,7 +248,7 @@ void select_sleep_ready_steady_timer(benchmark::State& state) {
 halt::task<void> timeout_ready_steady_timer_body(benchmark::State& st, asio::io_context& io) {
   for (auto _ : st) {
     asio::steady_timer timer(io, forever);
-    auto w = timer.async_wait(asio::experimental::deferred);
+    auto w = timer.async_wait(halt::deferred);
     auto sel = halt::select(task_ready(), std::move(w));
     auto r = co_await std::move(sel);
     if (r.index() != 0) st.SkipWithError("timed out");

@@ -8,7 +8,7 @@
 /// returns only once it has finished. (examples/select_request.cpp is the asio::awaitable version.)
 #include <halt/halt.hpp>
 
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -74,7 +74,7 @@ halt::task<void> handle_request(int id, halt::task<void> work, halt::cancellatio
   // The token's wait is a plain operation here: token.cancelled() is an asio::awaitable, and a
   // select cannot mix asio::awaitables with halt::tasks.
   auto winner =
-      co_await halt::select(shutdown.async_wait(asio::experimental::deferred), std::move(work));
+      co_await halt::select(shutdown.async_wait(halt::deferred), std::move(work));
   if (winner.index() == 0)
     std::printf("request %d: cancelled by shutdown, work already dropped\n", id);
   else

@@ -23,7 +23,7 @@
 /// "error: server full (<max> connections); try again later"; either way the server then closes.
 #include <halt/halt.hpp>
 
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -46,7 +46,7 @@
 
 using namespace std::chrono_literals;
 using asio::ip::tcp;
-constexpr auto deferred = asio::experimental::deferred; // asio::deferred from Asio 1.23
+constexpr auto deferred = halt::deferred; // asio::deferred (asio::experimental:: before Asio 1.24)
 
 // Every accepted line goes here before it is acknowledged. write(2) with O_APPEND: once it
 // returns, the line is in the file, whatever happens to this process afterwards.

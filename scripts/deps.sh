@@ -16,7 +16,8 @@ halt_preset_packages() {
   local preset pkgs=("${HALT_DEB_BASE[@]}")
   for preset in "$@"; do
     case "$preset" in
-      clang*) pkgs+=(clang) ;;
+      clang) pkgs+=(clang-16) ;; # the clang preset is Clang 16 (clang++-16)
+      clang*) pkgs+=(clang) ;;   # clang14, clang-asan: Debian's default clang (14)
       *) pkgs+=(g++) ;;
     esac
     case "$preset" in

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite in several configurations (CMake presets):
-#   debug  - GCC with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
-#            misaligned objects), also builds the examples and runs the package tests
-#   asan   - GCC with AddressSanitizer (examples: only the server; UBSan runs in debug)
-#   tsan   - GCC with ThreadSanitizer (examples: only the server)
-#   clang  - Clang, also builds the benchmarks (and smoke-runs them)
+#   debug   - GCC 12 with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
+#             misaligned objects), also builds the examples and runs the package tests;
+#             the system's Asio (Debian: 1.22.1) and Catch2 (v2)
+#   asan    - GCC 12 with AddressSanitizer (examples: only the server; UBSan runs in debug);
+#             standalone Asio 1.28.0 from ../shared/third_party
+#   tsan    - GCC 12 with ThreadSanitizer (examples: only the server); the system's Asio
+#   clang   - Clang 16, also builds the benchmarks (and smoke-runs them); standalone Asio
+#             1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1) from ../shared
+#   clang14 - Clang 14: the example server and the core test files (task, select)
+# The version matrix is diagonal: each configuration covers one Asio release, so that the
+# whole run stays within its time budget. Where ../shared/third_party is absent (a fresh clone
+# of halt on its own), those configurations use the system's Asio and Catch2 and say so.
 # All of them compile with -g1 (line tables: enough for sanitizer reports and backtraces).
 # Pick other presets with e.g.  HALT_TEST_PRESETS="debug clang-asan" bash scripts/test.sh
 # Exits non-zero if any configuration fails to configure, build or pass its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-read -r -a presets <<<"${HALT_TEST_PRESETS:-debug asan tsan clang}"
+read -r -a presets <<<"${HALT_TEST_PRESETS:-debug asan tsan clang clang14}"
 jobs="${HALT_TEST_JOBS:-2}"
 
 # shellcheck source=scripts/deps.sh
@@ -52,6 +59,46 @@ elapsed() { printf '%dm%02ds' $(((SECONDS - start) / 60)) $(((SECONDS - start) %
 # "=== [2/4 asan] build (elapsed 3m05s)"
 step() { echo "=== [$index/${#presets[@]} $1] $2 (elapsed $(elapsed))"; }
 
+# --- the version matrix: other Asio releases and Catch2 v3, from ../shared/third_party --------
+shared="$(cd .. && pwd)/shared/third_party"
+matrix_args=()
+want_asio() { # want_asio <preset> <version>
+  local dir="$shared/asio-$2/include"
+  if [ -f "$dir/asio/version.hpp" ]; then
+    echo "test.sh: [$1] Asio $2 from $dir"
+    matrix_args+=("-DHALT_ASIO_INCLUDE_DIR=$dir")
+  else
+    echo "test.sh: [$1] $dir is absent: this configuration uses the system's Asio instead of $2"
+    matrix_args+=("-DHALT_ASIO_INCLUDE_DIR=")
+  fi
+}
+want_catch2_v3() { # want_catch2_v3 <preset> <compiler>: builds Catch2 3.7.1 once, into build/
+  local src="$shared/catch2-3.7.1" prefix="$PWD/build/catch2-3.7.1"
+  if [ ! -f "$src/CMakeLists.txt" ]; then
+    echo "test.sh: [$1] $src is absent: this configuration uses the system's Catch2 instead of 3.7.1"
+    matrix_args+=("-UCatch2_DIR")
+    return 0
+  fi
+  if [ ! -f "$prefix/lib/cmake/Catch2/Catch2Config.cmake" ]; then
+    echo "test.sh: [$1] building Catch2 3.7.1 from $src into $prefix"
+    cmake -S "$src" -B "$prefix-build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$2" \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_STANDARD=20 -DBUILD_TESTING=OFF \
+      -DCATCH_INSTALL_DOCS=OFF -DCATCH_INSTALL_EXTRAS=ON -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null &&
+      cmake --build "$prefix-build" -j "$jobs" >/dev/null &&
+      cmake --install "$prefix-build" >/dev/null || { echo "test.sh: building Catch2 3.7.1 failed" >&2; return 1; }
+  fi
+  echo "test.sh: [$1] Catch2 3.7.1 from $prefix"
+  matrix_args+=("-DCatch2_DIR=$prefix/lib/cmake/Catch2")
+}
+set_matrix() {
+  matrix_args=()
+  case "$1" in
+    asan) want_asio "$1" 1.28.0 ;;
+    clang) want_asio "$1" 1.38.2 && want_catch2_v3 "$1" clang++-16 ;;
+    *) matrix_args+=("-DHALT_ASIO_INCLUDE_DIR=") ;; # the system's Asio, whatever the cache says
+  esac
+}
+
 run_preset() {
   local preset="$1"
   local wrap=()
@@ -61,7 +108,8 @@ run_preset() {
   fi
   echo
   step "$preset" configure
-  "${wrap[@]}" cmake --preset "$preset" || return 1
+  set_matrix "$preset" || return 1
+  "${wrap[@]}" cmake --preset "$preset" "${matrix_args[@]}" || return 1
   step "$preset" build
   "${wrap[@]}" cmake --build --preset "$preset" -j "$jobs" || return 1
   step "$preset" test

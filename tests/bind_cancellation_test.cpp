@@ -92,7 +92,7 @@ struct probe_initiation {
         if (!*pending) return;
         Handler h = std::move(**pending);
         pending->reset();
-        asio::post(ex, [h = std::move(h)]() mutable { std::move(h)(asio::error::operation_aborted); });
+        asio::post(ex, [h = std::move(h)]() mutable { std::move(h)(std::error_code(asio::error::operation_aborted)); });
       });
     }
     rec->initiating = false;

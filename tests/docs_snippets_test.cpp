@@ -49,7 +49,7 @@
 #include <asio/buffer.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
@@ -77,7 +77,7 @@
 
 using namespace std::chrono_literals;
 using asio::ip::tcp;
-constexpr auto deferred = asio::experimental::deferred; // asio::deferred from Asio 1.23
+constexpr auto deferred = halt::deferred; // asio::deferred (asio::experimental:: before Asio 1.24)
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
@@ -99,7 +99,7 @@ TEST_CASE("join returns a tuple of the branches' values, void as std::monostate"
     auto b = strings();
     auto c = sleep_for(1ms);
     asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
-    auto d = timer.async_wait(asio::experimental::deferred); // a plain operation
+    auto d = timer.async_wait(halt::deferred); // a plain operation
     auto nd = []() -> asio::awaitable<no_default> { co_return no_default(5); };
     auto e = nd();
 
@@ -207,7 +207,7 @@ TEST_CASE("join rethrows an operation's error code as std::system_error", "[join
     asio::steady_timer failing(ex, 60s);
     asio::steady_timer canceller(ex, 2ms);
     canceller.async_wait([&](std::error_code) { failing.cancel(); });
-    auto op = failing.async_wait(asio::experimental::deferred);
+    auto op = failing.async_wait(halt::deferred);
     auto other = value_after(10ms, 1);
     std::error_code code;
     try {
@@ -240,7 +240,7 @@ TEST_CASE("try_join cancels the other branches on the first failure and rethrows
   run_main(io, [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer long_timer(ex, 60s);
-    auto op = long_timer.async_wait(asio::experimental::deferred); // a plain operation: cancelled too
+    auto op = long_timer.async_wait(halt::deferred); // a plain operation: cancelled too
     auto a = endless(endless_a);
     auto b = failing();
     auto c = stubborn();
@@ -273,7 +273,7 @@ TEST_CASE("cancelling a join (task abort) cancels every branch and the task join
     auto b = endless(p2);
     auto c = endless(p3);
     asio::steady_timer long_timer(co_await asio::this_coro::executor, 60s);
-    auto op = long_timer.async_wait(asio::experimental::deferred);
+    auto op = long_timer.async_wait(halt::deferred);
     started = true;
     try {
       co_await halt::join(std::move(a), std::move(b), std::move(c), std::move(op));
@@ -555,7 +555,7 @@ TEST_CASE("join forwards a partial cancel: an operation honours it, an awaitable
           co_return 1;
         };
         auto first = a();
-        auto op = halt::join(std::move(first), t.async_wait(asio::experimental::deferred));
+        auto op = halt::join(std::move(first), t.async_wait(halt::deferred));
         try {
           co_await std::move(op);
         } catch (const std::system_error& e) {
@@ -665,7 +665,7 @@ TEST_CASE("task join: every branch runs to its end, values in argument order", "
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer t(ex, 1ms);
     auto j = halt::join(logged_work(log, "a", 5ms, 1), logged_work(log, "b", 1ms, 2), sleep(2ms),
-                        t.async_wait(asio::experimental::deferred));
+                        t.async_wait(halt::deferred));
     auto [a, b, c, d] = co_await std::move(j);
     (void)c;
     (void)d;

@@ -16,7 +16,7 @@
 #include <halt/halt.hpp>   // first: with clang and Asio older than 1.26 it enables coroutines
 
 #include <asio.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 
 #include <memory>
 #include <string>
@@ -89,7 +89,7 @@ asio::awaitable<void> handle(asio::ip::tcp::socket& sock, halt::cancellation_tok
     co_return;
   }
   const std::string& reply = std::get<1>(winner);
-  auto write = asio::async_write(sock, asio::buffer(reply), asio::experimental::deferred);
+  auto write = asio::async_write(sock, asio::buffer(reply), halt::deferred);
   auto goodbye = [&sock] { return send_goodbye(sock); };  // named first: see the g++ 12 note
   co_await halt::finally(halt::timeout(2s, std::move(write)), goodbye);  // cleanup that awaits
 }
@@ -104,7 +104,7 @@ halt::task<std::string> fetch_reply(int id) {          // lazy: runs when awaite
 
 halt::task<void> handle_task(asio::ip::tcp::socket& sock, halt::cancellation_token shutdown,
                              int id) {
-  auto shutdown_wait = shutdown.async_wait(asio::experimental::deferred);  // an operation as a branch
+  auto shutdown_wait = shutdown.async_wait(halt::deferred);  // an operation as a branch
   auto winner = co_await halt::select(std::move(shutdown_wait), fetch_reply(id));
   if (winner.index() == 0) {
     log("shutdown won; the request was dropped");

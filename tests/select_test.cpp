@@ -12,7 +12,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -281,8 +281,8 @@ TEST_CASE("select of plain Asio operations: no frame, errors become exceptions",
   run_main(io, [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer fast(ex, 1ms), slow(ex, 60s);
-    auto v = co_await halt::select(slow.async_wait(asio::experimental::deferred),
-                                   fast.async_wait(asio::experimental::deferred));
+    auto v = co_await halt::select(slow.async_wait(halt::deferred),
+                                   fast.async_wait(halt::deferred));
     CHECK(v.index() == 1);
 
     // a callable that takes a completion token is an operation too
@@ -298,7 +298,7 @@ TEST_CASE("select of plain Asio operations: no frame, errors become exceptions",
     asio::ip::tcp::socket s(ex);
     bool failed = false;
     try {
-      co_await halt::select(s.async_connect(ep, asio::experimental::deferred), sleep_for(60s));
+      co_await halt::select(s.async_connect(ep, halt::deferred), sleep_for(60s));
     } catch (const std::system_error& e) {
       failed = e.code() == asio::error::connection_refused;
     }
@@ -315,12 +315,12 @@ TEST_CASE("select aborts a socket read that lost", "[select]") {
     co_await client.async_connect(acc.local_endpoint(), asio::use_awaitable);
     co_await acc.async_accept(server, asio::use_awaitable);
     char buf[16];
-    auto v = co_await halt::select(server.async_read_some(asio::buffer(buf), asio::experimental::deferred),
+    auto v = co_await halt::select(server.async_read_some(asio::buffer(buf), halt::deferred),
                                    sleep_for(2ms));
     CHECK(v.index() == 1);
     // the socket is usable again: the cancelled read consumed nothing
     co_await asio::async_write(client, asio::buffer("hi", 2), asio::use_awaitable);
-    auto w = co_await halt::select(server.async_read_some(asio::buffer(buf), asio::experimental::deferred),
+    auto w = co_await halt::select(server.async_read_some(asio::buffer(buf), halt::deferred),
                                    sleep_for(60s));
     REQUIRE(w.index() == 0);
     CHECK(std::get<0>(w) == 2);
@@ -800,7 +800,7 @@ TEST_CASE("select forwards a partial cancel to an operation branch, which honour
       io, asio::cancellation_type::partial,
       [&]() -> asio::awaitable<void> {
         auto a = gated(gate, 7);
-        auto op = halt::select(t.async_wait(asio::experimental::deferred), std::move(a));
+        auto op = halt::select(t.async_wait(halt::deferred), std::move(a));
         try {
           co_await std::move(op);
         } catch (const std::system_error& e) {
@@ -876,14 +876,14 @@ TEST_CASE("task select: plain operations race with tasks, their value follows us
   auto body = [&]() -> halt::task<void> {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer t(ex, 1ms);
-    auto s = halt::select(sleep(1h), t.async_wait(asio::experimental::deferred));
+    auto s = halt::select(sleep(1h), t.async_wait(halt::deferred));
     auto v = co_await std::move(s);
     CHECK(v.index() == 1);
     // An operation whose error code is set fails its branch, and so the select.
     asio::steady_timer t2(ex, 1h);
     auto cancel = [&] { t2.cancel(); };
     asio::post(ex, cancel);
-    auto s2 = halt::select(sleep(1h), t2.async_wait(asio::experimental::deferred));
+    auto s2 = halt::select(sleep(1h), t2.async_wait(halt::deferred));
     bool threw = false;
     try {
       co_await std::move(s2);

@@ -12,9 +12,8 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
-#include <asio/experimental/as_tuple.hpp>
+#include <halt/asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
@@ -204,7 +203,7 @@ TEST_CASE("use_task works with as_tuple, redirect_error and deferred operations"
   auto body = [&io]() -> halt::task<void> {
     auto bad = make_error_code(std::errc::timed_out);
     auto [ec, v] = co_await async_values<std::error_code, int>(
-        io, asio::experimental::as_tuple(halt::use_task), bad, 5);
+        io, halt::as_tuple(halt::use_task), bad, 5);
     CHECK(ec == bad);
     CHECK(v == 5);
 
@@ -214,7 +213,7 @@ TEST_CASE("use_task works with as_tuple, redirect_error and deferred operations"
     CHECK(w == 6);
 
     asio::steady_timer t(io, 1ms);
-    auto deferred_wait = t.async_wait(asio::experimental::deferred);
+    auto deferred_wait = t.async_wait(halt::deferred);
     co_await std::move(deferred_wait);
   };
   get(run(io, body()));
@@ -810,14 +809,23 @@ TEST_CASE("task frame memory: a per-thread cache by size class, bounded, release
 #endif
 }
 
+namespace {
+// Made on the main thread, run on a pool thread, where its child frame is made (so that thread
+// has a cache) and both are freed.
+halt::task<int> nested_plus_one(int i) {
+  auto t = plus_one(i); // named: g++ 12 and temporaries in a co_await full-expression
+  co_return co_await std::move(t);
+}
+} // namespace
+
 TEST_CASE("task frames made on one thread and destroyed on another", "[task][frames][threads]") {
-  // Frames are created on the main thread and run, finish and are freed on the pool's threads
-  // (and the other way round for the roots' completions): each thread's cache takes what it frees.
+  // The outer frames are made on the main thread and freed on the pool's threads, which make and
+  // free the inner ones too: their caches take frames that other threads allocated.
   asio::thread_pool pool(4);
   std::atomic<int> sum{0};
   for (int round = 0; round < 50; ++round) {
     std::vector<halt::join_handle<int>> hs;
-    for (int i = 0; i < 40; ++i) hs.push_back(halt::spawn(asio::make_strand(pool), plus_one(i)));
+    for (int i = 0; i < 40; ++i) hs.push_back(halt::spawn(asio::make_strand(pool), nested_plus_one(i)));
     for (auto& h : hs) {
       auto f = h.async_join(asio::use_future);
       sum += f.get().value();

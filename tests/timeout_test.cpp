@@ -22,7 +22,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <asio/io_context.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -315,14 +316,14 @@ TEST_CASE("timeout on a plain deferred operation", "[timeout]") {
     auto ex = co_await asio::this_coro::executor;
 
     asio::steady_timer quick(ex, 5ms);
-    auto op = quick.async_wait(asio::experimental::deferred);
+    auto op = quick.async_wait(halt::deferred);
     auto m = co_await halt::timeout(5s, std::move(op));
     static_assert(std::is_same_v<decltype(m), std::monostate>);
     (void)m;
     CHECK(quick.expiry() <= std::chrono::steady_clock::now());
 
     asio::steady_timer slow(ex, 60s);
-    auto op2 = slow.async_wait(asio::experimental::deferred);
+    auto op2 = slow.async_wait(halt::deferred);
     std::error_code code;
     try {
       co_await halt::timeout(10ms, std::move(op2));
@@ -336,7 +337,7 @@ TEST_CASE("timeout on a plain deferred operation", "[timeout]") {
     asio::steady_timer cancelled(ex, 60s);
     asio::steady_timer canceller(ex, 5ms);
     canceller.async_wait([&](std::error_code) { cancelled.cancel(); });
-    auto op3 = cancelled.async_wait(asio::experimental::deferred);
+    auto op3 = cancelled.async_wait(halt::deferred);
     std::error_code code3;
     try {
       co_await halt::timeout(5s, std::move(op3));
@@ -478,6 +479,10 @@ TEST_CASE("task timeout: the deadline drops the task and throws timed_out", "[ti
 
 TEST_CASE("task timeout: bad input", "[timeout][halt_task]") {
   CHECK_THROWS_AS(halt::timeout(-1s, answer()), std::invalid_argument);
+  CHECK_THROWS_AS(halt::timeout(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN()), answer()),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(halt::sleep_for(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())),
+                  std::invalid_argument);
   asio::io_context io;
   auto body = [&]() -> halt::task<void> {
     auto t = halt::timeout(1s, halt::task<int>());

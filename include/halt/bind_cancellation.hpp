@@ -36,14 +36,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/cancellation_token.hpp>
 
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/post.hpp>
-#include <asio/system_executor.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <memory>
 #include <mutex>

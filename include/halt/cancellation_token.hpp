@@ -47,12 +47,7 @@
 #include <halt/detail/wait_op.hpp>
 #include <halt/error.hpp>
 
-#include <asio/async_result.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/execution/context.hpp>
-#include <asio/post.hpp>
-#include <asio/recycling_allocator.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -420,7 +415,7 @@ private:
     void operator()(Handler&& handler, cancellation_token t) const {
       t.require_state();
       using H = std::decay_t<Handler>;
-      auto ex = asio::get_associated_executor(handler);
+      auto ex = asio::get_associated_executor(handler, asio::system_executor()); // (as Asio < 1.37)
       using Ex = decltype(ex);
       auto& svc = asio::use_service<detail::wait_service>(detail::context_of(ex));
       using op_t = detail::wait_op<H, Ex, cancellation_registration>;

@@ -24,6 +24,7 @@
 #include <halt/detail/config.hpp>
 
 // Errors
+#include <halt/asio.hpp>
 #include <halt/error.hpp>
 
 // Token tree

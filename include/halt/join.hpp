@@ -27,9 +27,7 @@
 #include <halt/detail/group.hpp>
 #include <halt/select.hpp>
 
-#include <asio/awaitable.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <tuple>
 #include <optional>

@@ -75,16 +75,7 @@
 #include <halt/join_result.hpp>
 #include <halt/task.hpp>
 
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/error.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <concepts>
 #include <exception>

@@ -26,7 +26,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/join_handle.hpp>
 
-#include <asio/awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <cstddef>
 #include <deque>

@@ -83,9 +83,7 @@
 #include <halt/task.hpp>
 #include <halt/error.hpp>
 
-#include <asio/awaitable.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <cstddef>
 #include <optional>

@@ -45,12 +45,7 @@
 #include <halt/task.hpp>
 #include <halt/timeout.hpp>
 
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <chrono>
 #include <exception>

@@ -65,10 +65,7 @@
 #include <halt/join_handle.hpp>
 #include <halt/task_tracker.hpp>
 
-#include <asio/awaitable.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -55,17 +55,7 @@
 #include <halt/detail/timer_service.hpp>
 #include <halt/detail/wait_op.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/post.hpp>
-#include <asio/recycling_allocator.hpp>
-#include <asio/system_executor.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <chrono>
 #include <coroutine>
@@ -105,7 +95,7 @@ struct sleep_times {
 
 template <class Rep, class Period>
 sleep_times sleep_deadline(std::chrono::duration<Rep, Period> d) {
-  if (d < d.zero()) throw std::invalid_argument("halt::sleep_for: negative duration");
+  if (!(d >= d.zero())) throw std::invalid_argument("halt::sleep_for: negative (or NaN) duration");
   const auto now = steady_clock::now();
   return {saturating_after<steady_clock>(now, d), now};
 }

@@ -23,8 +23,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/join_handle.hpp>
 
-#include <asio/post.hpp>
-#include <asio/system_executor.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <exception>
 #include <functional>

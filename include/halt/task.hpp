@@ -85,18 +85,7 @@
 #include <halt/detail/task_op.hpp>
 #include <halt/error.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/execution.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/post.hpp>
-#include <asio/system_executor.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <coroutine>
@@ -216,6 +205,7 @@ public:
       if (completion_entered) *std::exchange(completion_entered, nullptr) = true;
       if (remote_slot.is_connected()) remote_slot.clear();
       if constexpr (std::is_void_v<T>) {
+        (void)v; // always empty for void
         std::move(h)(e);
       } else if (v) {
         std::move(h)(e, std::move(*v).take());
@@ -323,11 +313,11 @@ struct start_cancel {
 struct start_init {
   template <class Handler, class T>
   void operator()(Handler&& h, task<T> t) const {
-    using ex_t = asio::associated_executor_t<std::decay_t<Handler>>;
+    using ex_t = asio::associated_executor_t<std::decay_t<Handler>, asio::system_executor>;
     static_assert(!std::is_same_v<ex_t, asio::system_executor>,
                   "std::move(task)(token): the completion handler has no associated executor to run "
                   "the task on; use std::move(task)(executor, token) or asio::bind_executor");
-    (*this)(std::forward<Handler>(h), asio::any_io_executor(asio::get_associated_executor(h)),
+    (*this)(std::forward<Handler>(h), asio::any_io_executor(asio::get_associated_executor(h, asio::system_executor())),
             std::move(t));
   }
 

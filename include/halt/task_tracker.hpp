@@ -26,7 +26,7 @@
 #include <halt/error.hpp>
 #include <halt/join_handle.hpp>
 
-#include <asio/awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <cstddef>
 #include <memory>

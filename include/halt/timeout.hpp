@@ -42,8 +42,7 @@
 #include <halt/select.hpp>
 #include <halt/sleep.hpp>
 
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <array>
 #include <chrono>
@@ -131,7 +130,7 @@ struct timeout_deadline {
 
   template <class Rep, class Period>
   static timeout_deadline in(std::chrono::duration<Rep, Period> d) {
-    if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
+    if (!(d >= d.zero())) throw std::invalid_argument("halt::timeout: negative (or NaN) duration");
     timeout_deadline r;
     if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(steady_clock::duration::max()))
       r.after = steady_clock::duration::max();

@@ -122,10 +122,9 @@ struct faulty_executor {
   void execute(F&& f) const {
     point();
     if (never)
-      asio::execution::execute(asio::require(inner, asio::execution::blocking.never),
-                               std::forward<F>(f));
+      asio::require(inner, asio::execution::blocking.never).execute(std::forward<F>(f));
     else
-      asio::execution::execute(inner, std::forward<F>(f));
+      inner.execute(std::forward<F>(f));
   }
   friend bool operator==(const faulty_executor& a, const faulty_executor& b) noexcept {
     return a.inner == b.inner && a.never == b.never;

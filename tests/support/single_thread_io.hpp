@@ -13,7 +13,7 @@
 
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/deferred.hpp>
+#include <halt/asio.hpp>
 #include <halt/halt.hpp>
 
 #include <cstdlib>

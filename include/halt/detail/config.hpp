@@ -9,10 +9,19 @@
 // <experimental/coroutine>. Include a halt header before any Asio header (or pass
 // -DASIO_HAS_CO_AWAIT=1 yourself) so that the definition takes effect.
 
+#if defined(BOOST_ASIO_VERSION) && !defined(HALT_ALLOW_BOOST_ASIO_HEADERS)
+#error "halt: Boost.Asio headers were included before halt's in this translation unit. halt is built on standalone Asio (<asio/...>, namespace asio). If you use both libraries on purpose (say Boost.Beast beside halt on standalone Asio), define HALT_ALLOW_BOOST_ASIO_HEADERS."
+#endif
+
 #include <asio/version.hpp>
 
+#define HALT_DETAIL_STR2(x) #x
+#define HALT_DETAIL_STR(x) HALT_DETAIL_STR2(x)
 #if ASIO_VERSION < 102200
-#error "halt requires Asio 1.22 or newer"
+// The message first (a preprocessor diagnostic, before any header that this Asio lacks stops
+// the compiler), then the error.
+#pragma message("halt requires standalone Asio 1.22 or newer (ASIO_VERSION 102200); this one is ASIO_VERSION " HALT_DETAIL_STR(ASIO_VERSION))
+#error "halt requires standalone Asio 1.22 or newer (see the message above for the version found)"
 #endif
 
 #if defined(__clang__) && ASIO_VERSION < 102600 && !defined(ASIO_HAS_CO_AWAIT) && \

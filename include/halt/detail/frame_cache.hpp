@@ -12,7 +12,10 @@
 //   recycling allocator keeps two blocks per thread). Larger frames, and blocks beyond that, go
 //   to operator new / delete.
 // - A frame freed on another thread than the one that allocated it goes to the freeing
-//   thread's cache: every block is plain operator new memory of its class's size.
+//   thread's cache if that thread has one (it has made a frame before), else to operator
+//   delete: every block is plain operator new memory of its class's size.
+// - With the cache off (HALT_FRAME_CACHE=0, the default under ASan) blocks have the same sizes,
+//   so translation units built either way may share frames; still, build them all alike.
 // - A thread's cache is made on its first frame allocation and released when the thread exits;
 //   a frame freed after that (by another thread_local's destructor) goes to operator delete.
 // - Under AddressSanitizer there is no cache: every frame is its own operator new, so that a use
@@ -22,11 +25,13 @@
 #include <cstddef>
 #include <new>
 
+#ifndef HALT_FRAME_CACHE
 #if defined(__SANITIZE_ADDRESS__)
 #define HALT_FRAME_CACHE 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define HALT_FRAME_CACHE 0
+#endif
 #endif
 #endif
 #ifndef HALT_FRAME_CACHE
@@ -75,6 +80,7 @@ private:
     node* next;
   };
   static inline thread_local frame_cache* current_ = nullptr; // constant-initialised: no guard
+  static inline thread_local bool gone_ = false;               // this thread's owner is destroyed
 
   node* head_[classes] = {};
   unsigned count_[classes] = {};
@@ -83,12 +89,16 @@ private:
 struct frame_cache_owner {
   frame_cache cache;
   frame_cache_owner() noexcept { frame_cache::current_ = &cache; }
-  ~frame_cache_owner() { frame_cache::current_ = nullptr; } // then the cache frees its blocks
+  ~frame_cache_owner() { // then the cache frees its blocks
+    frame_cache::current_ = nullptr;
+    frame_cache::gone_ = true;
+  }
   frame_cache_owner(const frame_cache_owner&) = delete;
   frame_cache_owner& operator=(const frame_cache_owner&) = delete;
 };
 
 inline frame_cache* frame_cache::make_mine() noexcept {
+  if (gone_) return nullptr; // a frame made during this thread's exit, after its cache went
   thread_local frame_cache_owner o; // made here, on the slow path only; destroyed at thread exit
   return current_;
 }
@@ -111,7 +121,9 @@ inline void frame_deallocate(void* p, std::size_t n) noexcept {
   if (!fc || !fc->give(p, c)) ::operator delete(p);
 }
 #else
-inline void* frame_allocate(std::size_t n) { return ::operator new(n); }
+inline void* frame_allocate(std::size_t n) { // the cache's block sizes, without the cache
+  return ::operator new(n == 0 || n > 1024 ? n : ((n - 1) / 64 + 1) * 64);
+}
 inline void frame_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
 #endif
 

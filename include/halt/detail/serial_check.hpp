@@ -8,7 +8,7 @@
 
 #include <halt/detail/config.hpp>
 
-#include <asio/execution_context.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <cstdio>

@@ -20,10 +20,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/serial_check.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/detail/concurrency_hint.hpp>
-#include <asio/io_context.hpp>
-#include <asio/strand.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -127,6 +124,11 @@ inline asio::any_io_executor cheap_strand(const asio::any_io_executor& ex) {
 // True if Asio itself treats `ctx` as run by one thread: a concurrency hint of 1 (Asio's
 // documented promise that one thread runs the context), or a hint that turns off the scheduler's
 // or the reactor's locking. The same condition as Asio's own single-thread optimisations.
+// Newer Asio publishes the hint (asio::config); older releases keep it in the io_context's
+// implementation, where it is from 1.22 to 1.31 (guarded by HALT_ASIO_HAS_CONCURRENCY_HINT,
+// detail/asio.hpp; tested on every Asio of the test matrix). Where neither is found no context
+// counts as single-threaded: every task and group gets a strand, correct, only slower.
+#if HALT_ASIO_HAS_CONCURRENCY_HINT && !HALT_ASIO_HAS_CONFIG
 template <class Impl>
 bool single_threaded_impl(const Impl& impl) {
   if constexpr (requires { impl.concurrency_hint(); }) {
@@ -137,8 +139,17 @@ bool single_threaded_impl(const Impl& impl) {
     return false;
   }
 }
-inline bool single_threaded(asio::io_context& ctx) {
+#endif
+inline bool single_threaded([[maybe_unused]] asio::io_context& ctx) {
+#if HALT_ASIO_HAS_CONFIG
+  // Public API: the value Asio's own scheduler decides by ("1" also for the hints that turn off
+  // its locking). A service lookup and a string compare: called once per spawn or group start.
+  return asio::config(ctx).get("scheduler", "concurrency_hint", 0) == 1;
+#elif HALT_ASIO_HAS_CONCURRENCY_HINT
   return single_threaded_impl(asio::use_service<asio::detail::io_context_impl>(ctx)); // no lookup
+#else
+  return false;
+#endif
 }
 
 // True if everything that runs on `ex` is already serialised, and a caller running on `ex` is

@@ -29,13 +29,7 @@
 #include <halt/detail/serial_check.hpp>
 #include <halt/error.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/post.hpp>
-#include <asio/recycling_allocator.hpp>
-#include <asio/this_coro.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <coroutine>
 #include <cstddef>

@@ -12,12 +12,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/task_frame.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/error.hpp>
-#include <asio/recycling_allocator.hpp>
-#include <asio/redirect_error.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <coroutine>
 #include <exception>

@@ -26,14 +26,7 @@
 #include <halt/detail/wait_op.hpp>
 #include <halt/join_result.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/error.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -357,7 +350,8 @@ struct join_op final : join_waiter {
 template <class T, class Handler>
 void start_join(task_state<T>& st, Handler&& handler) {
   using H = std::decay_t<Handler>;
-  auto ex = asio::get_associated_executor(handler);
+  // system_executor as the default, as Asio did before 1.37 (where it became inline_executor).
+  auto ex = asio::get_associated_executor(handler, asio::system_executor());
   using Ex = decltype(ex);
   auto& svc = asio::use_service<wait_service>(context_of(ex));
   auto* op = new join_op<H, Ex>(std::forward<Handler>(handler), ex, svc, &st);

@@ -41,11 +41,7 @@
 #include <halt/detail/timer_wheel.hpp>
 #include <halt/detail/wait_op.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/io_context.hpp>
-#include <asio/recycling_allocator.hpp>
-#include <asio/steady_timer.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <chrono>

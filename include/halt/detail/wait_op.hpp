@@ -12,20 +12,7 @@
 
 #include <halt/detail/config.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/error.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/execution.hpp>
-#include <asio/is_executor.hpp>
-#include <asio/post.hpp>
-#include <asio/prefer.hpp>
-#include <asio/query.hpp>
-#include <asio/system_context.hpp>
-#include <asio/system_executor.hpp>
+#include <halt/detail/asio.hpp>
 
 #include <optional>
 #include <type_traits>
