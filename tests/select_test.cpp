@@ -441,12 +441,21 @@ TEST_CASE("select when the io_context is destroyed with branches pending: no lea
   std::vector<std::string> log;
   {
     asio::io_context io;
+    int started = 0;
+    auto sleeper = [&](std::string name) -> asio::awaitable<int> {
+      log_guard g(log, std::move(name));
+      ++started;
+      co_await sleep_for(60s);
+      co_return -1;
+    };
     auto body = [&]() -> asio::awaitable<void> {
       log_guard g(log, "parent");
-      co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+      co_await halt::select(sleeper("a"), sleeper("b"));
     };
     asio::co_spawn(io, body, asio::detached);
-    io.run_for(10ms);
+    // Until both branches wait (not a fixed time: under load they may not have started yet).
+    halt_test::run_until(io, [&] { return started == 2; });
+    io.run_for(2ms);
     CHECK(log.empty());
   }
   CHECK(log.size() == 3); // every frame destroyed, under ASan with no leak
@@ -459,12 +468,20 @@ TEST_CASE("select on a strand when the io_context is destroyed with branches pen
   std::vector<std::string> log;
   {
     asio::io_context io;
+    int started = 0;
+    auto sleeper = [&](std::string name) -> asio::awaitable<int> {
+      log_guard g(log, std::move(name));
+      ++started;
+      co_await sleep_for(60s);
+      co_return -1;
+    };
     auto body = [&]() -> asio::awaitable<void> {
       log_guard g(log, "parent");
-      co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
+      co_await halt::select(sleeper("a"), sleeper("b"));
     };
     asio::co_spawn(asio::make_strand(io), body, asio::detached);
-    io.run_for(10ms);
+    halt_test::run_until(io, [&] { return started == 2; }); // both branches wait
+    io.run_for(2ms);
     CHECK(log.empty());
   }
   CHECK(log.size() == 3); // every frame destroyed, under ASan with no leak
