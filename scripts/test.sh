@@ -7,7 +7,7 @@
 #             standalone Asio 1.28.0 from ../shared/third_party
 #   tsan    - GCC 12 with ThreadSanitizer (examples: only the server); the system's Asio
 #   clang   - Clang 16, also builds the benchmarks (and smoke-runs them); standalone Asio
-#             1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1) from ../shared
+#             1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1, ~6 s) from ../shared
 #   clang14 - Clang 14: the example server and the core test files (task, select)
 # The version matrix is diagonal: each configuration covers one Asio release, so that the
 # whole run stays within its time budget. Where ../shared/third_party is absent (a fresh clone
@@ -81,7 +81,9 @@ want_catch2_v3() { # want_catch2_v3 <preset> <compiler>: builds Catch2 3.7.1 onc
   fi
   if [ ! -f "$prefix/lib/cmake/Catch2/Catch2Config.cmake" ]; then
     echo "test.sh: [$1] building Catch2 3.7.1 from $src into $prefix"
-    cmake -S "$src" -B "$prefix-build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$2" \
+    # One translation unit (a unity build, without debug info): about 6 s instead of 30.
+    cmake -S "$src" -B "$prefix-build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g0 \
+      -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=0 -DCMAKE_CXX_COMPILER="$2" \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_STANDARD=20 -DBUILD_TESTING=OFF \
       -DCATCH_INSTALL_DOCS=OFF -DCATCH_INSTALL_EXTRAS=ON -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null &&
       cmake --build "$prefix-build" -j "$jobs" >/dev/null &&
