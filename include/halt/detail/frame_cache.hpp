@@ -52,16 +52,14 @@ public:
 
   void* take(std::size_t c) noexcept {
     node* p = head_[c];
-    if (p) {
-      head_[c] = p->next;
-      --count_[c];
-    }
+    if (p) head_[c] = p->next;
     return p;
   }
   bool give(void* p, std::size_t c) noexcept {
-    if (count_[c] == depth) return false;
-    head_[c] = ::new (p) node{head_[c]};
-    ++count_[c];
+    node* h = head_[c];
+    const unsigned n = h ? h->count : 0; // each node knows the length of the list it heads
+    if (n == depth) return false;
+    head_[c] = ::new (p) node{h, n + 1};
     return true;
   }
 
@@ -78,12 +76,12 @@ private:
   friend struct frame_cache_owner;
   struct node {
     node* next;
+    unsigned count; // nodes in the list from this one on
   };
   static inline thread_local frame_cache* current_ = nullptr; // constant-initialised: no guard
   static inline thread_local bool gone_ = false;               // this thread's owner is destroyed
 
   node* head_[classes] = {};
-  unsigned count_[classes] = {};
 };
 
 struct frame_cache_owner {
