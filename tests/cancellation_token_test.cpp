@@ -24,6 +24,7 @@
 
 #include <array>
 #include <atomic>
+#include <limits>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -649,6 +650,8 @@ TEST_CASE("deadline edge cases: past, negative, on a cancelled parent, context d
     auto past = root.child_token_at(io, std::chrono::steady_clock::now() - 1s);
     CHECK(past.reason() == errc::timed_out);
     CHECK_THROWS_AS(root.child_token_after(io, -1ms), std::invalid_argument);
+    CHECK_THROWS_AS(root.child_token_after(io, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())),
+                    std::invalid_argument);
     auto zero = root.child_token_after(io, 0ms);
     CHECK(zero.reason() == errc::timed_out);
     auto huge = root.child_token_after(io, std::chrono::hours::max());

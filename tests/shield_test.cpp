@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -336,6 +337,8 @@ TEST_CASE("shield with a negative limit throws invalid_argument from the call", 
   };
   CHECK_THROWS_AS(halt::shield(work(), -1ms), std::invalid_argument);
   CHECK_THROWS_AS(halt::shield(work(), std::chrono::duration<double>(-0.5)), std::invalid_argument);
+  CHECK_THROWS_AS(halt::shield(work(), std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())),
+                  std::invalid_argument);
   CHECK_FALSE(ran);
 }
 

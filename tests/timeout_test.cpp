@@ -307,6 +307,8 @@ TEST_CASE("a negative duration throws invalid_argument from the call", "[timeout
   CHECK_THROWS_AS(halt::timeout(-1ms, branch()), std::invalid_argument);
   CHECK_THROWS_AS(halt::timeout(std::chrono::duration<double>(-1e-9), branch()), std::invalid_argument);
   CHECK_THROWS_AS(halt::timeout(std::chrono::hours(-1), branch()), std::invalid_argument);
+  CHECK_THROWS_AS(halt::timeout(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN()), branch()),
+                  std::invalid_argument);
   CHECK_FALSE(ran);
 }
 

@@ -330,8 +330,8 @@ public:
   /// child_token_at(ex, now + d). \throws std::invalid_argument if `d` is negative.
   template <class ExOrCtx, class Rep, class Period>
   cancellation_token child_token_after(ExOrCtx&& ex, std::chrono::duration<Rep, Period> d) const {
-    if (d < d.zero())
-      throw std::invalid_argument("halt::cancellation_token::child_token_after: negative duration");
+    if (!(d >= d.zero())) // negative, or NaN
+      throw std::invalid_argument("halt::cancellation_token::child_token_after: negative (or NaN) duration");
     const auto now = clock::now();
     const auto room = std::chrono::duration_cast<std::chrono::duration<double>>(
         clock::time_point::max() - now);

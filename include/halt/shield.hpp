@@ -135,7 +135,7 @@ asio::awaitable<T> shield(asio::awaitable<T> aw) {
 /// the call) if `limit` is negative.
 template <class T, class Rep, class Period>
 asio::awaitable<T> shield(asio::awaitable<T> aw, std::chrono::duration<Rep, Period> limit) {
-  if (limit < limit.zero()) throw std::invalid_argument("halt::shield: negative limit");
+  if (!(limit >= limit.zero())) throw std::invalid_argument("halt::shield: negative (or NaN) limit");
   return detail::shield_impl<T>(timeout(limit, std::move(aw)));
 }
 
@@ -183,7 +183,7 @@ task<T> shield(task<T> t) {
 /// that drop continues). \throws std::invalid_argument (from the call) if `limit` is negative.
 template <class T, class Rep, class Period>
 task<T> shield(task<T> t, std::chrono::duration<Rep, Period> limit) {
-  if (limit < limit.zero()) throw std::invalid_argument("halt::shield: negative limit");
+  if (!(limit >= limit.zero())) throw std::invalid_argument("halt::shield: negative (or NaN) limit");
   return detail::shield_task_for(std::move(t), limit);
 }
 

@@ -109,7 +109,7 @@ asio::awaitable<timeout_value_t<B>> timeout_impl(steady_clock::time_point at, B 
 /// branch has unwound. \throws std::invalid_argument (from the call) if `d` is negative.
 template <class Rep, class Period, detail::branch_arg B>
 asio::awaitable<detail::timeout_value_t<B>> timeout(std::chrono::duration<Rep, Period> d, B branch) {
-  if (d < d.zero()) throw std::invalid_argument("halt::timeout: negative duration");
+  if (!(d >= d.zero())) throw std::invalid_argument("halt::timeout: negative (or NaN) duration");
   return detail::timeout_impl(detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(branch));
 }
 
