@@ -79,8 +79,10 @@ asio::awaitable<int> value_after(int v, std::chrono::steady_clock::duration d) {
 
 asio::awaitable<int> ready(int v) { co_return v; }
 
-asio::awaitable<int> guarded_sleeper(std::vector<std::string>& log, std::string name) {
+// Logs "<name> guard" when its frame goes; counts itself in *started (if given) once it runs.
+asio::awaitable<int> guarded_sleeper(std::vector<std::string>& log, std::string name, int* started = nullptr) {
   log_guard g(log, name);
+  if (started) ++*started;
   co_await sleep_for(60s);
   co_return -1;
 }
@@ -442,15 +444,9 @@ TEST_CASE("select when the io_context is destroyed with branches pending: no lea
   {
     asio::io_context io;
     int started = 0;
-    auto sleeper = [&](std::string name) -> asio::awaitable<int> {
-      log_guard g(log, std::move(name));
-      ++started;
-      co_await sleep_for(60s);
-      co_return -1;
-    };
     auto body = [&]() -> asio::awaitable<void> {
       log_guard g(log, "parent");
-      co_await halt::select(sleeper("a"), sleeper("b"));
+      co_await halt::select(guarded_sleeper(log, "a", &started), guarded_sleeper(log, "b", &started));
     };
     asio::co_spawn(io, body, asio::detached);
     // Until both branches wait (not a fixed time: under load they may not have started yet).
@@ -469,15 +465,9 @@ TEST_CASE("select on a strand when the io_context is destroyed with branches pen
   {
     asio::io_context io;
     int started = 0;
-    auto sleeper = [&](std::string name) -> asio::awaitable<int> {
-      log_guard g(log, std::move(name));
-      ++started;
-      co_await sleep_for(60s);
-      co_return -1;
-    };
     auto body = [&]() -> asio::awaitable<void> {
       log_guard g(log, "parent");
-      co_await halt::select(sleeper("a"), sleeper("b"));
+      co_await halt::select(guarded_sleeper(log, "a", &started), guarded_sleeper(log, "b", &started));
     };
     asio::co_spawn(asio::make_strand(io), body, asio::detached);
     halt_test::run_until(io, [&] { return started == 2; }); // both branches wait
