@@ -55,7 +55,7 @@ int main() {
     const auto start = std::chrono::steady_clock::now();
     try {
       co_await halt::timeout(100ms, b.join()); // only the wait is cancelled, not the thread
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       std::printf("ignores_token: stopped waiting (%s); its thread is still running\n",
                   e.code().message().c_str());
     }

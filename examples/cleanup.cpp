@@ -42,7 +42,7 @@ asio::awaitable<void> bounded_session() {
   auto cleanup = []() -> asio::awaitable<void> {
     try {
       co_await halt::shield(hanging_cleanup(), 50ms); // bounded: gives up after 50 ms
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       std::printf("cleanup: gave up (%s)\n", e.code().message().c_str());
     }
   };
@@ -55,7 +55,7 @@ int main() {
   auto b = halt::spawn(io, bounded_session());
 
   asio::steady_timer stop(io, 30ms);
-  stop.async_wait([&](std::error_code) {
+  stop.async_wait([&](halt::error_code) {
     std::printf("-- aborting both tasks\n");
     a.abort();
     b.abort();

@@ -87,7 +87,7 @@ int main() {
   asio::co_spawn(io, handle_request(3, do_request_async_rollback(3, 5s), shutdown), asio::detached);
 
   asio::steady_timer stop(io, 100ms);
-  stop.async_wait([&](std::error_code) {
+  stop.async_wait([&](halt::error_code) {
     std::printf("-- shutdown requested\n");
     shutdown.cancel(halt::errc::shutdown);
   });

@@ -92,7 +92,7 @@ int main() {
   handle_request(3, do_request_async_rollback(3, 5s), shutdown)(io, done);
 
   asio::steady_timer stop(io, 100ms);
-  stop.async_wait([&](std::error_code) {
+  stop.async_wait([&](halt::error_code) {
     std::printf("-- shutdown requested\n");
     shutdown.cancel(halt::errc::shutdown);
   });

@@ -54,7 +54,7 @@ class journal {
 public:
   explicit journal(const std::string& path)
       : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "open " + path);
+    if (fd_ < 0) throw halt::system_error(std::error_code(errno, std::generic_category()), "open " + path);
   }
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;
@@ -63,7 +63,7 @@ public:
     while (!lines.empty()) {
       const ssize_t n = ::write(fd_, lines.data(), lines.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw std::system_error(errno, std::generic_category(), "journal write");
+      if (n < 0) throw halt::system_error(std::error_code(errno, std::generic_category()), "journal write");
       lines.remove_prefix(static_cast<std::size_t>(n));
     }
   }
@@ -107,7 +107,7 @@ asio::awaitable<sent> send(tcp::socket& sock, std::string_view data, const setti
     }
     auto r = co_await halt::select(stop->cancelled(), std::move(bounded));
     co_return r.index() == 0 ? sent::stopped : sent::done; // stopped: cancelled, perhaps half done
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     error = e.code().message();
     if (e.code() == halt::errc::timed_out) co_return sent::timed_out;
     if (e.code() == asio::error::broken_pipe || e.code() == asio::error::connection_reset)
@@ -120,7 +120,7 @@ asio::awaitable<sent> send(tcp::socket& sock, std::string_view data, const setti
 // (bounded), so that closing with unread input does not reset the connection and destroy the
 // error line before the client has read it.
 asio::awaitable<void> close_after_reply(tcp::socket& sock, const halt::cancellation_token& stop) {
-  std::error_code ec;
+  halt::error_code ec;
   sock.shutdown(tcp::socket::shutdown_send, ec);
   char sink[4096];
   auto drain = [&]() -> asio::awaitable<void> {
@@ -130,7 +130,7 @@ asio::awaitable<void> close_after_reply(tcp::socket& sock, const halt::cancellat
     auto d = drain();
     auto bounded = halt::timeout(1s, std::move(d));
     co_await halt::select(stop.cancelled(), std::move(bounded));
-  } catch (const std::system_error&) { // eof (the client closed), reset, timed out: done
+  } catch (const halt::system_error&) { // eof (the client closed), reset, timed out: done
   }
 }
 
@@ -229,7 +229,7 @@ asio::awaitable<void> connection(tcp::socket sock, int id, halt::cancellation_to
     const sent s = co_await std::move(g);
     how = s == sent::done ? "shutdown, said goodbye" : "shutdown, goodbye failed";
     if (s != sent::done) detail = ": " + error;
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     if (e.code() == asio::error::eof) {
       how = "closed by client";
     } else if (e.code() == asio::error::connection_reset) {
@@ -270,12 +270,12 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, halt::shutdown& sd,
   for (;;) {
     auto accept = acceptor.async_accept(deferred);
     std::optional<tcp::socket> sock;
-    std::error_code failed;
+    halt::error_code failed;
     try {
       auto r = co_await halt::select(token.cancelled(), std::move(accept));
       if (r.index() == 0) break;
       sock.emplace(std::move(std::get<1>(r)));
-    } catch (const std::system_error& e) { // out of descriptors or memory: wait, then go on
+    } catch (const halt::system_error& e) { // out of descriptors or memory: wait, then go on
       if (e.code() == asio::error::operation_aborted) throw;
       failed = e.code();
     }
@@ -288,7 +288,7 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, halt::shutdown& sd,
       continue;
     }
     const int id = ++st.connections;
-    std::error_code ec;
+    halt::error_code ec;
     const auto peer = sock->remote_endpoint(ec);
     if (st.open >= cfg.max_connections) {
       ++st.ended["refused (server full)"];
@@ -297,7 +297,7 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, halt::shutdown& sd,
       try {
         sd.spawn("refusal " + std::to_string(id), refuse(std::move(*sock), token.child_token(), cfg, st))
             .detach();
-      } catch (const std::system_error& e) { // the shutdown began: the socket just closes
+      } catch (const halt::system_error& e) { // the shutdown began: the socket just closes
         if (e.code() != halt::errc::closed) throw;
       }
       continue;
@@ -308,7 +308,7 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, halt::shutdown& sd,
       sd.spawn("connection " + std::to_string(id),
                connection(std::move(*sock), id, token.child_token(), j, cfg, st))
           .detach();
-    } catch (const std::system_error& e) { // accepted just as the shutdown began: closed unserved
+    } catch (const halt::system_error& e) { // accepted just as the shutdown began: closed unserved
       if (e.code() != halt::errc::closed) throw;
       ++st.ended["closed unserved (shutting down)"];
       std::printf("connection %d: ended: closed unserved (shutting down)\n", id);

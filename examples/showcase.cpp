@@ -29,7 +29,7 @@ asio::awaitable<void> connection(int id, halt::cancellation_token token) {
     try {
       co_await work.async_wait(halt::bind_cancellation(token, asio::use_awaitable));
       ++requests;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       if (e.code() != asio::error::operation_aborted) throw;
     }
   }
@@ -60,7 +60,7 @@ int main() {
   auto reg = root.on_cancel([] { std::printf("  [root] cancelled: stop accepting\n"); });
 
   asio::steady_timer shutdown(io, 150ms);
-  shutdown.async_wait([&](std::error_code) {
+  shutdown.async_wait([&](halt::error_code) {
     std::printf("150 ms: root.cancel(halt::errc::shutdown)\n");
     root.cancel(halt::errc::shutdown); // one call reaches every connection
     bool all = true;

@@ -30,7 +30,7 @@ asio::awaitable<void> worker(int id, halt::cancellation_token token) {
     try {
       co_await timer.async_wait(halt::bind_cancellation(token, asio::use_awaitable));
       buffer.push_back("result " + std::to_string(buffer.size()));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       if (e.code() != asio::error::operation_aborted) throw;
     }
   }
@@ -49,6 +49,6 @@ int main() {
   for (int id = 1; id <= 2; ++id) asio::co_spawn(io, worker(id, token.child_token()), asio::detached);
 
   asio::steady_timer stop(io, 130ms);
-  stop.async_wait([&](std::error_code) { token.cancel(); });
+  stop.async_wait([&](halt::error_code) { token.cancel(); });
   io.run();
 }

@@ -49,6 +49,6 @@ int main() {
   for (int id = 1; id <= 2; ++id) asio::co_spawn(io, worker(id, token.child_token()), asio::detached);
 
   asio::steady_timer stop(io, 130ms);
-  stop.async_wait([&](std::error_code) { token.cancel(); });
+  stop.async_wait([&](halt::error_code) { token.cancel(); });
   io.run();
 }

@@ -51,6 +51,6 @@ int main() {
   for (int id = 1; id <= 2; ++id) worker(id, token.child_token())(io, done);
 
   asio::steady_timer stop(io, 130ms);
-  stop.async_wait([&](std::error_code) { token.cancel(); });
+  stop.async_wait([&](halt::error_code) { token.cancel(); });
   io.run();
 }

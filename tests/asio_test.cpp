@@ -4,8 +4,11 @@
 // <halt/asio.hpp>: halt::deferred and halt::as_tuple name Asio's tokens on every supported
 // release (asio::experimental:: before 1.24, asio:: from 1.24). The #error / static_assert for an
 // Asio that is too old, or for Boost.Asio headers mixed in, are compile-failure tests registered
-// in tests/CMakeLists.txt (halt.asio.*).
+// in tests/CMakeLists.txt (halt.asio.*). On Boost.Asio (HALT_BOOST_ASIO) this file, like every
+// test, sees <asio/...> and `asio` mapped to Boost.Asio (tests/cmake/boost_shim.cmake).
 #include <halt/asio.hpp>
+#include <halt/cancellation_token.hpp>
+#include <halt/error.hpp>
 #include <halt/select.hpp>
 #include <halt/task.hpp>
 #include "support/async.hpp"
@@ -15,6 +18,7 @@
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
@@ -22,6 +26,7 @@
 #include <system_error>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
 using namespace std::chrono_literals;
@@ -29,9 +34,14 @@ using halt_test::tasks::get;
 using halt_test::tasks::run;
 
 TEST_CASE("halt::deferred and halt::as_tuple are the tokens of this Asio release", "[asio]") {
+#if HALT_ASIO_BOOST
+  STATIC_REQUIRE(HALT_ASIO_VERSION == BOOST_ASIO_VERSION);
+  STATIC_REQUIRE(BOOST_VERSION >= 108000);
+#else
   STATIC_REQUIRE(HALT_ASIO_VERSION == ASIO_VERSION);
+#endif
   STATIC_REQUIRE(HALT_ASIO_VERSION >= 102200);
-#if ASIO_VERSION >= 102400
+#if HALT_ASIO_VERSION >= 102400
   STATIC_REQUIRE(HALT_ASIO_TOKENS_IN_ASIO == 1);
   STATIC_REQUIRE(std::is_same_v<std::decay_t<decltype(halt::deferred)>, asio::deferred_t>);
 #else
@@ -57,6 +67,51 @@ TEST_CASE("halt::deferred and halt::as_tuple are the tokens of this Asio release
     auto [ec] = co_await std::move(op);
     CHECK(ec == asio::error::operation_aborted);
     co_return static_cast<int>(r.index());
+  };
+  CHECK(get(run(io, body())) == 1);
+}
+
+TEST_CASE("halt::error_code is the error code of this Asio, and carries halt's codes", "[asio]") {
+#if HALT_ASIO_BOOST
+  STATIC_REQUIRE(std::is_same_v<halt::error_code, boost::system::error_code>);
+  STATIC_REQUIRE(std::is_same_v<halt::system_error, boost::system::system_error>);
+#else
+  STATIC_REQUIRE(std::is_same_v<halt::error_code, std::error_code>);
+  STATIC_REQUIRE(std::is_same_v<halt::system_error, std::system_error>);
+#endif
+  STATIC_REQUIRE(std::is_same_v<decltype(std::declval<halt::cancellation_token>().reason()), halt::error_code>);
+
+  // A halt code in halt::error_code: equal to the enum and to its portable condition.
+  const halt::error_code timed_out = halt::errc::timed_out;
+  CHECK(timed_out == halt::errc::timed_out);
+  CHECK(timed_out == std::errc::timed_out);
+  CHECK(timed_out != halt::errc::cancelled);
+  CHECK(timed_out.message() == "timed out");
+
+  // Through an Asio completion: a token's reason, as_tuple, redirect_error and a thrown error.
+  asio::io_context io;
+  auto body = []() -> halt::task<int> {
+    auto ex = co_await asio::this_coro::executor;
+    halt::cancellation_token token;
+    asio::post(ex, [token] { token.cancel(halt::errc::shutdown); });
+    auto [ec] = co_await token.async_wait(halt::as_tuple(halt::use_task));
+    CHECK(!ec); // async_wait completes without error when the token is cancelled
+    CHECK(token.reason() == halt::errc::shutdown);
+    CHECK(token.reason() == std::errc::operation_canceled);
+
+    asio::steady_timer t(ex, 1h);
+    halt::error_code redirected;
+    asio::post(ex, [&t] { t.cancel(); });
+    co_await t.async_wait(asio::redirect_error(halt::use_task, redirected));
+    CHECK(redirected == asio::error::operation_aborted);
+
+    int caught = 0;
+    try {
+      token.throw_if_cancelled();
+    } catch (const halt::system_error& e) {
+      caught = e.code() == halt::errc::shutdown ? 1 : 2;
+    }
+    co_return caught;
   };
   CHECK(get(run(io, body())) == 1);
 }

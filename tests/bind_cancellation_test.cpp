@@ -92,7 +92,7 @@ struct probe_initiation {
         if (!*pending) return;
         Handler h = std::move(**pending);
         pending->reset();
-        asio::post(ex, [h = std::move(h)]() mutable { std::move(h)(std::error_code(asio::error::operation_aborted)); });
+        asio::post(ex, [h = std::move(h)]() mutable { std::move(h)(halt::error_code(asio::error::operation_aborted)); });
       });
     }
     rec->initiating = false;
@@ -101,7 +101,7 @@ struct probe_initiation {
 
 template <class Executor, class CompletionToken>
 auto async_probe(Executor io_ex, probe_record& rec, CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, void(std::error_code)>(
+  return asio::async_initiate<CompletionToken, void(halt::error_code)>(
       probe_initiation<Executor>{io_ex, &rec}, token);
 }
 
@@ -123,13 +123,13 @@ TEST_CASE("cancelling the token from another thread aborts a bound timer wait in
   asio::io_context io;
   cancellation_token t;
   asio::steady_timer timer(io, 1h);
-  std::error_code got;
+  halt::error_code got;
   bool done = false;
   bool resumed_on_io = false;
   auto body = [&]() -> asio::awaitable<void> {
     try {
       co_await timer.async_wait(halt::bind_cancellation(t, asio::use_awaitable));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       got = e.code();
     }
     resumed_on_io = io.get_executor().running_in_this_thread();
@@ -154,13 +154,13 @@ TEST_CASE("the emit for a foreign-thread cancel runs on the operation's executor
   asio::io_context io;
   cancellation_token t;
   probe_record rec;
-  std::error_code got;
+  halt::error_code got;
   bool done = false;
   std::thread::id canceller_id;
   auto body = [&]() -> asio::awaitable<void> {
     try {
       co_await async_probe(io.get_executor(), rec, halt::bind_cancellation(t, asio::use_awaitable));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       got = e.code();
     }
     done = true;
@@ -188,11 +188,11 @@ TEST_CASE("a bound plain callback is aborted by a foreign-thread cancel and runs
   asio::io_context io;
   cancellation_token t;
   asio::steady_timer timer(io, 1h);
-  std::error_code got;
+  halt::error_code got;
   int calls = 0;
   bool on_io = false;
   std::thread::id handler_thread;
-  timer.async_wait(halt::bind_cancellation(t, [&](std::error_code ec) {
+  timer.async_wait(halt::bind_cancellation(t, [&](halt::error_code ec) {
     got = ec;
     ++calls;
     on_io = io.get_executor().running_in_this_thread();
@@ -222,12 +222,12 @@ TEST_CASE("an already-cancelled token aborts a bound operation promptly", "[bind
 
   SECTION("in a coroutine") {
     asio::steady_timer timer(io, 1h);
-    std::error_code got;
+    halt::error_code got;
     bool done = false;
     auto body = [&]() -> asio::awaitable<void> {
       try {
         co_await timer.async_wait(halt::bind_cancellation(t, asio::use_awaitable));
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         got = e.code();
       }
       done = true;
@@ -240,9 +240,9 @@ TEST_CASE("an already-cancelled token aborts a bound operation promptly", "[bind
 
   SECTION("with a callback, initiated before the io_context runs") {
     asio::steady_timer timer(io, 1h);
-    std::error_code got;
+    halt::error_code got;
     int calls = 0;
-    timer.async_wait(halt::bind_cancellation(t, [&](std::error_code ec) {
+    timer.async_wait(halt::bind_cancellation(t, [&](halt::error_code ec) {
       got = ec;
       ++calls;
     }));
@@ -253,12 +253,12 @@ TEST_CASE("an already-cancelled token aborts a bound operation promptly", "[bind
 
   SECTION("the emit is posted, never run inside the initiating function") {
     probe_record rec;
-    std::error_code got;
+    halt::error_code got;
     bool done = false;
     auto body = [&]() -> asio::awaitable<void> {
       try {
         co_await async_probe(io.get_executor(), rec, halt::bind_cancellation(t, asio::use_awaitable));
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         got = e.code();
       }
       done = true;
@@ -280,7 +280,7 @@ TEST_CASE("a bound loopback TCP read is aborted by the token and the socket keep
   asio::io_context io;
   loopback_pair conn(io);
   cancellation_token t;
-  std::error_code first;
+  halt::error_code first;
   std::string second;
   bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
@@ -288,7 +288,7 @@ TEST_CASE("a bound loopback TCP read is aborted by the token and the socket keep
     try {
       // Nothing is written yet: this read blocks until the token is cancelled.
       co_await conn.client.async_read_some(asio::buffer(buf), halt::bind_cancellation(t, asio::use_awaitable));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       first = e.code();
     }
     // The peer writes after the cancel; a plain read on the same socket gets every byte.
@@ -300,7 +300,7 @@ TEST_CASE("a bound loopback TCP read is aborted by the token and the socket keep
   };
   asio::co_spawn(io, body, asio::detached);
   asio::steady_timer kick(io, 20ms);
-  kick.async_wait([&](std::error_code) { t.cancel(); });
+  kick.async_wait([&](halt::error_code) { t.cancel(); });
   io.run_for(run_limit);
   REQUIRE(done);
   CHECK(first == asio::error::operation_aborted);
@@ -315,19 +315,19 @@ TEST_CASE("a bound composed asio::async_read is aborted with terminal and loses 
   const std::string part2 = "efghij";
   asio::write(conn.server, asio::buffer(part1)); // 4 of the 10 bytes the read wants
   char buf[10] = {};
-  std::error_code got;
+  halt::error_code got;
   std::size_t got_n = 0;
   int calls = 0;
   asio::async_read(conn.client, asio::buffer(buf), asio::transfer_exactly(sizeof buf),
                    halt::bind_cancellation(t,
-                                           [&](std::error_code ec, std::size_t n) {
+                                           [&](halt::error_code ec, std::size_t n) {
                                              got = ec;
                                              got_n = n;
                                              ++calls;
                                            },
                                            asio::cancellation_type::terminal));
   asio::steady_timer kick(io, 20ms);
-  kick.async_wait([&](std::error_code) { t.cancel(); });
+  kick.async_wait([&](halt::error_code) { t.cancel(); });
   io.run_for(run_limit);
   REQUIRE(calls == 1);
   CHECK(got == asio::error::operation_aborted);
@@ -344,12 +344,12 @@ TEST_CASE("an uncancelled token lets the operation complete and releases its bin
   asio::io_context io;
   const long base = halt::detail::live_nodes();
   cancellation_token root;
-  std::error_code got = asio::error::would_block;
+  halt::error_code got = asio::error::would_block;
   int calls = 0;
   asio::steady_timer timer(io, 5ms);
   {
     cancellation_token child = root.child_token();
-    timer.async_wait(halt::bind_cancellation(child, [&](std::error_code ec) {
+    timer.async_wait(halt::bind_cancellation(child, [&](halt::error_code ec) {
       got = ec;
       ++calls;
     }));
@@ -372,13 +372,13 @@ TEST_CASE("an uncancelled token lets a coroutine's bound wait complete and a lat
   asio::io_context io;
   cancellation_token t;
   bool done = false;
-  std::error_code got = asio::error::would_block;
+  halt::error_code got = asio::error::would_block;
   auto body = [&]() -> asio::awaitable<void> {
     asio::steady_timer timer(co_await asio::this_coro::executor, 5ms);
     try {
       co_await timer.async_wait(halt::bind_cancellation(t, asio::use_awaitable));
       got = {};
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       got = e.code();
     }
     done = true;
@@ -398,10 +398,10 @@ TEST_CASE("the cancellation type can be chosen", "[bind_cancellation]") {
   SECTION("partial is emitted as partial") {
     cancellation_token t;
     probe_record rec;
-    std::error_code got;
+    halt::error_code got;
     int calls = 0;
     async_probe(io.get_executor(), rec,
-                halt::bind_cancellation(t, [&](std::error_code ec) { got = ec; ++calls; },
+                halt::bind_cancellation(t, [&](halt::error_code ec) { got = ec; ++calls; },
                                         asio::cancellation_type::partial));
     t.cancel();
     io.run_for(run_limit);
@@ -416,7 +416,7 @@ TEST_CASE("the cancellation type can be chosen", "[bind_cancellation]") {
     probe_record rec;
     int calls = 0;
     async_probe(io.get_executor(), rec,
-                halt::bind_cancellation(t, [&](std::error_code) { ++calls; },
+                halt::bind_cancellation(t, [&](halt::error_code) { ++calls; },
                                         asio::cancellation_type::total));
     t.cancel();
     io.run_for(run_limit);
@@ -427,12 +427,12 @@ TEST_CASE("the cancellation type can be chosen", "[bind_cancellation]") {
   SECTION("a timer honours partial") {
     cancellation_token t;
     asio::steady_timer timer(io, 1h);
-    std::error_code got;
+    halt::error_code got;
     int calls = 0;
-    timer.async_wait(halt::bind_cancellation(t, [&](std::error_code ec) { got = ec; ++calls; },
+    timer.async_wait(halt::bind_cancellation(t, [&](halt::error_code ec) { got = ec; ++calls; },
                                              asio::cancellation_type::partial));
     asio::steady_timer kick(io, 5ms);
-    kick.async_wait([&](std::error_code) { t.cancel(); });
+    kick.async_wait([&](halt::error_code) { t.cancel(); });
     io.run_for(run_limit);
     REQUIRE(calls == 1);
     CHECK(got == asio::error::operation_aborted);
@@ -445,12 +445,12 @@ TEST_CASE("the coroutine's own cancellation still reaches a bound operation", "[
   cancellation_token t;
   asio::steady_timer long_timer(io, 1h);
   asio::steady_timer short_timer(io, 10ms);
-  std::error_code long_ec;
+  halt::error_code long_ec;
   int winner = -1;
   auto long_wait = [&]() -> asio::awaitable<void> {
     try {
       co_await long_timer.async_wait(halt::bind_cancellation(t, asio::use_awaitable));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       long_ec = e.code();
       throw;
     }
@@ -471,11 +471,11 @@ TEST_CASE("the coroutine's own cancellation still reaches a bound operation", "[
 TEST_CASE("bind_cancellation with an empty token throws no_state", "[bind_cancellation]") {
   cancellation_token t;
   cancellation_token u = std::move(t);
-  auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
-  CHECK_THROWS_MATCHES(halt::bind_cancellation(t, asio::use_awaitable), std::system_error,
-                       halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(halt::bind_cancellation(t, [](std::error_code) {}), std::system_error,
-                       halt_test::Predicate<std::system_error>(is_no_state));
+  auto is_no_state = [](const halt::system_error& e) { return e.code() == errc::no_state; };
+  CHECK_THROWS_MATCHES(halt::bind_cancellation(t, asio::use_awaitable), halt::system_error,
+                       halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::bind_cancellation(t, [](halt::error_code) {}), halt::system_error,
+                       halt_test::Predicate<halt::system_error>(is_no_state));
   CHECK_NOTHROW(halt::bind_cancellation(u, asio::use_awaitable));
 }
 
@@ -484,7 +484,7 @@ TEST_CASE("a named bound token can be used for several operations", "[bind_cance
   cancellation_token t;
   auto bound = halt::bind_cancellation(t, asio::use_awaitable);
   int completed = 0;
-  std::error_code last;
+  halt::error_code last;
   bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -495,14 +495,14 @@ TEST_CASE("a named bound token can be used for several operations", "[bind_cance
     try {
       co_await timer.async_wait(bound); // the same (lvalue) completion token again
       ++completed;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       last = e.code();
     }
     done = true;
   };
   asio::co_spawn(io, body, [](std::exception_ptr) {});
   asio::steady_timer kick(io, 20ms);
-  kick.async_wait([&](std::error_code) { t.cancel(); });
+  kick.async_wait([&](halt::error_code) { t.cancel(); });
   io.run_for(run_limit);
   REQUIRE(done);
   CHECK(completed == 1);
@@ -518,7 +518,7 @@ TEST_CASE("bound waits on a strand of a thread pool race a foreign-thread cancel
     cancellation_token t;
     auto strand = asio::make_strand(pool);
     std::atomic<bool> done{false};
-    std::error_code got; // written on the strand before `done`, read here after it
+    halt::error_code got; // written on the strand before `done`, read here after it
     const int mode = round % 4;
     const int delay = delay_us(rng);
     std::jthread canceller;
@@ -535,7 +535,7 @@ TEST_CASE("bound waits on a strand of a thread pool race a foreign-thread cancel
       asio::steady_timer timer(co_await asio::this_coro::executor, 1h);
       try {
         co_await timer.async_wait(halt::bind_cancellation(t, asio::use_awaitable));
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         got = e.code();
       }
       done.store(true, std::memory_order_release);
@@ -565,7 +565,7 @@ TEST_CASE("an io_context destroyed while another thread cancels the token drops 
       if (round % 2) {
         // A callback operation: destroying the timer aborts it, and its handler is queued.
         timer.emplace(*io, 1h);
-        timer->async_wait(halt::bind_cancellation(t, [&](std::error_code) { ++calls; }));
+        timer->async_wait(halt::bind_cancellation(t, [&](halt::error_code) { ++calls; }));
       } else {
         // A coroutine suspended in a bound wait: its frame goes with the context.
         asio::co_spawn(*io, body, asio::detached);
@@ -599,7 +599,7 @@ TEST_CASE("an outer cancellation slot that outlives the execution context", "[bi
       asio::io_context io;
       asio::steady_timer timer(io, 1h);
       timer.async_wait(halt::bind_cancellation(
-          t, asio::bind_cancellation_slot(outer.slot(), [&](std::error_code) { called = true; })));
+          t, asio::bind_cancellation_slot(outer.slot(), [&](halt::error_code) { called = true; })));
       io.poll();
     } // the pending wait and its handler are destroyed; the outer slot keeps the binding
     t.cancel(); // posts nothing: the context's shutdown dropped the binding's registration
@@ -612,7 +612,7 @@ TEST_CASE("an outer cancellation slot that outlives the execution context", "[bi
       asio::steady_timer timer(io, 1h);
       timer.async_wait(halt::bind_cancellation(
           t, asio::bind_cancellation_slot(
-                 outer.slot(), asio::bind_executor(strand, [&](std::error_code) { called = true; }))));
+                 outer.slot(), asio::bind_executor(strand, [&](halt::error_code) { called = true; }))));
       io.poll();
     }
   }

@@ -107,15 +107,15 @@ TEST_CASE("a moved-from token is empty and misuse throws no_state", "[cancellati
   CHECK_FALSE(t.deadline());
   cancellation_token empty_copy = t;
   CHECK(empty_copy == t);
-  auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
-  CHECK_THROWS_MATCHES(t.cancel(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(t.child_token(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES((void)t.on_cancel([] {}), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES((void)t.drop_guard(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(halt::linked_token(u, t), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  auto is_no_state = [](const halt::system_error& e) { return e.code() == errc::no_state; };
+  CHECK_THROWS_MATCHES(t.cancel(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.child_token(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.on_cancel([] {}), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.drop_guard(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::linked_token(u, t), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
   asio::io_context io;
-  CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(t.async_wait([](std::error_code) {}), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(t.async_wait([](halt::error_code) {}), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
   t = u; // an empty token can be assigned again
   CHECK(t.valid());
   CHECK(t == u);
@@ -153,7 +153,7 @@ TEST_CASE("cancel is idempotent, the first reason wins, and the default is errc:
   cancellation_token u;
   u.cancel(asio::error::operation_aborted);
   CHECK(u.reason() == asio::error::operation_aborted);
-  CHECK_THROWS_AS(u.cancel(std::error_code{}), std::invalid_argument);
+  CHECK_THROWS_AS(u.cancel(halt::error_code{}), std::invalid_argument);
 }
 
 TEST_CASE("a child of a cancelled token is born cancelled with the parent's reason", "[cancellation_token]") {
@@ -363,7 +363,7 @@ TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellat
     for (int i = 0; i < 8; ++i) {
       ts.emplace_back([&, i] {
         while (!go.load()) std::this_thread::yield();
-        root.cancel(std::error_code(100 + i, halt::error_category()));
+        root.cancel(halt::error_code(100 + i, halt::error_category()));
         // After *any* cancel returns, the whole subtree is cancelled and every callback ran.
         for (auto& k : kids)
           if (!k.is_cancelled()) ++bad;
@@ -469,9 +469,9 @@ TEST_CASE("drop_guard cancels on destruction unless disarmed", "[cancellation_to
 TEST_CASE("async_wait completes through the executor, never inside cancel", "[cancellation_token][asio]") {
   asio::io_context io;
   cancellation_token t;
-  std::error_code got = asio::error::would_block;
+  halt::error_code got = asio::error::would_block;
   int calls = 0;
-  t.async_wait(asio::bind_executor(io, [&](std::error_code ec) {
+  t.async_wait(asio::bind_executor(io, [&](halt::error_code ec) {
     got = ec;
     ++calls;
   }));
@@ -492,7 +492,7 @@ TEST_CASE("co_await token.cancelled() resumes when the token is cancelled", "[ca
   };
   asio::co_spawn(io, waiter, asio::detached);
   asio::steady_timer timer(io, 5ms);
-  timer.async_wait([&](std::error_code) { t.cancel(errc::shutdown); });
+  timer.async_wait([&](halt::error_code) { t.cancel(errc::shutdown); });
   io.run();
   CHECK(resumed);
   CHECK(t.reason() == errc::shutdown);
@@ -502,7 +502,7 @@ TEST_CASE("a pending async_wait keeps io_context::run busy like any operation", 
   asio::io_context io;
   cancellation_token t;
   bool done = false;
-  t.async_wait(asio::bind_executor(io, [&](std::error_code) { done = true; }));
+  t.async_wait(asio::bind_executor(io, [&](halt::error_code) { done = true; }));
   std::thread canceller([&] {
     std::this_thread::sleep_for(20ms);
     t.cancel();
@@ -516,15 +516,15 @@ TEST_CASE("async_wait cancelled through its slot completes with operation_aborte
   asio::io_context io;
   cancellation_token t;
   asio::cancellation_signal sig;
-  std::error_code got;
-  t.async_wait(asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(io, [&](std::error_code ec) { got = ec; })));
+  halt::error_code got;
+  t.async_wait(asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(io, [&](halt::error_code ec) { got = ec; })));
   asio::post(io, [&] { sig.emit(asio::cancellation_type::total); });
   io.run();
   CHECK(got == asio::error::operation_aborted);
   CHECK_FALSE(t.is_cancelled());
   // The token is untouched and can be waited on again.
-  std::error_code again = asio::error::would_block;
-  t.async_wait(asio::bind_executor(io, [&](std::error_code ec) { again = ec; }));
+  halt::error_code again = asio::error::would_block;
+  t.async_wait(asio::bind_executor(io, [&](halt::error_code ec) { again = ec; }));
   t.cancel();
   io.restart();
   io.run();
@@ -549,8 +549,8 @@ TEST_CASE("token.cancelled() can be raced and timed out", "[cancellation_token][
 
 TEST_CASE("async_wait works with plain callbacks and use_future", "[cancellation_token][asio]") {
   cancellation_token t;
-  std::promise<std::error_code> p;
-  t.async_wait([&p](std::error_code ec) { p.set_value(ec); }); // completes on the system executor
+  std::promise<halt::error_code> p;
+  t.async_wait([&p](halt::error_code ec) { p.set_value(ec); }); // completes on the system executor
   std::future<void> f = t.async_wait(asio::use_future);
   CHECK(f.wait_for(20ms) == std::future_status::timeout);
   t.cancel();
@@ -593,7 +593,7 @@ TEST_CASE("waits on one token from many threads of a pool", "[cancellation_token
     std::atomic<int> done{0};
     for (int i = 0; i < 64; ++i) {
       auto strand = asio::make_strand(pool);
-      t.async_wait(asio::bind_executor(strand, [&](std::error_code ec) {
+      t.async_wait(asio::bind_executor(strand, [&](halt::error_code ec) {
         if (!ec) ++done;
       }));
     }
@@ -707,7 +707,7 @@ TEST_CASE("linked_token over an empty list: never cancelled by input, cancel() s
           "[cancellation_token]") {
   asio::io_context io;
   bool waiter_woke = false;
-  std::error_code waiter_saw;
+  halt::error_code waiter_saw;
   auto body = [&]() -> asio::awaitable<void> {
     cancellation_token elsewhere;
     std::vector<cancellation_token> inputs;
@@ -716,7 +716,7 @@ TEST_CASE("linked_token over an empty list: never cancelled by input, cancel() s
     REQUIRE(l.valid());
     CHECK_FALSE(l.is_cancelled());
     CHECK_FALSE(l.deadline().has_value());
-    CHECK(l.reason() == std::error_code{});
+    CHECK(l.reason() == halt::error_code{});
 
     auto waiter = [l, &waiter_woke, &waiter_saw]() -> asio::awaitable<void> {
       co_await l.cancelled();
@@ -815,7 +815,7 @@ TEST_CASE("an io_context destroyed while another thread cancels its pending wait
     cancellation_token t;
     std::atomic<bool> go{false};
     auto io = std::make_unique<asio::io_context>();
-    t.async_wait(asio::bind_executor(*io, [](std::error_code) {}));
+    t.async_wait(asio::bind_executor(*io, [](halt::error_code) {}));
     std::thread canceller([&] {
       while (!go.load()) std::this_thread::yield();
       t.cancel();
@@ -889,7 +889,7 @@ asio::awaitable<void> hold_registration(cancellation_token t, asio::steady_timer
   auto child_reg = child.on_cancel([&fired] { ++fired; });
   try {
     co_await gate.async_wait(asio::use_awaitable);
-  } catch (const std::system_error&) {
+  } catch (const halt::system_error&) {
   }
   CHECK(reg.is_registered() == !t.is_cancelled());
   CHECK(child.is_cancelled() == t.is_cancelled());
@@ -1065,7 +1065,7 @@ struct node {
   int parent = -1;              // the token it was made from (-1: a root)
   std::vector<int> inputs;      // a linked token's inputs
   bool cancelled = false;
-  std::error_code reason;
+  halt::error_code reason;
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
@@ -1087,7 +1087,7 @@ struct world {
   std::vector<handle> handles;
   std::vector<reg> regs;
 
-  void cancel(int x, std::error_code why) {
+  void cancel(int x, halt::error_code why) {
     if (nodes[static_cast<std::size_t>(x)].cancelled) return;
     nodes[static_cast<std::size_t>(x)].cancelled = true;
     nodes[static_cast<std::size_t>(x)].reason = why;
@@ -1120,7 +1120,7 @@ struct world {
   }
 };
 
-inline const std::error_code reasons[] = {
+inline const halt::error_code reasons[] = {
     make_error_code(errc::cancelled), make_error_code(errc::shutdown),
     make_error_code(errc::timed_out), std::make_error_code(std::errc::connection_reset)};
 
@@ -1380,7 +1380,7 @@ TEST_CASE("a wait whose completion cannot be posted is dropped: no terminate, no
           auto aw = tok.async_wait(asio::bind_cancellation_slot(sig.slot(), asio::use_awaitable));
           try {
             co_await std::move(aw);
-          } catch (const std::system_error&) { // operation_aborted, through the slot
+          } catch (const halt::system_error&) { // operation_aborted, through the slot
           }
           resumed = true;
         }, asio::detached);

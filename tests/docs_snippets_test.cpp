@@ -132,7 +132,7 @@ asio::awaitable<void> bound_read(tcp::socket& sock, halt::cancellation_token tok
   auto buf = asio::buffer(data);
   try {
     co_await sock.async_read_some(buf, halt::bind_cancellation(token, asio::use_awaitable));
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     aborted = e.code() == asio::error::operation_aborted;
   }
 }
@@ -261,7 +261,7 @@ struct raced {
 halt::task<void> race(asio::steady_timer& timer, asio::steady_timer& other, raced& out) {
   auto first = co_await halt::select(fetch(1), fetch(2));   // std::variant<std::string, std::string>
   auto [a, b] = co_await halt::join(fetch(3), fetch(4));    // std::tuple<std::string, std::string>
-  std::string c = co_await halt::timeout(2s, fetch(5));     // or std::system_error(errc::timed_out)
+  std::string c = co_await halt::timeout(2s, fetch(5));     // or halt::system_error(errc::timed_out)
   auto d = co_await halt::select(fetch(6), timer.async_wait(deferred));   // a task and an operation
 
   other.expires_after(1ms); // so that the second of these operations wins
@@ -296,7 +296,7 @@ template <class T>
 bool join_cancelled(asio::io_context& io, halt::join_handle<T>& h) {
   bool joined = false;
   bool cancelled = false;
-  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<T> r) {
+  h.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<T> r) {
     joined = !ec;
     cancelled = r.is_cancelled();
   }));
@@ -351,15 +351,15 @@ TEST_CASE("02-tasks: writing and starting a task", "[docs]") {
     run_to_end(io, body());
     CHECK(got == "spawned");
   }
-  SECTION("an error code throws std::system_error") {
+  SECTION("an error code throws halt::system_error") {
     asio::io_context io;
     socket_pair pair(io);
     pair.peer.close(); // end of file before a whole line
-    std::error_code code;
+    halt::error_code code;
     ch02::read_line(pair.sock)(io, [&](std::exception_ptr e, std::string) {
       try {
         if (e) std::rethrow_exception(e);
-      } catch (const std::system_error& x) {
+      } catch (const halt::system_error& x) {
         code = x.code();
       }
     });
@@ -499,7 +499,7 @@ halt::task<std::string> fetch_or_default() {
 }
 
 void on_idle(asio::io_context& io) {                      // any completion token
-  halt::sleep_for(io, 30s, [](std::error_code ec) { if (!ec) std::puts("idle for 30 s"); });
+  halt::sleep_for(io, 30s, [](halt::error_code ec) { if (!ec) std::puts("idle for 30 s"); });
 }
 
 asio::awaitable<std::string> fetch_user(int id) {
@@ -570,12 +570,12 @@ TEST_CASE("04-select: timeout and timeout_at", "[docs]") {
     asio::io_context io;
     socket_pair pair(io);
     asio::write(pair.peer, asio::buffer("ping", 4));
-    std::error_code code;
+    halt::error_code code;
     auto body = [&]() -> asio::awaitable<void> {
       auto read = ch04::read_then_handshake(pair.sock, std::chrono::system_clock::now() + 20ms, 1h);
       try {
         co_await std::move(read);
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         code = e.code();
       }
     };
@@ -622,7 +622,7 @@ asio::awaitable<void> rollback_after_catch(latch_probe& p) {
 
   try {
     co_await work();
-  } catch (const std::system_error&) {
+  } catch (const halt::system_error&) {
     cancelled = true;               // C++ forbids co_await inside a catch block anyway
   }
   if (cancelled) co_await rollback();   // throws operation_aborted at once: the task is cancelled
@@ -678,7 +678,7 @@ TEST_CASE("05-cleanup: a rollback after catching the cancellation does not run",
   bool was_cancelled = false;
   // Bound to io: a plain handler has no associated executor and would run on Asio's system
   // executor, another thread.
-  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<void> r) {
+  h.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<void> r) {
     joined = !ec;
     was_cancelled = r.is_cancelled();
   }));
@@ -726,7 +726,7 @@ TEST_CASE("06-shutdown: the options", "[docs]") {
   options.abort_wait = 5s;          // phase 2 bound
   options.signals = {SIGINT, SIGTERM};
   options.log = [](const std::string& line) { std::puts(line.c_str()); };
-  halt::shutdown sd(io, options);   // a signal that cannot be installed: std::system_error
+  halt::shutdown sd(io, options);   // a signal that cannot be installed: halt::system_error
 
   auto worker = [](halt::cancellation_token token) -> asio::awaitable<void> {
     co_await token.cancelled(); // cooperative: finishes as soon as the shutdown begins

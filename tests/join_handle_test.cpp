@@ -245,7 +245,7 @@ TEMPLATE_TEST_CASE("a task that catches the cancellation and returns anyway repo
     try {
       co_await sleep_for<TestType>(60s);
       after = true;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       caught = true;
       if (e.code() == asio::error::operation_aborted) co_return 99; // finished anyway
       throw;
@@ -311,14 +311,14 @@ TEMPLATE_TEST_CASE("a join cancelled through its slot completes with operation_a
     co_return 3;
   });
   asio::cancellation_signal sig;
-  std::error_code first;
+  halt::error_code first;
   h.async_join(asio::bind_cancellation_slot(
-      sig.slot(), asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) { first = ec; })));
+      sig.slot(), asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<int>) { first = ec; })));
   asio::post(io, [&] { sig.emit(asio::cancellation_type::terminal); });
   io.run_for(5ms);
   CHECK(first == asio::error::operation_aborted);
   int value = 0;
-  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int> r) {
+  h.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<int> r) {
     if (!ec && r) value = r.value();
   }));
   io.run_for(10s);
@@ -327,15 +327,15 @@ TEMPLATE_TEST_CASE("a join cancelled through its slot completes with operation_a
 
 TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle after detach", "[task]", awaitable_kind, task_kind) {
   asio::io_context io;
-  auto is_no_state = [](const std::system_error& e) { return e.code() == halt::errc::no_state; };
+  auto is_no_state = [](const halt::system_error& e) { return e.code() == halt::errc::no_state; };
   halt::join_handle<int> empty;
   CHECK_FALSE(empty.valid());
   CHECK_FALSE(empty.is_finished());
-  CHECK_THROWS_MATCHES(empty.abort(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(empty.abort_handle(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_MATCHES(empty.async_join([](std::error_code, halt::join_result<int>) {}), std::system_error,
-                       halt_test::Predicate<std::system_error>(is_no_state));
-  CHECK_THROWS_AS(halt::abort_handle().abort(), std::system_error);
+  CHECK_THROWS_MATCHES(empty.abort(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.abort_handle(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(empty.async_join([](halt::error_code, halt::join_result<int>) {}), halt::system_error,
+                       halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_AS(halt::abort_handle().abort(), halt::system_error);
 
   auto h = halt::spawn(io, []() -> co_t<TestType, int> {
     co_await sleep_for<TestType>(60s);
@@ -343,7 +343,7 @@ TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle aft
   });
   auto moved = std::move(h);
   CHECK_FALSE(h.valid());
-  CHECK_THROWS_MATCHES(h.abort(), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(h.abort(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
 
   auto ah = moved.abort_handle();
   moved.detach(); // the task runs on; its abort handle still works
@@ -360,7 +360,7 @@ TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle aft
     try {
       co_await once.join(); // the result was taken
       FAIL("a second join must fail");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       // Its own error, not "no state (empty or moved-from object)": the handle is not empty.
       CHECK(e.code() == halt::errc::result_taken);
       CHECK(std::string(e.what()) == "halt::join_handle: the result was already taken by an earlier join");
@@ -368,8 +368,8 @@ TEMPLATE_TEST_CASE("bad input: empty handles, a second join, an abort handle aft
     CHECK(once.valid());
   });
   // Through async_join, the same code reaches the handler.
-  std::error_code again;
-  once.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) { again = ec; }));
+  halt::error_code again;
+  once.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<int>) { again = ec; }));
   io.restart();
   io.run_for(10s);
   CHECK(again == halt::errc::result_taken);
@@ -486,7 +486,7 @@ TEMPLATE_TEST_CASE("spawn works on a strand, and a plain-callback join runs on t
   std::atomic<int> v{0};
   // Pending when the task finishes: dispatched to the system executor, so it runs at once on
   // the thread that finished the task.
-  h.async_join([&](std::error_code, halt::join_result<int> r) {
+  h.async_join([&](halt::error_code, halt::join_result<int> r) {
     on_io = io.get_executor().running_in_this_thread();
     v = r.value();
   });
@@ -504,7 +504,7 @@ TEMPLATE_TEST_CASE("spawn works on a strand, and a plain-callback join runs on t
   // async_join returns, so a flag set after the call could not tell the two apart.
   const auto caller = std::this_thread::get_id();
   std::atomic<bool> inline_call{true}, failed{true}, done{false};
-  h2.async_join([&](std::error_code ec, halt::join_result<int> r) {
+  h2.async_join([&](halt::error_code ec, halt::join_result<int> r) {
     inline_call = std::this_thread::get_id() == caller;
     failed = static_cast<bool>(ec);
     v = r.value();
@@ -523,7 +523,7 @@ TEST_CASE("joining an empty handle inside a coroutine throws no_state, catchably
     try {
       co_await empty.join();
       FAIL("join on an empty handle must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       CHECK(e.code() == halt::errc::no_state);
     }
     halt::cancellation_token t;
@@ -531,7 +531,7 @@ TEST_CASE("joining an empty handle inside a coroutine throws no_state, catchably
     try {
       co_await t.cancelled();
       FAIL("waiting on an empty token must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       CHECK(e.code() == halt::errc::no_state);
     }
   });
@@ -578,7 +578,7 @@ TEMPLATE_TEST_CASE("a pending join completes in the same handler that finishes t
   asio::io_context io;
   auto h = halt::spawn(io, []() -> co_t<TestType, int> { co_return 5; });
   std::vector<std::string> log;
-  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int> r) {
+  h.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<int> r) {
     CHECK_FALSE(ec);
     CHECK(r.value() == 5);
     CHECK(h.is_finished());
@@ -694,7 +694,7 @@ TEMPLATE_TEST_CASE("io_context(1) run by one thread: aborts from another thread,
   }
   std::atomic<int> cancelled{0}, joined{0};
   for (auto& h : hs) {
-    h.async_join([&](std::error_code ec, halt::join_result<void> r) {
+    h.async_join([&](halt::error_code ec, halt::join_result<void> r) {
       if (!ec && r.is_cancelled()) cancelled.fetch_add(1);
       joined.fetch_add(1);
     });
@@ -710,12 +710,12 @@ TEMPLATE_TEST_CASE("io_context(1) run by one thread: aborts from another thread,
 TEMPLATE_TEST_CASE("a joiner's handler that throws when run inline: run() throws, no join is lost", "[task]", awaitable_kind, task_kind) {
   asio::io_context io;
   auto h = halt::spawn(io, []() -> co_t<TestType, int> { co_return 1; });
-  std::error_code second_ec;
+  halt::error_code second_ec;
   bool second_done = false;
-  h.async_join(asio::bind_executor(io, [](std::error_code, halt::join_result<int>) {
+  h.async_join(asio::bind_executor(io, [](halt::error_code, halt::join_result<int>) {
     throw std::runtime_error("boom"); // runs inside the task's finish, on this thread
   }));
-  h.async_join(asio::bind_executor(io, [&](std::error_code ec, halt::join_result<int>) {
+  h.async_join(asio::bind_executor(io, [&](halt::error_code ec, halt::join_result<int>) {
     second_ec = ec;
     second_done = true;
   }));
@@ -915,7 +915,7 @@ TEMPLATE_TEST_CASE("abort() while another thread destroys the task's io_context"
       aborter.join();
       REQUIRE(h.is_finished());
       asio::io_context joiner;
-      h.async_join(asio::bind_executor(joiner, [&](std::error_code ec, halt::join_result<void> r) {
+      h.async_join(asio::bind_executor(joiner, [&](halt::error_code ec, halt::join_result<void> r) {
         if (!ec && r.is_cancelled()) ++cancelled;
       }));
       joiner.run();
@@ -959,7 +959,7 @@ TEMPLATE_TEST_CASE("a join pending when its handle is destroyed still receives t
     throw std::runtime_error("late failure");
   }));
   bool got = false;
-  h->async_join([&](std::error_code ec, halt::join_result<int> r) {
+  h->async_join([&](halt::error_code ec, halt::join_result<int> r) {
     CHECK_FALSE(ec);
     CHECK(r.is_exception());
     CHECK_THROWS_WITH(std::rethrow_exception(r.exception()), "late failure");
@@ -1082,7 +1082,7 @@ TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "
   asio::io_context joiner;
   int cancelled = 0;
   for (auto& h : hs)
-    h.async_join(asio::bind_executor(joiner, [&](std::error_code ec, halt::join_result<void> r) {
+    h.async_join(asio::bind_executor(joiner, [&](halt::error_code ec, halt::join_result<void> r) {
       if (!ec && r.is_cancelled()) ++cancelled;
     }));
   joiner.run();

@@ -433,7 +433,7 @@ TEMPLATE_TEST_CASE("join_next cancelled through its slot removes nothing", "[joi
   REQUIRE(error);
   try {
     std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     CHECK(e.code() == asio::error::operation_aborted);
   }
   CHECK(set.size() == 1);

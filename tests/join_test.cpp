@@ -68,13 +68,13 @@ asio::awaitable<int> value_after(std::chrono::steady_clock::duration d, int v) {
 // Sleeps 60 s unless cancelled; records the cancellation and its guard.
 struct probe {
   bool guard_ran = false;
-  std::error_code saw;
+  halt::error_code saw;
 };
 asio::awaitable<int> endless(probe& p) {
   halt::scope_exit guard([&] { p.guard_ran = true; });
   try {
     co_await sleep_for(60s);
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     p.saw = e.code();
     throw;
   }
@@ -157,7 +157,7 @@ TEST_CASE("join runs its branches concurrently", "[join]") {
 TEST_CASE("join with a failure waits for every branch and rethrows the first failure", "[join]") {
   asio::io_context io;
   bool a_threw = false, b_done = false, c_threw = false;
-  std::error_code b_saw;
+  halt::error_code b_saw;
   auto a = [&]() -> asio::awaitable<int> {
     co_await sleep_for(1ms);
     a_threw = true;
@@ -167,7 +167,7 @@ TEST_CASE("join with a failure waits for every branch and rethrows the first fai
     try {
       co_await wait_for_flag(a_threw);
       co_await sleep_for(20ms); // keeps running after the failure: join does not cancel
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       b_saw = e.code();
       throw;
     }
@@ -200,19 +200,19 @@ TEST_CASE("join with a failure waits for every branch and rethrows the first fai
   });
 }
 
-TEST_CASE("join rethrows an operation's error code as std::system_error", "[join]") {
+TEST_CASE("join rethrows an operation's error code as halt::system_error", "[join]") {
   asio::io_context io;
   run_main(io, [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer failing(ex, 60s);
     asio::steady_timer canceller(ex, 2ms);
-    canceller.async_wait([&](std::error_code) { failing.cancel(); });
+    canceller.async_wait([&](halt::error_code) { failing.cancel(); });
     auto op = failing.async_wait(halt::deferred);
     auto other = value_after(10ms, 1);
-    std::error_code code;
+    halt::error_code code;
     try {
       co_await halt::join(std::move(op), std::move(other));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == asio::error::operation_aborted);
@@ -232,7 +232,7 @@ TEST_CASE("try_join cancels the other branches on the first failure and rethrows
     halt::scope_exit guard([&] { stubborn_guard = true; });
     try {
       co_await sleep_for(60s);
-    } catch (const std::system_error&) {
+    } catch (const halt::system_error&) {
       stubborn_caught = true;
     }
     co_return 7;
@@ -267,7 +267,7 @@ TEST_CASE("cancelling a join (task abort) cancels every branch and the task join
   probe p1, p2, p3;
   int guards_at_throw = -1;
   bool started = false;
-  std::error_code join_error;
+  halt::error_code join_error;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<void> {
     auto a = endless(p1);
     auto b = endless(p2);
@@ -277,7 +277,7 @@ TEST_CASE("cancelling a join (task abort) cancels every branch and the task join
     started = true;
     try {
       co_await halt::join(std::move(a), std::move(b), std::move(c), std::move(op));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       join_error = e.code();
       guards_at_throw = int(p1.guard_ran) + int(p2.guard_ran) + int(p3.guard_ran);
       throw;
@@ -302,14 +302,14 @@ TEST_CASE("cancelling a try_join (task abort) cancels every branch and the task 
   probe p1, p2;
   bool started = false;
   int guards_at_throw = -1;
-  std::error_code join_error;
+  halt::error_code join_error;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<void> {
     auto a = endless(p1);
     auto b = endless(p2);
     started = true;
     try {
       co_await halt::try_join(std::move(a), std::move(b));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       join_error = e.code();
       guards_at_throw = int(p1.guard_ran) + int(p2.guard_ran);
       throw;
@@ -466,7 +466,7 @@ asio::awaitable<int> cancel_outer_then(asio::cancellation_signal& outer, int v, 
 struct late_cancel_result {
   bool done = false;
   std::optional<std::tuple<int, int>> values;
-  std::error_code error;
+  halt::error_code error;
   std::string what;
 };
 
@@ -485,7 +485,7 @@ void run_late_cancel(bool fail, late_cancel_result& out) {
         auto op = halt::join(std::move(a), std::move(b));
         out.values = co_await std::move(op);
       }
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       out.error = e.code();
     } catch (const std::exception& e) {
       out.what = e.what();
@@ -505,7 +505,7 @@ TEST_CASE("join keeps its values when an outer cancel arrives after every branch
           "[join][issue10]") {
   late_cancel_result r;
   run_late_cancel<false>(false, r);
-  CHECK(r.error == std::error_code());
+  CHECK(r.error == halt::error_code());
   REQUIRE(r.values.has_value());
   CHECK(*r.values == std::tuple<int, int>(2, 1));
 }
@@ -514,7 +514,7 @@ TEST_CASE("try_join keeps its values when an outer cancel arrives after every br
           "[join][issue10]") {
   late_cancel_result r;
   run_late_cancel<true>(false, r);
-  CHECK(r.error == std::error_code());
+  CHECK(r.error == halt::error_code());
   REQUIRE(r.values.has_value());
   CHECK(*r.values == std::tuple<int, int>(2, 1));
 }
@@ -522,7 +522,7 @@ TEST_CASE("try_join keeps its values when an outer cancel arrives after every br
 TEST_CASE("try_join keeps a failure that decided it before an outer cancel arrived", "[join][issue10]") {
   late_cancel_result r;
   run_late_cancel<true>(true, r);
-  CHECK(r.error == std::error_code());
+  CHECK(r.error == halt::error_code());
   CHECK_FALSE(r.values.has_value());
   CHECK(r.what == "branch failed");
 }
@@ -531,7 +531,7 @@ TEST_CASE("join keeps a failure once every branch settled before an outer cancel
           "[join][issue10]") {
   late_cancel_result r;
   run_late_cancel<false>(true, r);
-  CHECK(r.error == std::error_code());
+  CHECK(r.error == halt::error_code());
   CHECK(r.what == "branch failed");
 }
 
@@ -543,12 +543,12 @@ TEST_CASE("join forwards a partial cancel: an operation honours it, an awaitable
   asio::steady_timer gate(io, asio::steady_timer::time_point::max());
   asio::steady_timer t(io, 1h);
   bool awaitable_finished = false;
-  std::error_code got;
+  halt::error_code got;
   halt_test::run_cancelled_with(
       io, asio::cancellation_type::partial,
       [&]() -> asio::awaitable<void> {
         auto a = [&]() -> asio::awaitable<int> {
-          std::error_code ec;
+          halt::error_code ec;
           co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
           auto cs = co_await asio::this_coro::cancellation_state;
           awaitable_finished = cs.cancelled() == asio::cancellation_type::none;
@@ -558,7 +558,7 @@ TEST_CASE("join forwards a partial cancel: an operation honours it, an awaitable
         auto op = halt::join(std::move(first), t.async_wait(halt::deferred));
         try {
           co_await std::move(op);
-        } catch (const std::system_error& e) {
+        } catch (const halt::system_error& e) {
           got = e.code();
         }
       },
@@ -576,13 +576,13 @@ TEST_CASE("join ignores a total cancel", "[join][issue10]") {
       io, asio::cancellation_type::total,
       [&]() -> asio::awaitable<void> {
         auto a = [&]() -> asio::awaitable<int> {
-          std::error_code ec;
+          halt::error_code ec;
           co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
           co_return 1;
         };
         auto first = a();
         auto second = [&]() -> asio::awaitable<void> {
-          std::error_code ec;
+          halt::error_code ec;
           co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         };
         auto op = halt::join(std::move(first), second());
@@ -750,7 +750,7 @@ TEST_CASE("task join: dropped with its task, every branch is dropped, empty task
     bool no_state = false;
     try {
       co_await std::move(j);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       no_state = e.code() == halt::errc::no_state;
     }
     CHECK(no_state);

@@ -36,7 +36,7 @@ asio::awaitable<void> connection(halt::cancellation_token token) {
     work.expires_after(20ms);
     try {                                               // the token cancels the wait itself
       co_await work.async_wait(halt::bind_cancellation(token, asio::use_awaitable));
-    } catch (const std::system_error&) {}
+    } catch (const halt::system_error&) {}
   }
   co_await flush_and_say_goodbye();                     // cooperative: cleanup may co_await
   log("stopped: " + token.reason().message());          // "shutting down", "timed out", ...
@@ -241,7 +241,7 @@ TEST_CASE("README: the race: the loser is rolled back before select returns", "[
                                              "shutdown won; the request was rolled back"});
     pair.sock.close(); // nothing was written: the peer reads end-of-file at once
     char c = 0;
-    std::error_code ec;
+    halt::error_code ec;
     CHECK(asio::read(pair.peer, asio::buffer(&c, 1), ec) == 0);
     CHECK(ec == asio::error::eof);
   }
@@ -281,7 +281,7 @@ TEST_CASE("README: the race with halt::task: the losing request is dropped befor
                                              "shutdown won; the request was dropped"});
     pair.sock.close(); // nothing was written: the peer reads end-of-file at once
     char c = 0;
-    std::error_code ec;
+    halt::error_code ec;
     CHECK(asio::read(pair.peer, asio::buffer(&c, 1), ec) == 0);
     CHECK(ec == asio::error::eof);
   }

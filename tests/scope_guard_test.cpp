@@ -332,14 +332,14 @@ TEST_CASE("aborting a spawned task suspended on a timer runs its guards as a fai
 TEST_CASE("a branch that loses a select runs its guards before select returns", "[scope_guard][coro]") {
   asio::io_context io;
   runs loser_runs;
-  std::error_code loser_saw;
+  halt::error_code loser_saw;
   auto loser = [&]() -> asio::awaitable<int> {
     halt::scope_exit e([&] { ++loser_runs.exit; });
     halt::scope_fail f([&] { ++loser_runs.fail; });
     halt::scope_success s([&] { ++loser_runs.success; });
     try {
       co_await sleep_for(60s);
-    } catch (const std::system_error& err) {
+    } catch (const halt::system_error& err) {
       loser_saw = err.code();
       throw;
     }
@@ -373,11 +373,11 @@ TEST_CASE("a branch cut off by timeout runs its guards before timeout throws", "
   };
   run_main(io, [&]() -> asio::awaitable<void> {
     runs at_throw;
-    std::error_code code;
+    halt::error_code code;
     try {
       auto a = slow();
       co_await halt::timeout(10ms, std::move(a));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       at_throw = branch_runs;
     }

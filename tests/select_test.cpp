@@ -113,7 +113,7 @@ TEST_CASE("select waits for a loser whose cleanup co_awaits a timer", "[select]"
     bool cancelled = false;
     try {
       co_await sleep_for(60s);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       cancelled = e.code() == asio::error::operation_aborted;
     }
     REQUIRE(cancelled);
@@ -138,7 +138,7 @@ TEST_CASE("a loser's value that arrives late is destroyed before select returns"
   auto stubborn = [&]() -> asio::awaitable<counted> {
     try {
       co_await sleep_for(60s);
-    } catch (const std::system_error&) {
+    } catch (const halt::system_error&) {
     }
     co_return counted(destroyed, 7); // catches the cancel and returns a value anyway
   };
@@ -259,19 +259,19 @@ TEST_CASE("cancelling the select through its slot cancels every branch: operatio
   asio::io_context io;
   std::vector<std::string> log;
   asio::cancellation_signal sig;
-  std::error_code result;
+  halt::error_code result;
   bool done = false;
   auto body = [&]() -> asio::awaitable<void> {
     try {
       co_await halt::select(guarded_sleeper(log, "a"), guarded_sleeper(log, "b"));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       result = e.code();
       log.push_back("select failed");
     }
   };
   asio::co_spawn(io, body, asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr) { done = true; }));
   asio::steady_timer t(io, 5ms);
-  t.async_wait([&](std::error_code) { sig.emit(asio::cancellation_type::terminal); });
+  t.async_wait([&](halt::error_code) { sig.emit(asio::cancellation_type::terminal); });
   halt_test::run_until(io, [&] { return done; });
   CHECK(result == asio::error::operation_aborted);
   REQUIRE(log.size() == 3);
@@ -293,7 +293,7 @@ TEST_CASE("select of plain Asio operations: no frame, errors become exceptions",
     auto w = co_await halt::select(op, sleep_for(60s));
     CHECK(w.index() == 0);
 
-    // an operation that fails (connection refused) is rethrown as std::system_error
+    // an operation that fails (connection refused) is rethrown as halt::system_error
     asio::ip::tcp::acceptor acc(ex, {asio::ip::address_v4::loopback(), 0});
     auto ep = acc.local_endpoint();
     acc.close();
@@ -301,7 +301,7 @@ TEST_CASE("select of plain Asio operations: no frame, errors become exceptions",
     bool failed = false;
     try {
       co_await halt::select(s.async_connect(ep, halt::deferred), sleep_for(60s));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       failed = e.code() == asio::error::connection_refused;
     }
     CHECK(failed);
@@ -399,7 +399,7 @@ TEST_CASE("run_until_cancelled: the value, or nullopt once the token is cancelle
 
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer t(ex, 5ms);
-    t.async_wait([token](std::error_code) { token.cancel(); });
+    t.async_wait([token](halt::error_code) { token.cancel(); });
     auto b = co_await halt::run_until_cancelled(token, guarded_sleeper(log, "work"));
     CHECK_FALSE(b);
     CHECK(log == std::vector<std::string>{"work guard"});
@@ -429,10 +429,10 @@ TEST_CASE("run_until_cancelled with an empty token throws no_state", "[select]")
   run_main(io, [&]() -> asio::awaitable<void> {
     halt::cancellation_token token;
     halt::cancellation_token moved = std::move(token);
-    std::error_code ec;
+    halt::error_code ec;
     try {
       co_await halt::run_until_cancelled(token, ready(1));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       ec = e.code();
     }
     CHECK(ec == halt::errc::no_state);
@@ -769,7 +769,7 @@ namespace {
 
 // Waits until `gate` is cancelled (the timer never expires); returns v.
 asio::awaitable<int> gated(asio::steady_timer& gate, int v) {
-  std::error_code ec;
+  halt::error_code ec;
   co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   co_return v;
 }
@@ -802,7 +802,7 @@ TEST_CASE("select forwards a partial cancel to an operation branch, which honour
   asio::io_context io;
   asio::steady_timer gate(io, asio::steady_timer::time_point::max());
   asio::steady_timer t(io, 1h);
-  std::error_code got;
+  halt::error_code got;
   halt_test::run_cancelled_with(
       io, asio::cancellation_type::partial,
       [&]() -> asio::awaitable<void> {
@@ -810,7 +810,7 @@ TEST_CASE("select forwards a partial cancel to an operation branch, which honour
         auto op = halt::select(t.async_wait(halt::deferred), std::move(a));
         try {
           co_await std::move(op);
-        } catch (const std::system_error& e) {
+        } catch (const halt::system_error& e) {
           got = e.code();
         }
       },
@@ -824,7 +824,7 @@ TEST_CASE("select still takes a terminal request (alone or with other types) as 
     asio::io_context io;
     asio::steady_timer gate(io, asio::steady_timer::time_point::max());
     std::vector<std::string> log;
-    std::error_code got;
+    halt::error_code got;
     halt_test::run_cancelled_with(
         io, type,
         [&]() -> asio::awaitable<void> {
@@ -833,7 +833,7 @@ TEST_CASE("select still takes a terminal request (alone or with other types) as 
           auto op = halt::select(std::move(a), std::move(b));
           try {
             co_await std::move(op);
-          } catch (const std::system_error& e) {
+          } catch (const halt::system_error& e) {
             got = e.code();
           }
         },
@@ -894,7 +894,7 @@ TEST_CASE("task select: plain operations race with tasks, their value follows us
     bool threw = false;
     try {
       co_await std::move(s2);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       threw = e.code() == asio::error::operation_aborted;
     }
     CHECK(threw);
@@ -970,15 +970,15 @@ TEST_CASE("task select: bad input (an empty task, an empty range)", "[select][ha
   auto body = [&]() -> halt::task<void> {
     halt::task<int> empty;
     auto s = halt::select(answer(), std::move(empty));
-    auto err = [&]() -> halt::task<std::error_code> {
+    auto err = [&]() -> halt::task<halt::error_code> {
       try {
         co_await std::move(s);
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         co_return e.code();
       }
-      co_return std::error_code();
+      co_return halt::error_code();
     };
-    const std::error_code ec = co_await err();
+    const halt::error_code ec = co_await err();
     CHECK(ec == halt::errc::no_state);
     auto r = halt::select(std::vector<halt::task<int>>{});
     bool invalid = false;
@@ -1141,7 +1141,7 @@ TEST_CASE("task select: 2000 spawned tasks with selects on a 4-thread pool, abor
   for (auto& h : hs)
     // Bound to the pool: pool.join() then waits for these handlers too (a plain callback would
     // run on the system executor, which pool.join() does not wait for).
-    h.async_join(asio::bind_executor(pool, [&](std::error_code, halt::join_result<int> r) {
+    h.async_join(asio::bind_executor(pool, [&](halt::error_code, halt::join_result<int> r) {
       if (r.is_cancelled() || r.has_value()) joined.fetch_add(1);
       finished.fetch_add(1);
     }));
@@ -1186,7 +1186,7 @@ auto async_park(parked& slot, Token&& token) {
 // a dispatch to the current executor does), then waits on `t`.
 template <class Token>
 auto async_fire_then_wait(parked& p, asio::steady_timer& t, Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
+  return asio::async_initiate<Token, void(halt::error_code)>(
       [&p, &t](auto h) {
         p.fire();
         t.async_wait(std::move(h));
@@ -1194,11 +1194,11 @@ auto async_fire_then_wait(parked& p, asio::steady_timer& t, Token&& token) {
       token);
 }
 
-// An operation (void(std::error_code)) that only ends when cancelled, and then completes inline,
+// An operation (void(halt::error_code)) that only ends when cancelled, and then completes inline,
 // inside the emit of its slot (allowed by Asio's rules; its own operations post instead).
 template <class Token>
 auto async_cancel_inline(Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
+  return asio::async_initiate<Token, void(halt::error_code)>(
       [](auto h) {
         using H = decltype(h);
         struct canceller {

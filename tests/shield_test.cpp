@@ -61,12 +61,12 @@ asio::awaitable<int> throw_after(std::chrono::steady_clock::duration d, std::str
 }
 
 // Sleeps 60 s; records that it was cancelled and that its guard ran, in that order, in `log`.
-asio::awaitable<int> endless_work(std::vector<std::string>& log, std::error_code& saw) {
+asio::awaitable<int> endless_work(std::vector<std::string>& log, halt::error_code& saw) {
   halt::scope_exit guard([&] { log.push_back("work guard"); });
   log.push_back("work start");
   try {
     co_await sleep_for(60s);
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     saw = e.code();
     throw;
   }
@@ -158,13 +158,13 @@ TEST_CASE("an abort during a shield lets the work finish and is delivered at the
   asio::io_context io;
   bool in_shield = false, abort_called = false, work_done = false, after_shield = false, after_next = false;
   int shield_value = 0;
-  std::error_code next_error, work_error;
+  halt::error_code next_error, work_error;
   auto work = [&]() -> asio::awaitable<int> {
     in_shield = true;
     try {
       co_await wait_for_flag(abort_called); // the abort is emitted while we wait here
       co_await sleep_for(30ms);              // and this timer, started later, is not cancelled either
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       work_error = e.code();
       throw;
     }
@@ -178,7 +178,7 @@ TEST_CASE("an abort during a shield lets the work finish and is delivered at the
     try {
       co_await sleep_for(60s); // the first co_await after the shield throws at once
       after_next = true;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       next_error = e.code();
       throw;
     }
@@ -214,7 +214,7 @@ TEST_CASE("after a shield the cancellation stays latched until throw_if_cancelle
     for (int i = 0; i < 3; ++i) {
       try {
         co_await sleep_for(60s);
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         if (e.code() == asio::error::operation_aborted) ++throws;
       }
     }
@@ -235,11 +235,11 @@ TEST_CASE("after a shield the cancellation stays latched until throw_if_cancelle
 TEST_CASE("an outer timeout does not reach a shield", "[shield]") {
   asio::io_context io;
   bool work_done = false;
-  std::error_code work_error;
+  halt::error_code work_error;
   auto work = [&]() -> asio::awaitable<int> {
     try {
       co_await sleep_for(40ms);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       work_error = e.code();
       throw;
     }
@@ -249,11 +249,11 @@ TEST_CASE("an outer timeout does not reach a shield", "[shield]") {
   run_main(io, [&]() -> asio::awaitable<void> {
     auto w = work();
     auto shielded = halt::shield(std::move(w));
-    std::error_code code;
+    halt::error_code code;
     bool done_at_throw = false;
     try {
       co_await halt::timeout(5ms, std::move(shielded));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       done_at_throw = work_done;
     }
@@ -283,15 +283,15 @@ TEST_CASE("shield with a limit: the value if the work is in time", "[shield]") {
 TEST_CASE("shield with a limit: expiry cancels the work, waits for it to unwind, throws timed_out", "[shield]") {
   asio::io_context io;
   std::vector<std::string> log;
-  std::error_code work_saw;
+  halt::error_code work_saw;
   run_main(io, [&]() -> asio::awaitable<void> {
     auto w = endless_work(log, work_saw);
-    std::error_code code;
+    halt::error_code code;
     std::vector<std::string> log_at_throw;
     try {
       co_await halt::shield(std::move(w), 20ms);
       FAIL("the limited shield must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       log_at_throw = log;
     }
@@ -355,11 +355,11 @@ TEST_CASE("shield with a limit on void work", "[shield]") {
     auto a = quick();
     co_await halt::shield(std::move(a), 5s);
     CHECK(ran);
-    std::error_code code;
+    halt::error_code code;
     auto b = sleep_for(60s);
     try {
       co_await halt::shield(std::move(b), 10ms);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == halt::errc::timed_out);
@@ -430,13 +430,13 @@ TEST_CASE("finally on an exception: the cleanup runs and the exception is rethro
 TEST_CASE("finally on a cancel: losing a select runs the whole cleanup before select returns", "[finally]") {
   asio::io_context io;
   std::vector<std::string> log;
-  std::error_code work_saw, finally_threw;
+  halt::error_code work_saw, finally_threw;
   auto branch = [&]() -> asio::awaitable<int> {
     auto w = endless_work(log, work_saw);
     try {
       const int v = co_await halt::finally(std::move(w), cleanup_fn{&log});
       co_return v;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       finally_threw = e.code(); // the original outcome, passed on
       throw;
     }
@@ -456,15 +456,15 @@ TEST_CASE("finally on a cancel: losing a select runs the whole cleanup before se
 TEST_CASE("finally on a cancel: a timeout runs the whole cleanup before it throws timed_out", "[finally]") {
   asio::io_context io;
   std::vector<std::string> log;
-  std::error_code work_saw;
+  halt::error_code work_saw;
   run_main(io, [&]() -> asio::awaitable<void> {
     auto w = endless_work(log, work_saw);
     auto guarded = halt::finally(std::move(w), cleanup_fn{&log, 20ms});
-    std::error_code code;
+    halt::error_code code;
     std::vector<std::string> log_at_throw;
     try {
       co_await halt::timeout(10ms, std::move(guarded));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       log_at_throw = log;
     }
@@ -478,7 +478,7 @@ TEST_CASE("finally on a cancel: a timeout runs the whole cleanup before it throw
 TEST_CASE("finally on an abort: the cleanup runs fully and the task joins as cancelled", "[finally]") {
   asio::io_context io;
   std::vector<std::string> log;
-  std::error_code work_saw, finally_threw;
+  halt::error_code work_saw, finally_threw;
   bool after_finally = false;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
     auto w = endless_work(log, work_saw);
@@ -486,7 +486,7 @@ TEST_CASE("finally on an abort: the cleanup runs fully and the task joins as can
       const int v = co_await halt::finally(std::move(w), cleanup_fn{&log, 20ms});
       after_finally = true;
       co_return v;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       finally_threw = e.code();
       throw;
     }
@@ -510,14 +510,14 @@ TEST_CASE("finally: an abort during the cleanup is delivered at the next co_awai
   std::vector<std::string> log;
   int got = 0;
   bool after_next = false;
-  std::error_code next_error;
+  halt::error_code next_error;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
     auto w = value_after(1ms, 11);
     got = co_await halt::finally(std::move(w), cleanup_fn{&log, 30ms}); // work's value is kept
     try {
       co_await sleep_for(60s);
       after_next = true;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       next_error = e.code();
       throw;
     }
@@ -608,7 +608,7 @@ TEST_CASE("finally: when work and cleanup both fail, work's exception is kept", 
 TEST_CASE("finally: a cancelled work whose cleanup fails still reports the cancellation", "[finally]") {
   asio::io_context io;
   std::vector<std::string> log;
-  std::error_code work_saw, finally_threw;
+  halt::error_code work_saw, finally_threw;
   std::vector<std::string> handed;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
     auto w = endless_work(log, work_saw);
@@ -617,7 +617,7 @@ TEST_CASE("finally: a cancelled work whose cleanup fails still reports the cance
     try {
       const int v = co_await halt::finally(std::move(w), cleanup, on_error);
       co_return v;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       finally_threw = e.code();
       throw;
     }
@@ -710,7 +710,7 @@ TEST_CASE("task finally: cleanup runs after a value and after an exception, erro
     auto f4 = halt::finally(answer(), [] { return halt::task<void>(); });
     try {
       co_await std::move(f4);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       if (e.code() == halt::errc::no_state) log.push_back("empty cleanup");
     }
   };
@@ -760,7 +760,7 @@ TEST_CASE("task shield with a limit: timed_out once it passes, a drop waits at m
     auto s = halt::shield(logged_work(log, "long", 1h, 1), 2ms);
     try {
       co_await std::move(s);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       if (e.code() == halt::errc::timed_out) log.push_back("timed_out");
     }
     auto quick = halt::shield(logged_work(log, "quick", 1ms, 2), 1h);
@@ -795,13 +795,13 @@ TEST_CASE("task shield and finally: bad input", "[shield][halt_task]") {
     auto s = halt::shield(halt::task<int>());
     try {
       co_await std::move(s);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       n += e.code() == halt::errc::no_state;
     }
     auto f = halt::finally(halt::task<int>(), [] { return halt::task<void>(); });
     try {
       co_await std::move(f);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       n += e.code() == halt::errc::no_state;
     }
     co_return n;

@@ -166,7 +166,7 @@ template <class K>
 co_t<K, int> ignores_abort(halt::cancellation_token release, std::atomic<bool>* caught) {
   try {
     co_await sleep_for<K>(60s);
-  } catch (const std::system_error&) {
+  } catch (const halt::system_error&) {
     caught->store(true);
   } catch (...) {
     caught->store(true);
@@ -213,12 +213,12 @@ std::vector<std::string> names_of(const halt::shutdown_report& rep) {
   return v;
 }
 
-// The error code of the std::system_error that f() throws; empty if it throws nothing.
+// The error code of the halt::system_error that f() throws; empty if it throws nothing.
 template <class F>
-std::error_code error_of(F f) {
+halt::error_code error_of(F f) {
   try {
     f();
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     return e.code();
   }
   return {};
@@ -356,7 +356,7 @@ TEMPLATE_TEST_CASE("spawn() after phase 1 began throws errc::closed and the task
   CHECK(error_of([&] { (void)sd.spawn("late", holds<TestType>(owned)); }) == halt::errc::closed);
   CHECK(error_of([&] { (void)sd.spawn(io, "late", quick<TestType>()); }) == halt::errc::closed);
   CHECK(error_of([&] { (void)sd.spawn("late", quick<TestType>(), halt::on_shutdown::abort); }) == halt::errc::closed);
-  CHECK_THROWS_AS((void)sd.spawn("late", quick<TestType>()), std::system_error);
+  CHECK_THROWS_AS((void)sd.spawn("late", quick<TestType>()), halt::system_error);
   auto body = [owned]() -> co_t<TestType> { return holds<TestType>(owned); };
   CHECK(error_of([&] { (void)sd.spawn("late", body); }) == halt::errc::closed);
   CHECK(owned.use_count() == 2); // ours and body's: the refused work was destroyed, not queued
@@ -717,7 +717,7 @@ TEST_CASE("a negative grace or abort_wait throws std::invalid_argument from the 
   CHECK_NOTHROW(halt::shutdown(io, quiet(0s, 0s))); // zero is allowed
 }
 
-TEST_CASE("a signal that cannot be installed throws std::system_error naming it", "[shutdown][signal]") {
+TEST_CASE("a signal that cannot be installed throws halt::system_error naming it", "[shutdown][signal]") {
   asio::io_context io;
   for (int sig : {SIGKILL, SIGSTOP}) {
     auto opts = quiet(1s);
@@ -725,7 +725,7 @@ TEST_CASE("a signal that cannot be installed throws std::system_error naming it"
     bool threw = false;
     try {
       halt::shutdown sd(io, opts);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       threw = true;
       INFO("what(): " << e.what());
       CHECK(e.code());
@@ -747,10 +747,10 @@ TEMPLATE_TEST_CASE("a second concurrent run() throws errc::no_state", "[shutdown
   run_until(io, [&] { return second.done; }, 5s);
   REQUIRE(second.error);
   CHECK_FALSE(first.done);
-  std::error_code ec;
+  halt::error_code ec;
   try {
     std::rethrow_exception(second.error);
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     ec = e.code();
   } catch (...) {
   }
@@ -887,7 +887,7 @@ TEMPLATE_TEST_CASE("a spawn() that succeeds while phase 1 is starting is in the 
       try {
         late = self->spawn("late", cooperative<TestType>(self->token(), 0ms));
         ++late_ok;
-      } catch (const std::system_error& e) {
+      } catch (const halt::system_error& e) {
         if (e.code() == halt::errc::closed)
           ++late_refused;
         else
@@ -957,7 +957,7 @@ void race_once(int rep, int pool_threads, int spawners, race_stats& stats) {
           }
           mine.push_back(std::move(name));
           ++spawned_total;
-        } catch (const std::system_error& e) {
+        } catch (const halt::system_error& e) {
           if (e.code() == halt::errc::closed)
             ++refused[static_cast<std::size_t>(t)];
           else
@@ -1081,7 +1081,7 @@ co_t<K, int> fails_after_cancel(halt::cancellation_token tok) {
 template <class K>
 co_t<K> aborted_by_operation(halt::cancellation_token tok) {
   co_await wait_for<K>(tok);
-  throw std::system_error(asio::error::operation_aborted); // how an abort ends an awaitable task
+  throw halt::system_error(asio::error::operation_aborted); // how an abort ends an awaitable task
 }
 struct log_lines {
   std::mutex m;

@@ -214,7 +214,7 @@ TEST_CASE("sleep_for: 10^5 random sleeps complete in deadline order and never ea
     // sleep_until with the deadline recorded here: sleep_for(d) would read the clock again, and
     // on a loaded machine the thread may be preempted in between.
     const auto deadline = steady::now() + std::chrono::microseconds(rng() % 1'000'000); // 0 .. 1 s
-    halt::sleep_until(io, deadline, [&order, deadline](std::error_code ec) {
+    halt::sleep_until(io, deadline, [&order, deadline](halt::error_code ec) {
       REQUIRE_FALSE(ec);
       order.push_back({deadline, steady::now()});
     });
@@ -239,11 +239,11 @@ TEST_CASE("sleep_until: other clocks are converted at the call, and never early"
   asio::io_context io(1);
   const auto t0 = steady::now();
   steady::time_point a{}, b{};
-  halt::sleep_until(io, std::chrono::system_clock::now() + 20ms, [&](std::error_code ec) {
+  halt::sleep_until(io, std::chrono::system_clock::now() + 20ms, [&](halt::error_code ec) {
     REQUIRE_FALSE(ec);
     a = steady::now();
   });
-  halt::sleep_until(io, steady::now() + 10ms, [&](std::error_code ec) {
+  halt::sleep_until(io, steady::now() + 10ms, [&](halt::error_code ec) {
     REQUIRE_FALSE(ec);
     b = steady::now();
   });
@@ -255,11 +255,11 @@ TEST_CASE("sleep_until: other clocks are converted at the call, and never early"
 TEST_CASE("sleep_for: a past deadline completes through the queue, never inside the call", "[sleep]") {
   asio::io_context io(1);
   int called = 0;
-  halt::sleep_for(io, 0ms, [&](std::error_code ec) {
+  halt::sleep_for(io, 0ms, [&](halt::error_code ec) {
     CHECK_FALSE(ec);
     ++called;
   });
-  halt::sleep_until(io, steady::now() - 1h, [&](std::error_code ec) {
+  halt::sleep_until(io, steady::now() - 1h, [&](halt::error_code ec) {
     CHECK_FALSE(ec);
     ++called;
   });
@@ -273,9 +273,9 @@ TEST_CASE("sleep_for: every cancellation type cancels the operation form", "[sle
   for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial,
                     asio::cancellation_type::total}) {
     asio::cancellation_signal sig;
-    std::error_code got;
+    halt::error_code got;
     bool done = false;
-    halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec) {
+    halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](halt::error_code ec) {
                       got = ec;
                       done = true;
                     }));
@@ -350,7 +350,7 @@ TEST_CASE("sleep in a task: a select whose sleep loses costs no pass through the
   auto handlers = [&](int n, bool pending, bool busy) {
     asio::io_context io(1);
     asio::cancellation_signal other;
-    if (busy) halt::sleep_for(io, 1h, asio::bind_cancellation_slot(other.slot(), [](std::error_code) {}));
+    if (busy) halt::sleep_for(io, 1h, asio::bind_cancellation_slot(other.slot(), [](halt::error_code) {}));
     halt_test::tasks::outcome<int> out;
     auto l = loop(n, pending);
     std::move(l)(io, [&](std::exception_ptr e, int v) {
@@ -423,15 +423,15 @@ TEST_CASE("sleep in a task: two sleeps due in the same tick, the loser cancelled
   // the second still completes, once, with success.
   asio::io_context io(1);
   asio::cancellation_signal s1, s2;
-  std::vector<std::error_code> got(2);
+  std::vector<halt::error_code> got(2);
   int calls = 0;
   const auto at = steady::now() + 2ms;
-  halt::sleep_until(io, at, asio::bind_cancellation_slot(s1.slot(), [&](std::error_code ec) {
+  halt::sleep_until(io, at, asio::bind_cancellation_slot(s1.slot(), [&](halt::error_code ec) {
                       got[0] = ec;
                       ++calls;
                       s2.emit(asio::cancellation_type::terminal);
                     }));
-  halt::sleep_until(io, at, asio::bind_cancellation_slot(s2.slot(), [&](std::error_code ec) {
+  halt::sleep_until(io, at, asio::bind_cancellation_slot(s2.slot(), [&](halt::error_code ec) {
                       got[1] = ec;
                       ++calls;
                       s1.emit(asio::cancellation_type::terminal);
@@ -453,7 +453,7 @@ TEST_CASE("timeout over a task: the wheel's sleep, timed_out, and the awaitable 
     try {
       co_await halt::timeout(5ms, slow());
       FAIL("timeout must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       CHECK(e.code() == halt::errc::timed_out);
     }
     CHECK(steady::now() - t0 >= 5ms);
@@ -483,7 +483,7 @@ TEST_CASE("sleep_for: 10^5 sleeps armed and cancelled from four threads", "[slee
           auto sig = std::make_shared<asio::cancellation_signal>();
           halt::sleep_for(pool, d,
                           asio::bind_cancellation_slot(
-                              sig->slot(), asio::bind_executor(strand, [&, sig, long_one](std::error_code ec) {
+                              sig->slot(), asio::bind_executor(strand, [&, sig, long_one](halt::error_code ec) {
                                 if (ec == asio::error::operation_aborted)
                                   ++aborted;
                                 else if (!ec)
@@ -507,7 +507,7 @@ TEST_CASE("sleep_for: started from a thread that does not run a single-threaded 
   std::atomic<int> done{0};
   std::thread runner([&] { io.run(); });
   for (int i = 0; i < 200; ++i)
-    halt::sleep_for(io, std::chrono::milliseconds(i % 3), [&](std::error_code ec) {
+    halt::sleep_for(io, std::chrono::milliseconds(i % 3), [&](halt::error_code ec) {
       CHECK_FALSE(ec);
       if (++done == 200) guard.reset();
     });
@@ -523,7 +523,7 @@ TEST_CASE("sleep_for: a context destroyed with sleeps pending destroys them unca
   bool called = false;
   {
     asio::io_context io(1);
-    halt::sleep_for(io, 1h, [&called, alive](std::error_code) { called = true; });
+    halt::sleep_for(io, 1h, [&called, alive](halt::error_code) { called = true; });
     auto sleeper = [&]() -> halt::task<void> {
       probe p(log, "sleeper");
       co_await halt::sleep_for(1h);
@@ -551,15 +551,15 @@ TEST_CASE("sleep_for: a context destroyed with sleeps pending destroys them unca
 TEST_CASE("sleep_for: negative durations throw std::invalid_argument, and huge ones saturate", "[sleep]") {
   asio::io_context io(1);
   CHECK_THROWS_AS(halt::sleep_for(-1ms), std::invalid_argument);
-  CHECK_THROWS_AS(halt::sleep_for(io, -1ns, [](std::error_code) {}), std::invalid_argument);
+  CHECK_THROWS_AS(halt::sleep_for(io, -1ns, [](halt::error_code) {}), std::invalid_argument);
   CHECK_THROWS_AS(halt::timeout(-1ms, halt_test::tasks::answer()), std::invalid_argument);
   CHECK(halt::sleep_for(std::chrono::hours::max()).deadline() == steady::time_point::max());
   asio::cancellation_signal s1, s2;
-  std::error_code got1, got2;
+  halt::error_code got1, got2;
   halt::sleep_for(io, std::chrono::hours::max(),
-                  asio::bind_cancellation_slot(s1.slot(), [&](std::error_code ec) { got1 = ec; }));
+                  asio::bind_cancellation_slot(s1.slot(), [&](halt::error_code ec) { got1 = ec; }));
   halt::sleep_until(io, steady::time_point::max(),
-                    asio::bind_cancellation_slot(s2.slot(), [&](std::error_code ec) { got2 = ec; }));
+                    asio::bind_cancellation_slot(s2.slot(), [&](halt::error_code ec) { got2 = ec; }));
   asio::post(io, [&] {
     s1.emit(asio::cancellation_type::terminal);
     s2.emit(asio::cancellation_type::terminal);
@@ -578,15 +578,15 @@ TEST_CASE("sleep_for: a pass for an overdue sleep that empties the wheel still l
   for (int hint : {1, 2}) {
     asio::io_context io(hint);
     asio::cancellation_signal sig;
-    std::error_code got1, got2;
+    halt::error_code got1, got2;
     int done = 0;
     asio::post(io, [&] {
-      halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec) {
+      halt::sleep_for(io, 1h, asio::bind_cancellation_slot(sig.slot(), [&](halt::error_code ec) {
                         got1 = ec;
                         ++done;
                       }));
       sig.emit(asio::cancellation_type::terminal);
-      halt::sleep_until(io, steady::now() - 1h, [&](std::error_code ec) {
+      halt::sleep_until(io, steady::now() - 1h, [&](halt::error_code ec) {
         got2 = ec;
         ++done;
       });
@@ -601,10 +601,10 @@ TEST_CASE("sleep_for: a pass for an overdue sleep that empties the wheel still l
 
 TEST_CASE("sleep_for: an executor that tracks work, first to reach the wheel, does not keep the context busy", "[sleep][review12]") {
   asio::io_context io;
-  std::error_code got = asio::error::would_block;
+  halt::error_code got = asio::error::would_block;
   {
     auto tracked = asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked);
-    halt::sleep_until(tracked, steady::now() - 1h, [&](std::error_code ec) { got = ec; });
+    halt::sleep_until(tracked, steady::now() - 1h, [&](halt::error_code ec) { got = ec; });
   } // the test's own tracked executor gone: only the sleep's work is left
   io.poll();
   CHECK_FALSE(got);

@@ -82,12 +82,12 @@ TEST_CASE("the result can be taken once, and abort after completion changes noth
   CHECK(r.value() == 5);
   // A second join completes with errc::result_taken.
   asio::io_context io;
-  std::optional<std::error_code> again;
+  std::optional<halt::error_code> again;
   auto joiner = [&]() -> asio::awaitable<void> {
     try {
       (void)co_await h.join();
-      again = std::error_code();
-    } catch (const std::system_error& e) {
+      again = halt::error_code();
+    } catch (const halt::system_error& e) {
       again = e.code();
     }
   };
@@ -380,7 +380,7 @@ TEST_CASE("abort() does not run a blocking on_cancel callback on the calling thr
   abort_returned = true;
   asio::io_context io;
   bool joined = false;
-  h.async_join(asio::bind_executor(io, [&](std::error_code, halt::join_result<void>) { joined = true; }));
+  h.async_join(asio::bind_executor(io, [&](halt::error_code, halt::join_result<void>) { joined = true; }));
   halt_test::run_until(io, [&] { return joined; });
   CHECK(saw_return.load());
   CHECK(callback_thread.load() != std::this_thread::get_id());

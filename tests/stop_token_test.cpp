@@ -27,7 +27,7 @@ using halt::cancellation_token;
 using halt::errc;
 
 namespace {
-auto is_no_state = [](const std::system_error& e) { return e.code() == errc::no_state; };
+auto is_no_state = [](const halt::system_error& e) { return e.code() == errc::no_state; };
 } // namespace
 
 // --- from_stop_token ------------------------------------------------------------------------
@@ -112,8 +112,8 @@ TEST_CASE("a stop requested from another thread completes an async_wait on the t
 }
 
 TEST_CASE("a std::jthread's stop reaches a halt token made from its stop_token", "[stop_token]") {
-  std::promise<std::error_code> reason;
-  std::future<std::error_code> got = reason.get_future();
+  std::promise<halt::error_code> reason;
+  std::future<halt::error_code> got = reason.get_future();
   std::jthread worker([&](std::stop_token st) {
     cancellation_token t = halt::from_stop_token(st);
     std::future<void> f = t.async_wait(asio::use_future);
@@ -321,7 +321,7 @@ TEST_CASE("a copy of a destroyed stop_bridge's source keeps its tokens stoppable
 TEST_CASE("stop_bridge on an empty token throws no_state", "[stop_token]") {
   cancellation_token t;
   cancellation_token u = std::move(t);
-  CHECK_THROWS_MATCHES(halt::stop_bridge(t), std::system_error, halt_test::Predicate<std::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES(halt::stop_bridge(t), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
   CHECK_NOTHROW(halt::stop_bridge(u));
 }
 
@@ -365,7 +365,7 @@ asio::awaitable<void> hold_bridge(cancellation_token t, asio::steady_timer& gate
   std::stop_callback<decltype(on_stop)> cb(bridge.get_token(), on_stop);
   try {
     co_await gate.async_wait(asio::use_awaitable);
-  } catch (const std::system_error&) {
+  } catch (const halt::system_error&) {
   }
   CHECK(bridge.get_token().stop_requested() == t.is_cancelled());
   CHECK(pad[Pad - 1] == 1);

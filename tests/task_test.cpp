@@ -145,7 +145,7 @@ TEST_CASE("a task started with a token alone runs on the handler's associated ex
 
 // --- use_task -----------------------------------------------------------------------------------
 
-TEST_CASE("use_task awaits a timer, an error code is thrown as std::system_error", "[task]") {
+TEST_CASE("use_task awaits a timer, an error code is thrown as halt::system_error", "[task]") {
   asio::io_context io;
   auto body = [&io]() -> halt::task<int> {
     asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
@@ -155,7 +155,7 @@ TEST_CASE("use_task awaits a timer, an error code is thrown as std::system_error
     asio::post(io, [&forever] { forever.cancel(); });
     try {
       co_await forever.async_wait(halt::use_task);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       co_return e.code() == asio::error::operation_aborted ? 1 : 2;
     }
     co_return 3;
@@ -167,21 +167,21 @@ TEST_CASE("use_task: the value is the completion's arguments without the error c
   asio::io_context io;
   auto body = [&io]() -> halt::task<void> {
     co_await asio::post(io, halt::use_task); // void()
-    int one = co_await async_values<std::error_code, int>(io, halt::use_task, std::error_code(), 7);
+    int one = co_await async_values<halt::error_code, int>(io, halt::use_task, halt::error_code(), 7);
     CHECK(one == 7);
     int bare = co_await async_values<int>(io, halt::use_task, 8);
     CHECK(bare == 8);
     // (g++ 12: name an operation holding non-trivial arguments before awaiting it)
-    auto op = async_values<std::error_code, int, std::string>(io, halt::use_task, std::error_code(), 9,
+    auto op = async_values<halt::error_code, int, std::string>(io, halt::use_task, halt::error_code(), 9,
                                                               std::string("nine"));
     std::tuple<int, std::string> two = co_await std::move(op);
     CHECK(two == std::make_tuple(9, std::string("nine")));
-    auto timed_out = async_values<std::error_code, int>(io, halt::use_task,
+    auto timed_out = async_values<halt::error_code, int>(io, halt::use_task,
                                                         make_error_code(std::errc::timed_out), 0);
     bool threw = false; // (never co_await inside a Catch macro: support/tasks.hpp)
     try {
       co_await std::move(timed_out);
-    } catch (const std::system_error&) {
+    } catch (const halt::system_error&) {
       threw = true;
     }
     CHECK(threw);
@@ -202,13 +202,13 @@ TEST_CASE("use_task works with as_tuple, redirect_error and deferred operations"
   asio::io_context io;
   auto body = [&io]() -> halt::task<void> {
     auto bad = make_error_code(std::errc::timed_out);
-    auto [ec, v] = co_await async_values<std::error_code, int>(
+    auto [ec, v] = co_await async_values<halt::error_code, int>(
         io, halt::as_tuple(halt::use_task), bad, 5);
     CHECK(ec == bad);
     CHECK(v == 5);
 
-    std::error_code ec2;
-    int w = co_await async_values<std::error_code, int>(io, asio::redirect_error(halt::use_task, ec2), bad, 6);
+    halt::error_code ec2;
+    int w = co_await async_values<halt::error_code, int>(io, asio::redirect_error(halt::use_task, ec2), bad, 6);
     CHECK(ec2 == bad);
     CHECK(w == 6);
 
@@ -285,7 +285,7 @@ TEST_CASE("awaiting or starting an empty task throws errc::no_state", "[task]") 
     (void)moved;
     try {
       co_await std::move(t);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       co_return e.code() == halt::errc::no_state;
     }
     co_return false;
@@ -299,11 +299,11 @@ TEST_CASE("awaiting or starting an empty task throws errc::no_state", "[task]") 
   try {
     std::move(t)(io, record<int>{&out}); // started twice
     FAIL("no exception");
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     CHECK(e.code() == halt::errc::no_state);
   }
   halt::task<void> empty;
-  CHECK_THROWS_AS(std::move(empty)(io, record<void>{nullptr}), std::system_error);
+  CHECK_THROWS_AS(std::move(empty)(io, record<void>{nullptr}), halt::system_error);
   halt_test::run_until(io, [&] { return out.done; });
   CHECK(*out.value == 42);
 }
@@ -362,7 +362,7 @@ TEST_CASE("drop: no code after the co_await runs, no catch sees anything", "[tas
         asio::steady_timer t(co_await asio::this_coro::executor, 1h);
         co_await t.async_wait(halt::use_task);
         after = true;
-      } catch (const std::system_error&) {
+      } catch (const halt::system_error&) {
         caught = true;
       }
     } catch (...) {
@@ -628,7 +628,7 @@ struct move_bomb {
 // executor) before it starts waiting on `t`.
 template <class Token>
 auto async_emit_then_wait(asio::cancellation_signal& sig, asio::steady_timer& t, Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
+  return asio::async_initiate<Token, void(halt::error_code)>(
       [&sig, &t](auto h) {
         sig.emit(asio::cancellation_type::terminal);
         t.async_wait(std::move(h));

@@ -38,12 +38,12 @@ using halt_test::run_until;
 using halt_test::task_kind;
 using halt_test::wait_for;
 
-// The error code of the std::system_error that f() throws; empty if it throws nothing.
+// The error code of the halt::system_error that f() throws; empty if it throws nothing.
 template <class F>
-std::error_code error_of(F f) {
+halt::error_code error_of(F f) {
   try {
     f();
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     return e.code();
   }
   return {};
@@ -131,7 +131,7 @@ TEMPLATE_TEST_CASE("spawn() and track() after close() throw errc::closed and tra
   CHECK(tracker.size() == 0);
   run_for(io, 5ms);
   CHECK(owned.use_count() == 2); // ours and `body`'s: the refused work was destroyed, not queued
-  CHECK_THROWS_AS((void)tracker.spawn(io, holds<TestType>(owned)), std::system_error);
+  CHECK_THROWS_AS((void)tracker.spawn(io, holds<TestType>(owned)), halt::system_error);
 }
 
 TEST_CASE("close() and reopen() report whether they changed the state", "[task_tracker]") {
@@ -365,7 +365,7 @@ TEMPLATE_TEST_CASE("close() racing spawn(): every spawn fails with closed or is 
         try {
           auto h = tracker.spawn(pool, short_task<TestType>(&live, &finished));
           ++spawned;
-        } catch (const std::system_error& e) {
+        } catch (const halt::system_error& e) {
           if (e.code() == halt::errc::closed)
             ++refused;
           else

@@ -70,13 +70,13 @@ asio::awaitable<int> throw_after(std::chrono::steady_clock::duration d, std::str
 // Never finishes on its own (60 s). Records whether it was cancelled and when its guard ran.
 struct endless_probe {
   bool guard_ran = false;
-  std::error_code saw;
+  halt::error_code saw;
 };
 asio::awaitable<int> endless(endless_probe& p) {
   halt::scope_exit guard([&] { p.guard_ran = true; });
   try {
     co_await sleep_for(60s);
-  } catch (const std::system_error& e) {
+  } catch (const halt::system_error& e) {
     p.saw = e.code();
     throw;
   }
@@ -151,12 +151,12 @@ TEST_CASE("a branch that never finishes times out after the deadline, unwound fi
   run_main(io, [&]() -> asio::awaitable<void> {
     const auto start = std::chrono::steady_clock::now();
     auto a = endless(probe);
-    std::error_code code;
+    halt::error_code code;
     bool guard_ran_at_throw = false;
     try {
       co_await halt::timeout(20ms, std::move(a));
       FAIL("timeout must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       guard_ran_at_throw = probe.guard_ran;
     }
@@ -176,7 +176,7 @@ TEST_CASE("a branch that catches the cancellation and returns anyway still times
   auto stubborn = [&]() -> asio::awaitable<std::shared_ptr<int>> {
     try {
       co_await sleep_for(60s);
-    } catch (const std::system_error&) {
+    } catch (const halt::system_error&) {
       caught = true;
     }
     auto p = std::make_shared<int>(1);
@@ -185,11 +185,11 @@ TEST_CASE("a branch that catches the cancellation and returns anyway still times
   };
   run_main(io, [&]() -> asio::awaitable<void> {
     auto a = stubborn();
-    std::error_code code;
+    halt::error_code code;
     try {
       auto p = co_await halt::timeout(10ms, std::move(a));
       FAIL("timeout must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == halt::errc::timed_out);
@@ -202,14 +202,14 @@ TEST_CASE("an abort of the enclosing task inside timeout is a cancellation, not 
   asio::io_context io;
   endless_probe probe;
   bool started = false;
-  std::error_code code;
+  halt::error_code code;
   auto h = halt::spawn(io, [&]() -> asio::awaitable<int> {
     auto a = endless(probe);
     started = true;
     try {
       const int v = co_await halt::timeout(30s, std::move(a));
       co_return v;
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
       throw;
     }
@@ -231,13 +231,13 @@ TEST_CASE("an outer cancellation signal fails timeout with operation_aborted, no
   asio::io_context io;
   asio::cancellation_signal sig; // outlives the coroutine: io is run until it has finished
   endless_probe probe;
-  std::error_code code;
+  halt::error_code code;
   bool finished = false;
   auto body = [&]() -> asio::awaitable<void> {
     auto a = endless(probe);
     try {
       co_await halt::timeout(30s, std::move(a));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
   };
@@ -246,7 +246,7 @@ TEST_CASE("an outer cancellation signal fails timeout with operation_aborted, no
                    if (e) std::rethrow_exception(e);
                  }));
   asio::steady_timer later(io, 20ms);
-  later.async_wait([&](std::error_code) { sig.emit(asio::cancellation_type::terminal); });
+  later.async_wait([&](halt::error_code) { sig.emit(asio::cancellation_type::terminal); });
   halt_test::run_until(io, [&] { return finished; }, 10s);
   CHECK(code == asio::error::operation_aborted);
   CHECK(code != halt::errc::timed_out);
@@ -284,13 +284,13 @@ TEST_CASE("a branch that reports operation_aborted itself fails with operation_a
   run_main(io, [&]() -> asio::awaitable<void> {
     auto self_aborting = []() -> asio::awaitable<int> {
       co_await sleep_for(1ms);
-      throw std::system_error(asio::error::operation_aborted);
+      throw halt::system_error(asio::error::operation_aborted);
     };
     auto a = self_aborting();
-    std::error_code code;
+    halt::error_code code;
     try {
       co_await halt::timeout(5s, std::move(a));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == asio::error::operation_aborted);
@@ -326,24 +326,24 @@ TEST_CASE("timeout on a plain deferred operation", "[timeout]") {
 
     asio::steady_timer slow(ex, 60s);
     auto op2 = slow.async_wait(halt::deferred);
-    std::error_code code;
+    halt::error_code code;
     try {
       co_await halt::timeout(10ms, std::move(op2));
       FAIL("timeout must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == halt::errc::timed_out);
 
-    // An operation that fails with its own error code: std::system_error with that code.
+    // An operation that fails with its own error code: halt::system_error with that code.
     asio::steady_timer cancelled(ex, 60s);
     asio::steady_timer canceller(ex, 5ms);
-    canceller.async_wait([&](std::error_code) { cancelled.cancel(); });
+    canceller.async_wait([&](halt::error_code) { cancelled.cancel(); });
     auto op3 = cancelled.async_wait(halt::deferred);
-    std::error_code code3;
+    halt::error_code code3;
     try {
       co_await halt::timeout(5s, std::move(op3));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code3 = e.code();
     }
     CHECK(code3 == asio::error::operation_aborted);
@@ -359,11 +359,11 @@ TEST_CASE("timeout_at with std::chrono::system_clock", "[timeout]") {
     CHECK(v == 3);
 
     auto b = endless(probe);
-    std::error_code code;
+    halt::error_code code;
     try {
       co_await halt::timeout_at(std::chrono::system_clock::now() + 20ms, std::move(b));
       FAIL("timeout_at must throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == halt::errc::timed_out);
@@ -394,7 +394,7 @@ TEST_CASE("durations too large for the clock saturate", "[timeout]") {
 
 TEST_CASE("halt::errc::timed_out maps to std::errc::timed_out", "[timeout]") {
   // error.hpp: "timed_out [compares equal] to std::errc::timed_out".
-  const std::error_code ec = halt::errc::timed_out;
+  const halt::error_code ec = halt::errc::timed_out;
   CHECK(ec == std::errc::timed_out);
   CHECK(ec != std::errc::operation_canceled);
   CHECK(ec.category() == halt::error_category());
@@ -403,10 +403,10 @@ TEST_CASE("halt::errc::timed_out maps to std::errc::timed_out", "[timeout]") {
   asio::io_context io;
   run_main(io, [&]() -> asio::awaitable<void> {
     auto a = sleep_for(60s);
-    std::error_code code;
+    halt::error_code code;
     try {
       co_await halt::timeout(1ms, std::move(a));
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       code = e.code();
     }
     CHECK(code == std::errc::timed_out);
@@ -426,7 +426,7 @@ TEST_CASE("timeout does not turn a partial or total cancel into a timeout or an 
         io, type,
         [&]() -> asio::awaitable<void> {
           auto a = [&]() -> asio::awaitable<int> {
-            std::error_code ec;
+            halt::error_code ec;
             co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             co_return 5;
           };
@@ -471,7 +471,7 @@ TEST_CASE("task timeout: the deadline drops the task and throws timed_out", "[ti
     try {
       co_await std::move(t);
       log.push_back("no throw");
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       log.push_back(e.code() == halt::errc::timed_out ? "timed_out" : e.code().message());
     }
   };
@@ -491,7 +491,7 @@ TEST_CASE("task timeout: bad input", "[timeout][halt_task]") {
     bool no_state = false;
     try {
       co_await std::move(t);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       no_state = e.code() == halt::errc::no_state;
     }
     CHECK(no_state);
@@ -515,7 +515,7 @@ TEST_CASE("task timeout: the duration counts from the task's first suspension, a
     bool timed_out = false;
     try {
       co_await std::move(t);
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       timed_out = e.code() == halt::errc::timed_out;
     }
     timed_out_at = clock::now();

@@ -56,13 +56,13 @@ struct cancellation_bound_token {
 };
 
 /// Wraps `token` so that the operation it is given to is cancelled (with `type`) when `t` is.
-/// \throws std::system_error (halt::errc::no_state) if `t` is empty.
+/// \throws halt::system_error (halt::errc::no_state) if `t` is empty.
 template <class CompletionToken>
 cancellation_bound_token<std::decay_t<CompletionToken>> bind_cancellation(
     cancellation_token t, CompletionToken&& token,
     asio::cancellation_type type = asio::cancellation_type::terminal) {
   if (!t.valid())
-    throw std::system_error(make_error_code(errc::no_state), "halt::bind_cancellation");
+    throw halt::system_error(make_error_code(errc::no_state), "halt::bind_cancellation");
   return {std::move(t), type, std::forward<CompletionToken>(token)};
 }
 
@@ -209,12 +209,12 @@ private:
 } // namespace halt
 
 template <class CompletionToken, class Signature>
-struct asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signature> {
-  using return_type = typename asio::async_result<CompletionToken, Signature>::return_type;
+struct halt::asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signature> {
+  using return_type = typename halt::asio::async_result<CompletionToken, Signature>::return_type;
 
   template <class Initiation, class RawToken, class... Args>
   static auto initiate(Initiation&& init, RawToken&& token, Args&&... args) {
-    return asio::async_initiate<CompletionToken, Signature>(
+    return halt::asio::async_initiate<CompletionToken, Signature>(
         halt::detail::bound_initiation<std::decay_t<Initiation>>{
             std::forward<Initiation>(init), static_cast<RawToken&&>(token).token, token.type},
         token.inner, std::forward<Args>(args)...);
@@ -222,19 +222,19 @@ struct asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signa
 };
 
 template <class Handler, class E, class Executor>
-struct asio::associated_executor<halt::detail::bound_handler<Handler, E>, Executor> {
-  using type = typename asio::associated_executor<Handler, Executor>::type;
+struct halt::asio::associated_executor<halt::detail::bound_handler<Handler, E>, Executor> {
+  using type = typename halt::asio::associated_executor<Handler, Executor>::type;
   static type get(const halt::detail::bound_handler<Handler, E>& h,
                   const Executor& ex = Executor()) noexcept {
-    return asio::associated_executor<Handler, Executor>::get(h.inner, ex);
+    return halt::asio::associated_executor<Handler, Executor>::get(h.inner, ex);
   }
 };
 
 template <class Handler, class E, class Allocator>
-struct asio::associated_allocator<halt::detail::bound_handler<Handler, E>, Allocator> {
-  using type = typename asio::associated_allocator<Handler, Allocator>::type;
+struct halt::asio::associated_allocator<halt::detail::bound_handler<Handler, E>, Allocator> {
+  using type = typename halt::asio::associated_allocator<Handler, Allocator>::type;
   static type get(const halt::detail::bound_handler<Handler, E>& h,
                   const Allocator& a = Allocator()) noexcept {
-    return asio::associated_allocator<Handler, Allocator>::get(h.inner, a);
+    return halt::asio::associated_allocator<Handler, Allocator>::get(h.inner, a);
   }
 };

@@ -9,15 +9,15 @@
 //    public:
 //     cancellation_token();                                  // a new root, not cancelled
 //     bool is_cancelled() const noexcept;                    // one atomic load
-//     std::error_code reason() const noexcept;               // empty until cancelled
+//     halt::error_code reason() const noexcept;              // empty until cancelled
 //     void throw_if_cancelled() const;                       // system_error(reason())
-//     void cancel(std::error_code reason = errc::cancelled); // idempotent, first reason wins
+//     void cancel(halt::error_code reason = errc::cancelled); // idempotent, first wins
 //     cancellation_token child_token() const;
 //     cancellation_token child_token_at(ExOrCtx&&, steady_clock::time_point) const;
 //     cancellation_token child_token_after(ExOrCtx&&, duration) const;
 //     std::optional<steady_clock::time_point> deadline() const noexcept;
 //     cancellation_registration on_cancel(F&& f) const;      // RAII, no allocation
-//     auto async_wait(CompletionToken&&) const;              // void(std::error_code)
+//     auto async_wait(CompletionToken&&) const;              // void(halt::error_code)
 //     asio::awaitable<void> cancelled() const;               // co_await token.cancelled()
 //     halt::drop_guard drop_guard() const;
 //     bool valid() const noexcept;                           // false when moved-from
@@ -39,7 +39,7 @@
 //
 // Empty tokens: a moved-from token is empty (`valid() == false`). It is never cancelled and
 // reports no reason and no deadline; cancel(), child_token*(), on_cancel(), drop_guard() and
-// async_wait() on it throw std::system_error with halt::errc::no_state.
+// async_wait() on it throw halt::system_error with halt::errc::no_state.
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/timer_service.hpp>
@@ -279,14 +279,14 @@ public:
 
   /// The reason given to the cancel that reached this token; empty until then. Every descendant
   /// cancelled by the same call reports the same reason.
-  std::error_code reason() const noexcept {
+  halt::error_code reason() const noexcept {
     if (!is_cancelled()) return {};
     return n_->reason();
   }
 
-  /// Throws std::system_error(reason()) if the token is cancelled; for loops in blocking code.
+  /// Throws halt::system_error(reason()) if the token is cancelled; for loops in blocking code.
   void throw_if_cancelled() const {
-    if (is_cancelled()) throw std::system_error(n_->reason(), "halt: cancelled");
+    if (is_cancelled()) throw halt::system_error(n_->reason(), "halt: cancelled");
   }
 
   /// Cancels this token and all its descendants. Idempotent: the first reason wins.
@@ -298,9 +298,9 @@ public:
   /// The tree is not cancelled atomically: an observer on another thread can see a parent
   /// cancelled before its child during the call.
   ///
-  /// \throws std::system_error (halt::errc::no_state) on an empty token.
+  /// \throws halt::system_error (halt::errc::no_state) on an empty token.
   /// \throws std::invalid_argument if `reason` is not an error (a zero value).
-  void cancel(std::error_code reason = errc::cancelled) const {
+  void cancel(halt::error_code reason = errc::cancelled) const {
     require_state();
     if (!reason) throw std::invalid_argument("halt::cancellation_token::cancel: reason must be non-zero");
     detail::cancel_node(n_, reason);
@@ -361,23 +361,23 @@ public:
     return r;
   }
 
-  /// An Asio asynchronous operation, signature void(std::error_code), that completes when this
+  /// An Asio asynchronous operation, signature void(halt::error_code), that completes when this
   /// token is cancelled: with a default error_code when the token is cancelled, or with
   /// asio::error::operation_aborted if the wait itself is cancelled through the handler's
   /// cancellation slot (terminal, partial or total). It always completes through the handler's
   /// associated executor (asio::system_executor if it has none), never inline inside cancel().
   /// A pending wait counts as outstanding work on that executor, and it is destroyed without
   /// completing when that executor's execution context shuts down.
-  /// \throws std::system_error (halt::errc::no_state) on an empty token.
+  /// \throws halt::system_error (halt::errc::no_state) on an empty token.
   template <class CompletionToken>
   auto async_wait(CompletionToken&& token) const {
     require_state(); // here, not inside the initiation: Asio 1.22 terminates on a throw there
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+    return asio::async_initiate<CompletionToken, void(halt::error_code)>(
         initiate_wait{}, token, cancellation_token(*this));
   }
 
   /// `co_await token.cancelled();` waits until the token is cancelled. Throws
-  /// std::system_error(operation_aborted) if the awaiting coroutine is cancelled first. On a
+  /// halt::system_error(operation_aborted) if the awaiting coroutine is cancelled first. On a
   /// token that is already cancelled it completes without suspending, so as a select branch it
   /// wins at once and the branches after it never start.
   asio::awaitable<void> cancelled() const {
@@ -407,7 +407,7 @@ private:
   cancellation_token(adopt_tag, detail::node* n) noexcept : n_(n) {}
 
   void require_state() const {
-    if (!valid()) throw std::system_error(make_error_code(errc::no_state), "halt::cancellation_token");
+    if (!valid()) throw halt::system_error(make_error_code(errc::no_state), "halt::cancellation_token");
   }
 
   struct initiate_wait {
@@ -697,7 +697,7 @@ inline cancellation_token make_linked(const cancellation_token* const* ins, std:
   for (std::size_t i = 0; i < count; ++i) {
     node* in = detail_node_of(*ins[i]);
     if (in == &empty_node)
-      throw std::system_error(make_error_code(errc::no_state), "halt::linked_token");
+      throw halt::system_error(make_error_code(errc::no_state), "halt::linked_token");
     if (auto d = ins[i]->deadline()) n->deadline_ = std::min(n->deadline_, *d);
   }
   n->upstream_.reserve(count);
@@ -716,7 +716,7 @@ inline cancellation_token make_linked(const cancellation_token* const* ins, std:
 /// A new root token that is cancelled as soon as any of its inputs is, with that input's reason
 /// (the first one wins). Its deadline is the earliest of the inputs' deadlines. The inputs stay
 /// in their trees while the linked token lives.
-/// \throws std::system_error (halt::errc::no_state) if an input is empty.
+/// \throws halt::system_error (halt::errc::no_state) if an input is empty.
 template <class... Ts>
 cancellation_token linked_token(const cancellation_token& first, const Ts&... rest) {
   static_assert((std::is_same_v<Ts, cancellation_token> && ...),

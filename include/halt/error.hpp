@@ -8,16 +8,37 @@
 //   const std::error_category& halt::error_category() noexcept;   // name() == "halt"
 //   std::error_code halt::make_error_code(halt::errc) noexcept;
 //
+//   using halt::error_code   = std::error_code;     // boost::system::error_code on Boost.Asio
+//   using halt::system_error = std::system_error;   // boost::system::system_error on Boost.Asio
+//
 // `halt::errc` values are std::error_code enums, so `ec == halt::errc::timed_out` works. They map
 // to portable conditions: cancelled and shutdown compare equal to std::errc::operation_canceled,
 // timed_out to std::errc::timed_out. Cancellation of an Asio operation itself is still reported
 // with asio::error::operation_aborted, as Asio does; halt's codes describe *why* a token was
 // cancelled (its reason).
+//
+// halt::error_code and halt::system_error are the error types of the Asio halt is built on
+// (detail/asio.hpp): every completion signature of halt (void(halt::error_code), ...), every
+// token reason and every exception halt throws for an error code use them, so that halt's
+// operations compose with that Asio's (as_tuple, redirect_error, parallel_group, awaitable
+// operators). On Boost.Asio (HALT_USE_BOOST_ASIO) they are Boost.System's: a
+// boost::system::error_code carries halt's std::error_category as it is, `ec == halt::errc::x`
+// and `ec == std::errc::operation_canceled` work there too, and a halt::system_error is not a
+// std::system_error (catch halt::system_error, or std::runtime_error for both).
+
+#include <halt/detail/asio.hpp>
 
 #include <string>
 #include <system_error>
 
 namespace halt {
+
+/// The error code type of halt's completion signatures and token reasons: Asio's
+/// (std::error_code; boost::system::error_code on Boost.Asio).
+using error_code = detail::asio_error_code;
+/// The exception halt throws for an error code: Asio's (std::system_error;
+/// boost::system::system_error on Boost.Asio).
+using system_error = detail::asio_system_error;
 
 /// Reasons and failures reported by halt.
 enum class errc {

@@ -15,7 +15,7 @@
 //     bool is_finished() const noexcept;
 //     halt::abort_handle abort_handle() const;
 //     void detach() noexcept;
-//     auto async_join(CompletionToken&&);               // void(std::error_code, join_result<T>)
+//     auto async_join(CompletionToken&&);               // void(halt::error_code, join_result<T>)
 //     asio::awaitable<join_result<T>> join();
 //     asio::awaitable<join_result<T>> cancel_and_join();
 //   };
@@ -65,7 +65,7 @@
 //   does not stop the io_context: one failed connection must not take the others down.
 //
 // Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
-// std::system_error(halt::errc::no_state); is_finished() on an empty handle is false.
+// halt::system_error(halt::errc::no_state); is_finished() on an empty handle is false.
 // Thread safety: abort(), is_finished() and abort_handle copies may be used from any thread. One
 // join_handle object is used by one thread at a time, and it should have one join pending at once.
 
@@ -96,7 +96,7 @@ public:
 
   /// Requests the task's abort; see join_handle::abort. \throws no_state if empty.
   void abort() const {
-    if (!t_) throw std::system_error(make_error_code(errc::no_state), "halt::abort_handle::abort");
+    if (!t_) throw halt::system_error(make_error_code(errc::no_state), "halt::abort_handle::abort");
     t_->abort();
   }
   /// True once the task has finished (its frames are destroyed). False for an empty handle.
@@ -196,7 +196,7 @@ asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> b
         auto v = co_await std::move(aw);
         out.emplace(join_result<T>::from_value(std::move(v)));
       }
-    } catch (const std::system_error& e) {
+    } catch (const halt::system_error& e) {
       if (e.code() == asio::error::operation_aborted && guard.st->abort_requested())
         out.emplace(join_result<T>::cancelled());
       else
@@ -388,7 +388,7 @@ struct join_completion {
     return asio::get_associated_cancellation_slot(handler);
   }
 
-  void operator()(std::error_code ec) {
+  void operator()(halt::error_code ec) {
     if (ec) {
       std::move(handler)(ec, join_result<T>::cancelled());
       return;
@@ -398,7 +398,7 @@ struct join_completion {
       std::move(handler)(make_error_code(errc::result_taken), join_result<T>::cancelled());
       return;
     }
-    std::move(handler)(std::error_code{}, std::move(*r));
+    std::move(handler)(halt::error_code{}, std::move(*r));
   }
 };
 
@@ -412,7 +412,7 @@ struct initiate_join {
 
 template <class T, class CompletionToken>
 auto async_join(std::shared_ptr<task_state<T>> st, CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, void(std::error_code, join_result<T>)>(
+  return asio::async_initiate<CompletionToken, void(halt::error_code, join_result<T>)>(
       initiate_join{}, token, std::move(st));
 }
 
@@ -457,17 +457,17 @@ public:
     if (st_) std::exchange(st_, nullptr)->detach();
   }
 
-  /// An Asio operation, signature void(std::error_code, join_result<T>), that completes when the
+  /// An Asio operation, signature void(halt::error_code, join_result<T>), that completes when the
   /// task has finished. Errors: operation_aborted if the join itself was cancelled (the task goes
   /// on; join again later), halt::errc::result_taken if an earlier join took the result.
-  /// \throws std::system_error(no_state) if the handle is empty.
+  /// \throws halt::system_error(no_state) if the handle is empty.
   template <class CompletionToken>
   auto async_join(CompletionToken&& token) const {
     require(); // here, not inside the initiation: Asio 1.22 terminates on a throw from there
     return detail::async_join<T>(st_, std::forward<CompletionToken>(token));
   }
 
-  /// `co_await h.join()`: the task's join_result. Throws std::system_error on the errors above.
+  /// `co_await h.join()`: the task's join_result. Throws halt::system_error on the errors above.
   asio::awaitable<join_result<T>> join() const { return async_join(asio::use_awaitable); }
 
   /// Aborts the task, waits for it to finish, and returns its result: cancelled, or the value or
@@ -479,7 +479,7 @@ public:
 
 private:
   detail::task_state<T>& require() const {
-    if (!st_) throw std::system_error(make_error_code(errc::no_state), "halt::join_handle");
+    if (!st_) throw halt::system_error(make_error_code(errc::no_state), "halt::join_handle");
     return *st_;
   }
 
@@ -542,19 +542,19 @@ auto spawn(ExOrCtx&& ex, Body&& body) {
 } // namespace halt
 
 template <class Handler, class T, class Executor>
-struct asio::associated_executor<halt::detail::join_completion<Handler, T>, Executor> {
-  using type = typename asio::associated_executor<Handler, Executor>::type;
+struct halt::asio::associated_executor<halt::detail::join_completion<Handler, T>, Executor> {
+  using type = typename halt::asio::associated_executor<Handler, Executor>::type;
   static type get(const halt::detail::join_completion<Handler, T>& h,
                   const Executor& ex = Executor()) noexcept {
-    return asio::associated_executor<Handler, Executor>::get(h.handler, ex);
+    return halt::asio::associated_executor<Handler, Executor>::get(h.handler, ex);
   }
 };
 
 template <class Handler, class T, class Allocator>
-struct asio::associated_allocator<halt::detail::join_completion<Handler, T>, Allocator> {
-  using type = typename asio::associated_allocator<Handler, Allocator>::type;
+struct halt::asio::associated_allocator<halt::detail::join_completion<Handler, T>, Allocator> {
+  using type = typename halt::asio::associated_allocator<Handler, Allocator>::type;
   static type get(const halt::detail::join_completion<Handler, T>& h,
                   const Allocator& a = Allocator()) noexcept {
-    return asio::associated_allocator<Handler, Allocator>::get(h.handler, a);
+    return halt::asio::associated_allocator<Handler, Allocator>::get(h.handler, a);
   }
 };

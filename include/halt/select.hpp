@@ -27,7 +27,7 @@
 // - Every other started branch gets terminal cancellation. select completes only when every
 //   loser has finished: its frames are destroyed and its RAII guards have run. A loser's value
 //   that arrives late is destroyed. If the winner completed with an exception (or, for an
-//   operation, an error code), select rethrows it (std::system_error for an error code) after the
+//   operation, an error code), select rethrows it (halt::system_error for an error code) after the
 //   losers unwound.
 // - Ties: of several branches that are ready at once, the first in start order wins: argument
 //   order by default (like Tokio's `biased;`), a random rotation with halt::fair (like Tokio's
@@ -72,7 +72,7 @@
 //   overflow an 8 MiB stack in a debug build. A loop of selects does not grow the stack.
 //
 // Bad input: an empty range throws std::invalid_argument and an empty token throws
-// std::system_error(halt::errc::no_state), both when the returned awaitable is awaited.
+// halt::system_error(halt::errc::no_state), both when the returned awaitable is awaited.
 // Thread safety: the returned awaitables are awaited like any other; the branches may run on any
 // executor, the group serialises them itself.
 
@@ -180,7 +180,7 @@ template <class B>
 asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled_impl(cancellation_token token,
                                                                           B branch) {
   if (!token.valid())
-    throw std::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
+    throw halt::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
   if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
   using policy = select_policy<branch_value_t<B>, std::monostate>;
   auto both = std::make_tuple(make_branch(std::move(branch)), token_branch<cancellation_token>{token});
@@ -269,7 +269,7 @@ namespace detail {
 template <class T>
 task<std::optional<tsk::value_or_mono<T>>> run_until_cancelled_task(cancellation_token token, task<T> t) {
   if (!token.valid())
-    throw std::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
+    throw halt::system_error(make_error_code(errc::no_state), "halt::run_until_cancelled");
   if (token.is_cancelled()) co_return std::nullopt; // the branch never starts
   auto w = [&token](auto&& tok) { return token.async_wait(std::forward<decltype(tok)>(tok)); };
   auto s = tsk::select_tasks(false, std::move(t), as_task(std::move(w)));

@@ -21,7 +21,7 @@
 //   reset_cancellation_state()). finally() does this for you.
 // - shield(aw, limit) bounds the shield (Trio's lesson: an unbounded shield can hang shutdown):
 //   when `limit` passes, `aw` is cancelled (terminal) and, once it has unwound, the shield throws
-//   std::system_error(halt::errc::timed_out). A negative limit throws std::invalid_argument.
+//   halt::system_error(halt::errc::timed_out). A negative limit throws std::invalid_argument.
 //
 // finally(work, cleanup[, on_cleanup_error])
 // - Runs `work`. However it ends (a value, an exception, a cancellation or an abort), it then runs
@@ -131,7 +131,7 @@ asio::awaitable<T> shield(asio::awaitable<T> aw) {
 }
 
 /// A shield with its own deadline: after `limit`, `aw` is cancelled, and once it has unwound the
-/// shield throws std::system_error(halt::errc::timed_out). \throws std::invalid_argument (from
+/// shield throws halt::system_error(halt::errc::timed_out). \throws std::invalid_argument (from
 /// the call) if `limit` is negative.
 template <class T, class Rep, class Period>
 asio::awaitable<T> shield(asio::awaitable<T> aw, std::chrono::duration<Rep, Period> limit) {
@@ -165,7 +165,7 @@ task<T> shield_task_for(task<T> t, std::chrono::duration<Rep, Period> limit) {
   tsk::fixed_group<tsk::group_base::kind::shield, T, void> g(0, t, limit_branch);
   co_await g;
   auto v = g.winner();
-  if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::shield");
+  if (v.index() == 1) throw halt::system_error(make_error_code(errc::timed_out), "halt::shield");
   if constexpr (!std::is_void_v<T>) co_return std::move(std::get<0>(v));
 }
 } // namespace detail
@@ -179,7 +179,7 @@ task<T> shield(task<T> t) {
 }
 
 /// shield bounded by `limit` (from the start): when it passes, `t` is dropped and the shield
-/// throws std::system_error(halt::errc::timed_out) (or, if the awaiting task is being dropped,
+/// throws halt::system_error(halt::errc::timed_out) (or, if the awaiting task is being dropped,
 /// that drop continues). \throws std::invalid_argument (from the call) if `limit` is negative.
 template <class T, class Rep, class Period>
 task<T> shield(task<T> t, std::chrono::duration<Rep, Period> limit) {

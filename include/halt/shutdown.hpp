@@ -49,9 +49,9 @@
 // join_handle (or, if detached, the detached-exception handler: see join_handle.hpp).
 //
 // Bad input: a negative grace or abort_wait throws std::invalid_argument; a signal that cannot be
-// installed throws std::system_error naming the signal (both from the constructor). A second
-// concurrent run() throws std::system_error(halt::errc::no_state). spawn() after phase 1 began
-// throws std::system_error(halt::errc::closed).
+// installed throws halt::system_error naming the signal (both from the constructor). A second
+// concurrent run() throws halt::system_error(halt::errc::no_state). spawn() after phase 1 began
+// throws halt::system_error(halt::errc::closed).
 // Thread safety: token(), spawn(), request(), force(), requested() and tracker() may be called
 // from any thread. `log` is called from run()'s thread and, for a failed task, from the thread
 // that runs that task. run() is awaited once, on any executor. Destroying the object while run() is
@@ -330,10 +330,10 @@ public:
     if (!opts_.signals.empty()) {
       signals_.emplace(ex_);
       for (int sig : opts_.signals) {
-        std::error_code ec;
+        halt::error_code ec;
         signals_->add(sig, ec);
         if (ec)
-          throw std::system_error(ec, "halt::shutdown: cannot install a handler for " +
+          throw halt::system_error(ec, "halt::shutdown: cannot install a handler for " +
                                           detail::signal_name(sig));
       }
     }
@@ -350,7 +350,7 @@ public:
   task_tracker& tracker() noexcept { return tracker_; }
 
   /// Spawns a named, tracked task on `ex`. With on_shutdown::abort it is aborted as soon as the
-  /// shutdown begins. \throws std::system_error(errc::closed) once phase 1 has begun.
+  /// shutdown begins. \throws halt::system_error(errc::closed) once phase 1 has begun.
   template <class ExOrCtx, class Body>
   auto spawn(ExOrCtx&& ex, std::string name, Body&& body, on_shutdown policy = on_shutdown::cancel) {
     using T = detail::spawn_value_t<Body>;
@@ -410,7 +410,7 @@ public:
   template <int = 0>
   asio::awaitable<shutdown_report> run() {
     if (running_.exchange(true))
-      throw std::system_error(make_error_code(errc::no_state), "halt::shutdown::run: already running");
+      throw halt::system_error(make_error_code(errc::no_state), "halt::shutdown::run: already running");
     shutdown_report rep;
     auto ex = co_await asio::this_coro::executor;
 

@@ -4,7 +4,7 @@
 //
 // halt::sleep_for / halt::sleep_until: timers on halt's timing wheel, cancellable at once.
 //
-//   // Asio operations: any completion token, signature void(std::error_code).
+//   // Asio operations: any completion token, signature void(halt::error_code).
 //   template <class ExOrCtx, class Rep, class Period, class Token>
 //   auto sleep_for(ExOrCtx&& ex_or_ctx, std::chrono::duration<Rep, Period> d, Token&& token);
 //   template <class ExOrCtx, class Clock, class Duration, class Token>
@@ -51,6 +51,7 @@
 // duration past the wheel's range (about 2 years) saturates: the sleep completes then.
 
 #include <halt/detail/config.hpp>
+#include <halt/error.hpp>
 #include <halt/detail/task_frame.hpp>
 #include <halt/detail/timer_service.hpp>
 #include <halt/detail/wait_op.hpp>
@@ -164,8 +165,8 @@ private:
 
   struct completion {
     sleep_op* op;
-    std::error_code ec;
-    completion(sleep_op* p, std::error_code e) noexcept : op(p), ec(e) {}
+    halt::error_code ec;
+    completion(sleep_op* p, halt::error_code e) noexcept : op(p), ec(e) {}
     completion(completion&& o) noexcept : op(std::exchange(o.op, nullptr)), ec(o.ec) {}
     completion& operator=(completion&&) = delete;
     ~completion() {
@@ -213,11 +214,11 @@ private:
     if (shutdown)
       op->destroy();
     else
-      op->complete(std::error_code(), false);
+      op->complete(halt::error_code(), false);
   }
 
   // Runs the handler on its executor (dispatched, or posted); if that fails, destroys it.
-  void complete(std::error_code ec, bool post) noexcept {
+  void complete(halt::error_code ec, bool post) noexcept {
     try {
       if (post)
         asio::post(work_, completion(this, ec));
@@ -363,7 +364,7 @@ public:
 
   template <class Token>
   auto operator()(Token&& token) && {
-    return asio::async_initiate<Token, void(std::error_code)>(detail::sleep_handler_initiation{}, token, at_);
+    return asio::async_initiate<Token, void(halt::error_code)>(detail::sleep_handler_initiation{}, token, at_);
   }
 
   detail::tsk::sleep_awaiter in_task() && noexcept { return detail::tsk::sleep_awaiter(at_); }
@@ -385,19 +386,19 @@ sleep_operation sleep_until(std::chrono::time_point<Clock, Duration> tp) {
   return sleep_operation(detail::steady_deadline(tp));
 }
 
-/// Waits `d` on ex_or_ctx's timing wheel; completes with `void(std::error_code)`.
+/// Waits `d` on ex_or_ctx's timing wheel; completes with `void(halt::error_code)`.
 /// \throws std::invalid_argument (from the call) if `d` is negative.
 template <class ExOrCtx, class Rep, class Period, class Token>
 auto sleep_for(ExOrCtx&& ex_or_ctx, std::chrono::duration<Rep, Period> d, Token&& token) {
   const auto at = detail::sleep_deadline(d);
-  return asio::async_initiate<Token, void(std::error_code)>(
+  return asio::async_initiate<Token, void(halt::error_code)>(
       detail::sleep_initiation{}, token, detail::to_executor(std::forward<ExOrCtx>(ex_or_ctx)), at);
 }
 
 /// Waits until `tp` (converted to steady_clock at the call) on ex_or_ctx's timing wheel.
 template <class ExOrCtx, class Clock, class Duration, class Token>
 auto sleep_until(ExOrCtx&& ex_or_ctx, std::chrono::time_point<Clock, Duration> tp, Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
+  return asio::async_initiate<Token, void(halt::error_code)>(
       detail::sleep_initiation{}, token, detail::to_executor(std::forward<ExOrCtx>(ex_or_ctx)),
       detail::sleep_times{detail::steady_deadline(tp)});
 }

@@ -17,10 +17,11 @@
 // `f` (with its captures) is destroyed on the pool thread before the outcome is published, so a
 // join never sees it alive. Outcome: aborted before `f` started -> cancelled, and `f` never runs. `f` returns -> its value,
 // even if it was aborted meanwhile. `f` throws -> cancelled if the task was aborted and the
-// exception is a std::system_error equivalent to std::errc::operation_canceled (which
+// exception is a halt::system_error equivalent to std::errc::operation_canceled (which
 // throw_if_cancelled() throws for the default reason), otherwise that exception.
 
 #include <halt/detail/config.hpp>
+#include <halt/error.hpp>
 #include <halt/join_handle.hpp>
 
 #include <halt/detail/asio.hpp>

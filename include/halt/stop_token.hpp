@@ -54,7 +54,7 @@ inline cancellation_token from_stop_token(std::stop_token st) {
 /// A std::stop_source that is requested when a halt token is cancelled. Move-only.
 class stop_bridge {
 public:
-  /// \throws std::system_error (halt::errc::no_state) if `t` is empty.
+  /// \throws halt::system_error (halt::errc::no_state) if `t` is empty.
   explicit stop_bridge(const cancellation_token& t)
       : reg_(t.on_cancel([s = src_]() mutable noexcept { s.request_stop(); })) {}
 

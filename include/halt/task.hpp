@@ -19,9 +19,9 @@
 // - co_await task<U>{...} gives U (the task's exception propagates). The child runs on the same
 //   executor, started and finished without a post, co_spawn or allocation beyond its frame.
 // - co_await op(args..., halt::use_task) awaits any Asio asynchronous operation. The value is
-//   the completion's arguments without a leading std::error_code (or std::exception_ptr): none
+//   the completion's arguments without a leading halt::error_code (or std::exception_ptr): none
 //   -> void, one -> that value, several -> std::tuple. A non-zero error code is thrown as
-//   std::system_error (as use_awaitable does), an exception_ptr is rethrown. The handler carries
+//   halt::system_error (as use_awaitable does), an exception_ptr is rethrown. The handler carries
 //   the task's executor, the cancellation slot of the task's chain and asio::recycling_allocator.
 //   asio::experimental::as_tuple(halt::use_task) and asio::redirect_error(halt::use_task, ec)
 //   work as they do with use_awaitable, and a deferred operation (op(asio::experimental::deferred))
@@ -56,7 +56,7 @@
 // - a task not started yet is destroyed without running; a running task (one that emitted on
 //   its own start slot) is dropped at its next co_await of an operation, before that operation
 //   starts. A task that finishes before reaching one reports its result.
-// - the completion then reports exception_ptr = std::system_error(asio::error::operation_aborted)
+// - the completion then reports exception_ptr = halt::system_error(asio::error::operation_aborted)
 //   (what co_await std::move(t)(asio::use_awaitable) throws in the awaiting coroutine). It is one
 //   shared exception object for every drop, made once: a drop does not allocate.
 // - if the task's execution context is destroyed while the task waits, the handler it waits on
@@ -71,7 +71,7 @@
 // a plain move-only value.
 //
 // Bad input: awaiting, or starting, an empty (default-constructed or moved-from) task throws
-// std::system_error with halt::errc::no_state (starting one twice is starting a moved-from one).
+// halt::system_error with halt::errc::no_state (starting one twice is starting a moved-from one).
 //
 // Cost: a task<T>'s frame comes from Asio's per-thread recycling cache; co_await of a task is a
 // resume in a loop (no post, no allocation beyond the frame); the start allocates one root
@@ -116,7 +116,7 @@ inline thread_local bool* completion_entered = nullptr;
 // drop neither allocates nor builds a message, and a receiver can recognise it by comparison.
 inline const std::exception_ptr& dropped_exception() noexcept {
   static const std::exception_ptr e =
-      std::make_exception_ptr(std::system_error(asio::error::operation_aborted));
+      std::make_exception_ptr(halt::system_error(asio::error::operation_aborted));
   return e;
 }
 
@@ -405,13 +405,13 @@ public:
   bool valid() const noexcept { return static_cast<bool>(h_); }
 
   /// Starts the task on `ex` (an executor or an execution context); completes with
-  /// void(std::exception_ptr, T) (void(std::exception_ptr) for void). \throws std::system_error
+  /// void(std::exception_ptr, T) (void(std::exception_ptr) for void). \throws halt::system_error
   /// (halt::errc::no_state) if the task is empty.
   template <class ExOrCtx, class CompletionToken>
     requires(asio::execution::is_executor<std::decay_t<ExOrCtx>>::value ||
              std::is_convertible_v<ExOrCtx&, asio::execution_context&>)
   auto operator()(ExOrCtx&& ex, CompletionToken&& token) && {
-    if (!h_) throw std::system_error(make_error_code(errc::no_state));
+    if (!h_) throw halt::system_error(make_error_code(errc::no_state));
     if constexpr (std::is_convertible_v<ExOrCtx&, asio::execution_context&>)
       return asio::async_initiate<CompletionToken, signature>(
           detail::tsk::start_init{}, token, asio::any_io_executor(ex.get_executor()), std::move(*this));
@@ -423,7 +423,7 @@ public:
   /// Starts the task on the completion handler's associated executor.
   template <class CompletionToken>
   auto operator()(CompletionToken&& token) && {
-    if (!h_) throw std::system_error(make_error_code(errc::no_state));
+    if (!h_) throw halt::system_error(make_error_code(errc::no_state));
     return asio::async_initiate<CompletionToken, signature>(detail::tsk::start_init{}, token,
                                                             std::move(*this));
   }
@@ -490,7 +490,7 @@ auto promise_base::await_transform(asio::awaitable<U, E> a) {
 
 template <class U>
 task_awaiter<U> promise_base::await_transform(task<U>&& t) {
-  if (!t.h_) throw std::system_error(make_error_code(errc::no_state));
+  if (!t.h_) throw halt::system_error(make_error_code(errc::no_state));
   return task_awaiter<U>(std::exchange(t.h_, nullptr));
 }
 

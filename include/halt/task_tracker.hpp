@@ -14,7 +14,7 @@
 //     asio::awaitable<void> wait();                      // until closed and empty
 //   };
 //
-// After close(), spawn() and track() throw std::system_error with halt::errc::closed, atomically
+// After close(), spawn() and track() throw halt::system_error with halt::errc::closed, atomically
 // with the close (Tokio #6759): a spawn either is tracked and waited for, or fails.
 // Exception safety: if spawn() throws (closed, std::bad_alloc, or the copy or move of the body
 // threw), nothing was counted and the body never runs; wait() is not held up by it. wait()
@@ -50,7 +50,7 @@ public:
   task_tracker(const task_tracker&) = delete;
   task_tracker& operator=(const task_tracker&) = delete;
 
-  /// Spawns a tracked task (see halt::spawn). \throws std::system_error(errc::closed) if closed.
+  /// Spawns a tracked task (see halt::spawn). \throws halt::system_error(errc::closed) if closed.
   template <class ExOrCtx, class Body>
   auto spawn(ExOrCtx&& ex, Body&& body) {
     using T = detail::spawn_value_t<Body>;
@@ -136,7 +136,7 @@ private:
   void enter() {
     std::lock_guard<std::mutex> g(st_->m);
     if (st_->closed)
-      throw std::system_error(make_error_code(errc::closed), "halt::task_tracker: closed");
+      throw halt::system_error(make_error_code(errc::closed), "halt::task_tracker: closed");
     ++st_->count;
   }
 

@@ -21,7 +21,7 @@
 // - If the branch finishes first, its value (or exception) is the result. An operation that is
 //   ready at once returns its value, even with a zero or past deadline.
 // - If the deadline passes first, the branch gets terminal cancellation; once it has unwound,
-//   timeout throws std::system_error(halt::errc::timed_out). That is distinct from the enclosing
+//   timeout throws halt::system_error(halt::errc::timed_out). That is distinct from the enclosing
 //   coroutine being cancelled, which fails with asio::error::operation_aborted, as does any
 //   operation_aborted that the branch reports on its own.
 // - A branch that catches the cancellation and returns a value after the deadline is a loser:
@@ -85,7 +85,7 @@ struct sleep_branch {
     sleep_initiation{}(std::forward<H>(h), ex, sleep_times{at});
   }
   void drop() noexcept {}
-  static outcome<value_type> make(std::error_code ec) {
+  static outcome<value_type> make(halt::error_code ec) {
     if (ec) return outcome<value_type>::failed(ec);
     return outcome<value_type>::ok();
   }
@@ -99,13 +99,13 @@ asio::awaitable<timeout_value_t<B>> timeout_impl(steady_clock::time_point at, B 
   auto op = run_group<typename policy::R, fixed_slots<2>>(policy{}, std::move(both), 2, 0);
   auto r = co_await std::move(op);
   auto v = std::move(r).get();
-  if (v.index() == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
+  if (v.index() == 1) throw halt::system_error(make_error_code(errc::timed_out), "halt::timeout");
   if constexpr (!std::is_void_v<timeout_value_t<B>>) co_return std::move(std::get<0>(v));
 }
 
 } // namespace detail
 
-/// The branch's value, or std::system_error(halt::errc::timed_out) once `d` has passed and the
+/// The branch's value, or halt::system_error(halt::errc::timed_out) once `d` has passed and the
 /// branch has unwound. \throws std::invalid_argument (from the call) if `d` is negative.
 template <class Rep, class Period, detail::branch_arg B>
 asio::awaitable<detail::timeout_value_t<B>> timeout(std::chrono::duration<Rep, Period> d, B branch) {
@@ -113,7 +113,7 @@ asio::awaitable<detail::timeout_value_t<B>> timeout(std::chrono::duration<Rep, P
   return detail::timeout_impl(detail::saturating_deadline<std::chrono::steady_clock>(d), std::move(branch));
 }
 
-/// The branch's value, or std::system_error(halt::errc::timed_out) once `at` has passed (on
+/// The branch's value, or halt::system_error(halt::errc::timed_out) once `at` has passed (on
 /// `Clock`) and the branch has unwound. A past deadline still lets a ready branch win.
 template <class Clock, class Duration, detail::branch_arg B>
 asio::awaitable<detail::timeout_value_t<B>> timeout_at(std::chrono::time_point<Clock, Duration> at, B branch) {
@@ -158,7 +158,7 @@ public:
   // The task's value; timed_out if the sleep won.
   tsk::value_or_mono<T> result() {
     if (error_) std::rethrow_exception(error_);
-    if (winner_ == 1) throw std::system_error(make_error_code(errc::timed_out), "halt::timeout");
+    if (winner_ == 1) throw halt::system_error(make_error_code(errc::timed_out), "halt::timeout");
     return std::move(*val_);
   }
 
@@ -189,7 +189,7 @@ task<T> timeout_task(timeout_deadline at, task<T> t) {
 }
 } // namespace detail
 
-/// timeout for a halt::task: the task's value, or std::system_error(halt::errc::timed_out) once
+/// timeout for a halt::task: the task's value, or halt::system_error(halt::errc::timed_out) once
 /// `d` has passed and the task was dropped. Awaited in a halt::task, it runs inline (no co_spawn).
 /// `d` counts from when the task first suspends (a task that is ready at once reads no clock).
 template <class Rep, class Period, class T>

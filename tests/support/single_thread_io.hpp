@@ -23,18 +23,26 @@ namespace halt_test {
 inline int default_concurrency_hint() {
   static const int hint = [] {
     const char* v = std::getenv("HALT_TEST_IO1");
+#if HALT_ASIO_BOOST
+    return v && *v && std::strcmp(v, "0") != 0 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT;
+#else
     return v && *v && std::strcmp(v, "0") != 0 ? 1 : ASIO_CONCURRENCY_HINT_DEFAULT;
+#endif
   }();
   return hint;
 }
 } // namespace halt_test
 
+#if HALT_ASIO_BOOST // `asio` is an alias of boost::asio there (tests/cmake/boost_shim.cmake)
+namespace boost::asio {
+#else
 namespace asio {
+#endif
 class io_context_hint1 : public io_context {
 public:
   io_context_hint1() : io_context(halt_test::default_concurrency_hint()) {}
   explicit io_context_hint1(int concurrency_hint) : io_context(concurrency_hint) {}
 };
-} // namespace asio
+} // namespace asio (boost::asio)
 
 #define io_context io_context_hint1

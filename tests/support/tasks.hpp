@@ -97,7 +97,7 @@ inline bool is_aborted(const std::exception_ptr& e) {
   if (!e) return false;
   try {
     std::rethrow_exception(e);
-  } catch (const std::system_error& x) {
+  } catch (const halt::system_error& x) {
     return x.code() == asio::error::operation_aborted;
   } catch (...) {
     return false;

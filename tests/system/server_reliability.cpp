@@ -24,6 +24,8 @@
 // failed or ended with an exception, and that the server exited 0 with no descriptor left open.
 #include "support/catch.hpp"
 
+#include <halt/error.hpp>
+
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -194,7 +196,7 @@ asio::awaitable<void> client(tcp::endpoint ep, int k, client_log& log) {
       std::lock_guard<std::mutex> g(log.m);
       log.acked.push_back(line);
     }
-  } catch (const std::system_error&) { // the server went away: expected during shutdown
+  } catch (const halt::system_error&) { // the server went away: expected during shutdown
   }
   ++log.finished;
 }

@@ -4,19 +4,45 @@
 //
 // Configuration that must be seen before any Asio header.
 //
-// Every halt header includes this file first. It makes Asio's coroutine support visible to clang
-// on Asio releases older than 1.26, which detect clang's coroutines only through
-// <experimental/coroutine>. Include a halt header before any Asio header (or pass
-// -DASIO_HAS_CO_AWAIT=1 yourself) so that the definition takes effect.
+// Every halt header includes this file first. It checks the Asio release and makes Asio's
+// coroutine support visible to clang on Asio releases older than 1.26, which detect clang's
+// coroutines only through <experimental/coroutine>. Include a halt header before any Asio header
+// (or pass -DASIO_HAS_CO_AWAIT=1, -DBOOST_ASIO_HAS_CO_AWAIT=1 yourself) so that it takes effect.
+
+// Two backends: standalone Asio (the default: <asio/...>, namespace asio) or Boost.Asio (define
+// HALT_USE_BOOST_ASIO in every translation unit, or configure CMake with -DHALT_BOOST_ASIO=ON:
+// <boost/asio/...>, namespace boost::asio, boost::system::error_code). One program uses one of
+// them; halt's code names the one it uses `halt::asio` (detail/asio.hpp).
+#define HALT_DETAIL_STR2(x) #x
+#define HALT_DETAIL_STR(x) HALT_DETAIL_STR2(x)
+
+#if defined(HALT_USE_BOOST_ASIO)
+
+#if defined(ASIO_VERSION) && !defined(HALT_ALLOW_STANDALONE_ASIO_HEADERS)
+#error "halt: standalone Asio headers (<asio/...>) were included in a translation unit that uses halt on Boost.Asio (HALT_USE_BOOST_ASIO). If you use both on purpose, define HALT_ALLOW_STANDALONE_ASIO_HEADERS."
+#endif
+
+#include <boost/version.hpp>
+#include <boost/asio/version.hpp>
+
+#if BOOST_VERSION < 108000
+#pragma message("halt on Boost.Asio requires Boost 1.80 or newer (BOOST_VERSION 108000); this one is BOOST_VERSION " HALT_DETAIL_STR(BOOST_VERSION))
+#error "halt requires Boost 1.80 or newer (see the message above for the version found)"
+#endif
+
+#if defined(__clang__) && BOOST_ASIO_VERSION < 102600 && !defined(BOOST_ASIO_HAS_CO_AWAIT) && \
+    defined(__cpp_impl_coroutine)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
+
+#else // standalone Asio
 
 #if defined(BOOST_ASIO_VERSION) && !defined(HALT_ALLOW_BOOST_ASIO_HEADERS)
-#error "halt: Boost.Asio headers were included before halt's in this translation unit. halt is built on standalone Asio (<asio/...>, namespace asio). If you use both libraries on purpose (say Boost.Beast beside halt on standalone Asio), define HALT_ALLOW_BOOST_ASIO_HEADERS."
+#error "halt: Boost.Asio headers were included before halt's in this translation unit, and halt is configured for standalone Asio (<asio/...>, namespace asio). To use halt on Boost.Asio, define HALT_USE_BOOST_ASIO (CMake: -DHALT_BOOST_ASIO=ON). If you use both on purpose (say Boost.Beast beside halt on standalone Asio), define HALT_ALLOW_BOOST_ASIO_HEADERS."
 #endif
 
 #include <asio/version.hpp>
 
-#define HALT_DETAIL_STR2(x) #x
-#define HALT_DETAIL_STR(x) HALT_DETAIL_STR2(x)
 #if ASIO_VERSION < 102200
 // The message first (a preprocessor diagnostic, before any header that this Asio lacks stops
 // the compiler), then the error.
@@ -28,6 +54,8 @@
     defined(__cpp_impl_coroutine)
 #define ASIO_HAS_CO_AWAIT 1
 #endif
+
+#endif // HALT_USE_BOOST_ASIO
 
 /// HALT_ASSERT(cond): internal invariant check. Defaults to assert(); define it before including
 /// halt to route invariant failures elsewhere.

@@ -60,11 +60,11 @@ using value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 // value. Exactly one is set.
 template <class V>
 struct outcome {
-  std::error_code ec;
+  halt::error_code ec;
   std::exception_ptr ex;
   std::optional<V> value;
 
-  static outcome failed(std::error_code e) {
+  static outcome failed(halt::error_code e) {
     outcome o;
     o.ec = e;
     return o;
@@ -87,13 +87,13 @@ struct outcome {
 // outside) travels separately, as the completion's error_code.
 template <class R>
 struct group_result {
-  std::error_code ec;
+  halt::error_code ec;
   std::exception_ptr ex;
   std::optional<R> value;
 
   R get() && {
     if (ex) std::rethrow_exception(ex);
-    if (ec) throw std::system_error(ec);
+    if (ec) throw halt::system_error(ec);
     return std::move(*value);
   }
 };
@@ -215,7 +215,7 @@ struct op_traits<void(A...)> {
     using value_list = std::tuple<B...>;
   };
   template <class... B>
-  struct split<std::error_code, B...> {
+  struct split<halt::error_code, B...> {
     static constexpr bool has_error = true;
     using value_list = std::tuple<B...>;
   };
@@ -289,7 +289,7 @@ struct token_branch {
     tok.async_wait(std::forward<H>(h));
   }
   void drop() noexcept {}
-  static outcome<value_type> make(std::error_code ec) {
+  static outcome<value_type> make(halt::error_code ec) {
     if (ec) return outcome<value_type>::failed(ec);
     return outcome<value_type>::ok();
   }
@@ -562,7 +562,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
   // as Asio does with a handler it cannot schedule.
   struct completion {
     std::shared_ptr<group_state> self;
-    std::error_code ec;
+    halt::error_code ec;
     box_type r;
     void operator()() {
       self->outer_slot_.clear();
@@ -571,7 +571,7 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
       std::move(h)(ec, std::move(r));
     }
   };
-  completion make_completion(std::error_code ec) noexcept {
+  completion make_completion(halt::error_code ec) noexcept {
     try {
       box_->emplace(policy_.result(outer_cancelled_));
     } catch (...) {
@@ -582,8 +582,8 @@ struct group_state final : std::enable_shared_from_this<group_state<Policy, Bran
 
   void finish() {
     if (done_) return;
-    auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? std::error_code(asio::error::operation_aborted)
-                                                             : std::error_code();
+    auto ec = outer_cancelled_ && policy_.aborted_by_outer() ? halt::error_code(asio::error::operation_aborted)
+                                                             : halt::error_code();
     auto ex = asio::get_associated_executor(handler_, strand_);
     auto c = make_completion(ec);
     done_ = true; // only now: the caller is certain to get an outcome
@@ -639,10 +639,10 @@ struct initiate_group {
 // to the waiting caller.
 template <class R>
 struct waiter_box {
-  std::optional<std::pair<std::error_code, boxed_result<R>>> result;
-  std::function<void(std::error_code, boxed_result<R>)> waiter;
+  std::optional<std::pair<halt::error_code, boxed_result<R>>> result;
+  std::function<void(halt::error_code, boxed_result<R>)> waiter;
 
-  void complete(std::error_code ec, boxed_result<R> r) {
+  void complete(halt::error_code ec, boxed_result<R> r) {
     if (waiter) {
       auto w = std::move(waiter);
       w(ec, std::move(r));
@@ -657,7 +657,7 @@ struct waiter_box {
 template <class R>
 struct inline_handler {
   std::shared_ptr<waiter_box<R>> box;
-  void operator()(std::error_code ec, boxed_result<R> r) const { box->complete(ec, std::move(r)); }
+  void operator()(halt::error_code ec, boxed_result<R> r) const { box->complete(ec, std::move(r)); }
 };
 
 struct initiate_wait_group {
@@ -670,7 +670,7 @@ struct initiate_wait_group {
     }
     // std::function (Asio 1.22 has no any_completion_handler) needs a copyable target.
     auto h = std::make_shared<std::decay_t<Handler>>(std::forward<Handler>(handler));
-    box->waiter = [h](std::error_code ec, auto r) { std::move(*h)(ec, std::move(r)); };
+    box->waiter = [h](halt::error_code ec, auto r) { std::move(*h)(ec, std::move(r)); };
   }
 };
 
@@ -705,7 +705,7 @@ public:
   boxed_result<R> take() {
     auto [ec, r] = std::move(*box_->result);
     box_->result.reset();
-    if (ec) throw std::system_error(ec);
+    if (ec) throw halt::system_error(ec);
     return std::move(r);
   }
 
@@ -714,10 +714,10 @@ public:
   // destroyed meanwhile would otherwise leak both.
   asio::awaitable<boxed_result<R>> wait() {
     if (st_)
-      return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, boxed_result<R>)>(
+      return asio::async_initiate<const asio::use_awaitable_t<>, void(halt::error_code, boxed_result<R>)>(
           initiate_wait_group{}, asio::use_awaitable, std::move(st_), std::move(box_));
     auto& l = *later_;
-    return asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code, boxed_result<R>)>(
+    return asio::async_initiate<const asio::use_awaitable_t<>, void(halt::error_code, boxed_result<R>)>(
         initiate_group<Policy, Branches, Slots, R>{}, asio::use_awaitable, std::move(l.ge.ex),
         std::move(l.p), std::move(l.b), l.n, l.first);
   }
@@ -817,7 +817,7 @@ template <bool FailFast, class... V>
 struct join_policy {
   using R = std::tuple<V...>;
   std::tuple<std::optional<V>...> values;
-  std::error_code ec;
+  halt::error_code ec;
   std::exception_ptr ex;
   std::size_t settled = 0;
   bool failed = false;
@@ -862,8 +862,8 @@ std::tuple<decltype(make_branch(std::declval<B>()))...> make_branches(B&&... b) 
 
 // The branch handler runs on the group's strand and carries the branch's cancellation slot.
 template <class State, class Index, class Executor>
-struct asio::associated_executor<halt::detail::branch_handler<State, Index>, Executor> {
-  using type = asio::any_io_executor;
+struct halt::asio::associated_executor<halt::detail::branch_handler<State, Index>, Executor> {
+  using type = halt::asio::any_io_executor;
   static type get(const halt::detail::branch_handler<State, Index>& h,
                   const Executor& = Executor()) noexcept {
     return h.st->strand_;
@@ -871,8 +871,8 @@ struct asio::associated_executor<halt::detail::branch_handler<State, Index>, Exe
 };
 
 template <class State, class Index, class CancellationSlot>
-struct asio::associated_cancellation_slot<halt::detail::branch_handler<State, Index>, CancellationSlot> {
-  using type = asio::cancellation_slot;
+struct halt::asio::associated_cancellation_slot<halt::detail::branch_handler<State, Index>, CancellationSlot> {
+  using type = halt::asio::cancellation_slot;
   static type get(const halt::detail::branch_handler<State, Index>& h,
                   const CancellationSlot& = CancellationSlot()) noexcept {
     return h.st->slots_.sigs[static_cast<std::size_t>(h.idx)].slot();
@@ -880,16 +880,16 @@ struct asio::associated_cancellation_slot<halt::detail::branch_handler<State, In
 };
 
 template <class Executor>
-struct asio::associated_executor<halt::detail::awaitable_done, Executor> {
-  using type = asio::any_io_executor;
+struct halt::asio::associated_executor<halt::detail::awaitable_done, Executor> {
+  using type = halt::asio::any_io_executor;
   static type get(const halt::detail::awaitable_done& h, const Executor& = Executor()) noexcept {
     return *h.strand;
   }
 };
 
 template <class CancellationSlot>
-struct asio::associated_cancellation_slot<halt::detail::awaitable_done, CancellationSlot> {
-  using type = asio::cancellation_slot;
+struct halt::asio::associated_cancellation_slot<halt::detail::awaitable_done, CancellationSlot> {
+  using type = halt::asio::cancellation_slot;
   static type get(const halt::detail::awaitable_done& h,
                   const CancellationSlot& = CancellationSlot()) noexcept {
     return h.slot;
@@ -898,7 +898,7 @@ struct asio::associated_cancellation_slot<halt::detail::awaitable_done, Cancella
 
 // The signature probe: lets the group read a deferred operation's completion signature.
 template <class Sig>
-struct asio::async_result<halt::detail::signature_probe, Sig> {
+struct halt::asio::async_result<halt::detail::signature_probe, Sig> {
   template <class Initiation, class... Args>
   static halt::detail::signature_probe_result<Sig> initiate(Initiation&&, halt::detail::signature_probe,
                                                             Args&&...) {

@@ -41,7 +41,7 @@ using io_executor_bits = asio::io_context::basic_executor_type<std::allocator<vo
 // it did. (Asio 1.22's any_executor::target<T>() does not check the type: compare target_type().)
 template <class F>
 bool visit_io_executor(const asio::any_io_executor& ex, F&& f) {
-#if !defined(ASIO_NO_TYPEID)
+#if !defined(HALT_ASIO_NO_TYPEID)
   return [&]<unsigned... B>(std::integer_sequence<unsigned, B...>) {
     return ((ex.target_type() == typeid(io_executor_bits<B>) &&
              (f(*ex.target<io_executor_bits<B>>()), true)) ||
@@ -56,7 +56,7 @@ bool visit_io_executor(const asio::any_io_executor& ex, F&& f) {
 
 // True if `ex` is a strand: over an io_context executor, or over any_io_executor.
 inline bool is_strand(const asio::any_io_executor& ex) {
-#if !defined(ASIO_NO_TYPEID)
+#if !defined(HALT_ASIO_NO_TYPEID)
   if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>)) return true;
   return [&]<unsigned... B>(std::integer_sequence<unsigned, B...>) {
     return ((ex.target_type() == typeid(asio::strand<io_executor_bits<B>>)) || ...);
@@ -71,7 +71,7 @@ inline bool is_strand(const asio::any_io_executor& ex) {
 // returns (strands over an io_context executor or any_io_executor, io_context executors); false
 // for any other executor.
 inline bool running_in_this_thread(const asio::any_io_executor& ex) {
-#if !defined(ASIO_NO_TYPEID)
+#if !defined(HALT_ASIO_NO_TYPEID)
   if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>))
     return ex.target<asio::strand<asio::any_io_executor>>()->running_in_this_thread();
   bool here = false;
@@ -91,7 +91,7 @@ inline bool running_in_this_thread(const asio::any_io_executor& ex) {
 
 // The executor a strand runs on, for the strands serial_executor makes; `ex` itself otherwise.
 inline asio::any_io_executor without_strand(const asio::any_io_executor& ex) {
-#if !defined(ASIO_NO_TYPEID)
+#if !defined(HALT_ASIO_NO_TYPEID)
   if (ex.target_type() == typeid(asio::strand<asio::any_io_executor>))
     return ex.target<asio::strand<asio::any_io_executor>>()->get_inner_executor();
   asio::any_io_executor inner = ex;
@@ -114,7 +114,7 @@ inline asio::any_io_executor without_strand(const asio::any_io_executor& ex) {
 // properties: only the common case gets its own instantiation, because each one costs every
 // program that spawns about a second of compile time.
 inline asio::any_io_executor cheap_strand(const asio::any_io_executor& ex) {
-#if !defined(ASIO_NO_TYPEID)
+#if !defined(HALT_ASIO_NO_TYPEID)
   if (ex.target_type() == typeid(io_executor_bits<0>))
     return asio::make_strand(*ex.target<io_executor_bits<0>>());
 #endif
@@ -133,8 +133,8 @@ template <class Impl>
 bool single_threaded_impl(const Impl& impl) {
   if constexpr (requires { impl.concurrency_hint(); }) {
     const int h = impl.concurrency_hint();
-    return h == 1 || !ASIO_CONCURRENCY_HINT_IS_LOCKING(SCHEDULER, h) ||
-           !ASIO_CONCURRENCY_HINT_IS_LOCKING(REACTOR_IO, h);
+    return h == 1 || !HALT_ASIO_HINT_IS_LOCKING(SCHEDULER, h) ||
+           !HALT_ASIO_HINT_IS_LOCKING(REACTOR_IO, h);
   } else {
     return false;
   }

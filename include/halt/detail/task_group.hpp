@@ -358,7 +358,7 @@ value_or_mono<T> take_value(branch_root& b) {
 template <class... T>
 void require_valid(const task<T>&... ts) {
   if (!(task_access::valid(ts) && ...))
-    throw std::system_error(make_error_code(errc::no_state), "halt: a branch is an empty halt::task");
+    throw halt::system_error(make_error_code(errc::no_state), "halt: a branch is an empty halt::task");
 }
 
 // A fixed set of branches of types task<T>...: select keeps the winner, join every value.
@@ -449,7 +449,7 @@ private:
   void after_work() override {
     task<void> c = (*cleanup_)();
     if (!task_access::valid(c))
-      throw std::system_error(make_error_code(errc::no_state), "halt::finally: cleanup() returned an empty task");
+      throw halt::system_error(make_error_code(errc::no_state), "halt::finally: cleanup() returned an empty task");
     adopt(1, task_access::release(c));
   }
 

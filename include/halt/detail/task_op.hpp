@@ -10,6 +10,7 @@
 // handler stores the result there and resumes (or drops) the chain (op_state, task_frame.hpp).
 
 #include <halt/detail/config.hpp>
+#include <halt/error.hpp>
 #include <halt/detail/task_frame.hpp>
 
 #include <halt/detail/asio.hpp>
@@ -25,14 +26,14 @@
 namespace halt::detail::tsk {
 
 // The value of co_await op(halt::use_task) for completion arguments Args...: without a leading
-// std::error_code / std::exception_ptr (thrown when set), none -> void, one -> it, else a tuple.
+// halt::error_code / std::exception_ptr (thrown when set), none -> void, one -> it, else a tuple.
 template <class... Args>
 struct op_value {
   static constexpr bool lead_ec = false, lead_ep = false;
   using rest = std::tuple<Args...>;
 };
 template <class... Args>
-struct op_value<std::error_code, Args...> : op_value<> {
+struct op_value<halt::error_code, Args...> : op_value<> {
   static constexpr bool lead_ec = true;
   using rest = std::tuple<Args...>;
 };
@@ -84,7 +85,7 @@ public:
   explicit op_awaitable(I&& init, A&&... a) : init_(std::forward<I>(init)), args_(std::forward<A>(a)...) {}
   // asio::redirect_error(halt::use_task, ec): the leading error code goes to *ec, never thrown.
   template <class I, class... A>
-  op_awaitable(std::error_code* redirect, I&& init, A&&... a)
+  op_awaitable(halt::error_code* redirect, I&& init, A&&... a)
       : init_(std::forward<I>(init)), args_(std::forward<A>(a)...), redirect_(redirect) {}
   op_awaitable(op_awaitable&&) = default; // only before it is awaited
   op_awaitable& operator=(op_awaitable&&) = delete;
@@ -145,8 +146,8 @@ public:
     if constexpr (traits::lead_ec) {
       if (redirect_)
         *redirect_ = std::get<0>(t);
-      else if (const std::error_code& ec = std::get<0>(t))
-        throw std::system_error(ec);
+      else if (const halt::error_code& ec = std::get<0>(t))
+        throw halt::system_error(ec);
     } else if constexpr (traits::lead_ep) {
       if (std::get<0>(t)) std::rethrow_exception(std::get<0>(t));
     }
@@ -173,7 +174,7 @@ private:
   Init init_;
   std::tuple<IArgs...> args_;
   std::optional<std::tuple<std::decay_t<Args>...>> result_;
-  std::error_code* redirect_ = nullptr;
+  halt::error_code* redirect_ = nullptr;
 };
 
 template <class Sig, class Init, class... IArgs>
@@ -182,7 +183,7 @@ struct is_op_awaitable<op_awaitable<Sig, Init, IArgs...>> : std::true_type {};
 } // namespace halt::detail::tsk
 
 template <class R, class... Args>
-class asio::async_result<halt::use_task_t, R(Args...)> {
+class halt::asio::async_result<halt::use_task_t, R(Args...)> {
 public:
   template <class Initiation, class... InitArgs>
   static auto initiate(Initiation&& init, halt::use_task_t, InitArgs&&... args) {
@@ -195,11 +196,11 @@ public:
 // Asio 1.22's redirect_error needs a return_type that does not depend on the initiation, which
 // op_awaitable does: redirect_error(halt::use_task, ec) is handled here instead.
 template <class R, class... Args>
-class asio::async_result<asio::redirect_error_t<halt::use_task_t>, R(std::error_code, Args...)> {
+class halt::asio::async_result<halt::asio::redirect_error_t<halt::use_task_t>, R(halt::error_code, Args...)> {
 public:
   template <class Initiation, class Token, class... InitArgs>
   static auto initiate(Initiation&& init, Token&& token, InitArgs&&... args) {
-    return halt::detail::tsk::op_awaitable<void(std::error_code, Args...), std::decay_t<Initiation>,
+    return halt::detail::tsk::op_awaitable<void(halt::error_code, Args...), std::decay_t<Initiation>,
                                            std::decay_t<InitArgs>...>(
         &token.ec_, std::forward<Initiation>(init), std::forward<InitArgs>(args)...);
   }

@@ -104,14 +104,18 @@ namespace detail {
 // A task's executor: serial (see serial_executor).
 using task_executor = asio::any_io_executor;
 
-// True if `e` holds a std::system_error whose code compares equal to `code` (an error code enum
-// or an error condition enum).
+// True if `e` holds a halt::system_error (on Boost.Asio also a std::system_error) whose code
+// compares equal to `code` (an error code enum or an error condition enum).
 template <class Code>
 bool is_system_error(const std::exception_ptr& e, Code code) noexcept {
   try {
     std::rethrow_exception(e);
-  } catch (const std::system_error& se) {
+  } catch (const halt::system_error& se) {
     return se.code() == code;
+#if HALT_ASIO_BOOST
+  } catch (const std::system_error& se) { // from code that is not Asio's (std::errc, say)
+    return halt::error_code(se.code()) == code;
+#endif
   } catch (...) {
     return false;
   }
@@ -131,7 +135,7 @@ struct join_waiter : wait_op_base {
   wait_service* service_ = nullptr;
   // Delivers a claimed completion through the joiner's executor (dispatched, so possibly inline,
   // or posted), then ends the claim. The op may be gone once it returns.
-  void (*deliver_)(join_waiter*, std::error_code, bool dispatch) = nullptr;
+  void (*deliver_)(join_waiter*, halt::error_code, bool dispatch) = nullptr;
 };
 
 struct task_base {
@@ -221,7 +225,7 @@ protected:
         ~leave() { --depth; }
       } scope;
       try {
-        w->deliver_(w, std::error_code{}, inline_ok);
+        w->deliver_(w, halt::error_code{}, inline_ok);
       } catch (...) {
         deliver_all(claimed, false);
         throw;
@@ -326,14 +330,14 @@ struct join_op final : join_waiter {
   }
 
   // From the slot's handler, or at initiation for a finished task. noexcept: see post_claimed.
-  void claim_and_post(std::error_code ec) noexcept {
+  void claim_and_post(halt::error_code ec) noexcept {
     if (service_->begin_claim(this)) post_claimed(service_, work_.executor(), this, ec);
   }
 
   // Posting never throws (post_claimed). Dispatching propagates what the handler, run inline,
   // throws; if the dispatch itself fails (std::bad_alloc queuing it) the op is dropped as in
   // post_claimed, and that exception propagates too. Either way the claim ends.
-  static void do_deliver(join_waiter* b, std::error_code ec, bool dispatch) {
+  static void do_deliver(join_waiter* b, halt::error_code ec, bool dispatch) {
     auto* op = static_cast<join_op*>(b);
     if (!dispatch) return post_claimed(op->service_, op->work_.executor(), op, ec);
     end_claim_guard guard{op->service_}; // also when the handler throws; *op may be gone by then
@@ -346,7 +350,7 @@ struct join_op final : join_waiter {
   }
 };
 
-// Starts a join of `st` that completes `handler` (void(std::error_code)): never inline.
+// Starts a join of `st` that completes `handler` (void(halt::error_code)): never inline.
 template <class T, class Handler>
 void start_join(task_state<T>& st, Handler&& handler) {
   using H = std::decay_t<Handler>;

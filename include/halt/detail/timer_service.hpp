@@ -36,6 +36,7 @@
 // what it completes without completing it; arm() afterwards answers shut_down.
 
 #include <halt/detail/config.hpp>
+#include <halt/error.hpp>
 #include <halt/detail/serial_check.hpp>
 #include <halt/detail/strand.hpp>
 #include <halt/detail/timer_wheel.hpp>
@@ -205,7 +206,7 @@ private:
   struct driver_handler {
     timer_service* s;
     std::uint64_t gen;
-    void operator()(const std::error_code&) const { s->expire(gen); }
+    void operator()(const halt::error_code&) const { s->expire(gen); }
     // (operation_aborted comes only to a wait that a re-arm or a clear replaced: gen tells)
     using allocator_type = asio::recycling_allocator<void>;
     allocator_type get_allocator() const noexcept { return {}; }

@@ -11,6 +11,7 @@
 // to the handler's executor, so a wait never completes inline inside cancel().
 
 #include <halt/detail/config.hpp>
+#include <halt/error.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -74,7 +75,7 @@ private:
 
 struct wait_op_base : service_hook {
   std::atomic<bool> claimed_{false};
-  void (*complete_)(wait_op_base*, std::error_code) = nullptr; // runs the handler, frees the op
+  void (*complete_)(wait_op_base*, halt::error_code) = nullptr; // runs the handler, frees the op
   void (*destroy_)(wait_op_base*) noexcept = nullptr;          // frees the op, no handler call
 };
 
@@ -188,7 +189,7 @@ private:
 // release_hooks() that detaches it from whatever can still claim it (wait_op, join_op).
 template <class Op>
 struct op_lifetime {
-  static void complete(wait_op_base* b, std::error_code ec) {
+  static void complete(wait_op_base* b, halt::error_code ec) {
     auto* op = static_cast<Op*>(b);
     op->release_hooks();
     auto h(std::move(op->handler_));
@@ -206,9 +207,9 @@ struct op_lifetime {
 // Owns a claimed op until it runs on the handler's executor.
 struct wait_completion {
   wait_op_base* op;
-  std::error_code ec;
+  halt::error_code ec;
 
-  wait_completion(wait_op_base* o, std::error_code e) noexcept : op(o), ec(e) {}
+  wait_completion(wait_op_base* o, halt::error_code e) noexcept : op(o), ec(e) {}
   wait_completion(wait_completion&& o) noexcept : op(std::exchange(o.op, nullptr)), ec(o.ec) {}
   wait_completion& operator=(wait_completion&&) = delete;
   ~wait_completion() {
@@ -236,7 +237,7 @@ struct end_claim_guard {
 // allocates each post through std::allocator, whatever the handler's allocator), so this is the
 // one outcome that neither terminates nor hangs. The temporary completion does the dropping.
 template <class Ex>
-void post_claimed(wait_service* svc, const Ex& ex, wait_op_base* op, std::error_code ec) noexcept {
+void post_claimed(wait_service* svc, const Ex& ex, wait_op_base* op, halt::error_code ec) noexcept {
   end_claim_guard guard{svc};
   try {
     asio::post(ex, wait_completion(op, ec));
@@ -260,7 +261,7 @@ struct wait_op final : wait_op_base {
   }
 
   // Called from the token's callback and the slot's handler. noexcept: see post_claimed.
-  void claim(std::error_code ec) noexcept {
+  void claim(halt::error_code ec) noexcept {
     if (!service_->begin_claim(this)) return;
     post_claimed(service_, work_.executor(), this, ec); // *this may be gone once it returns
   }
