@@ -5,13 +5,17 @@
 #             the system's Asio (Debian: 1.22.1) and Catch2 (v2)
 #   asan    - GCC 12 with AddressSanitizer (examples: only the server; UBSan runs in debug);
 #             standalone Asio 1.28.0 from ../shared/third_party
-#   tsan    - GCC 12 with ThreadSanitizer (examples: only the server); the system's Asio
+#   tsan    - GCC 12 with ThreadSanitizer (examples: only the server), on Boost.Asio (Boost 1.81:
+#             the system's if it has Boost 1.80 or newer, else Debian's libboost1.81-dev unpacked
+#             into build/boost-1.81, because installing it would remove python3-matplotlib)
 #   clang   - Clang 16, also builds the benchmarks (and smoke-runs them); standalone Asio
 #             1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1, ~6 s) from ../shared
 #   clang14 - Clang 14: the example server and the core test files (task, select)
 # The version matrix is diagonal: each configuration covers one Asio release, so that the
 # whole run stays within its time budget. Where ../shared/third_party is absent (a fresh clone
-# of halt on its own), those configurations use the system's Asio and Catch2 and say so.
+# of halt on its own), those configurations use the system's Asio and Catch2 and say so; where
+# libboost1.81-dev can be neither found nor downloaded, the tsan configuration uses the system's
+# standalone Asio and says so.
 # All of them compile with -g1 (line tables: enough for sanitizer reports and backtraces).
 # Pick other presets with e.g.  HALT_TEST_PRESETS="debug clang-asan" bash scripts/test.sh
 # Exits non-zero if any configuration fails to configure, build or pass its tests.
@@ -92,12 +96,42 @@ want_catch2_v3() { # want_catch2_v3 <preset> <compiler>: builds Catch2 3.7.1 onc
   echo "test.sh: [$1] Catch2 3.7.1 from $prefix"
   matrix_args+=("-DCatch2_DIR=$prefix/lib/cmake/Catch2")
 }
+want_boost() { # want_boost <preset>: halt on Boost.Asio, Boost 1.81
+  local prefix="$PWD/build/boost-1.81" version tmp
+  version="$(sed -n 's/^#define BOOST_VERSION \([0-9]*\).*/\1/p' /usr/include/boost/version.hpp 2>/dev/null || true)"
+  if [ "${version:-0}" -ge 108000 ]; then
+    echo "test.sh: [$1] Boost.Asio from the system's Boost (BOOST_VERSION $version)"
+    matrix_args+=("-DHALT_BOOST_ASIO=ON" "-UBoost_ROOT" "-DHALT_ASIO_INCLUDE_DIR=")
+    return 0
+  fi
+  if [ ! -f "$prefix/usr/include/boost/version.hpp" ]; then
+    # Header-only use: unpacking the package is enough. Installing it instead would replace
+    # Debian's default Boost (1.74) and remove what depends on that (python3-matplotlib).
+    echo "test.sh: [$1] unpacking Debian's libboost1.81-dev into $prefix"
+    tmp="$(mktemp -d)"
+    if ! (cd "$tmp" && apt-get download libboost1.81-dev >/dev/null 2>&1 &&
+          dpkg-deb -x libboost1.81-dev_*.deb "$prefix"); then
+      rm -rf "$tmp" "$prefix"
+      echo "test.sh: [$1] cannot download libboost1.81-dev: this configuration uses the system's standalone Asio instead of Boost.Asio"
+      matrix_args+=("-DHALT_BOOST_ASIO=OFF" "-DHALT_ASIO_INCLUDE_DIR=")
+      return 0
+    fi
+    rm -rf "$tmp"
+  fi
+  echo "test.sh: [$1] Boost.Asio from Boost 1.81 in $prefix"
+  matrix_args+=("-DHALT_BOOST_ASIO=ON" "-DBoost_ROOT=$prefix/usr" "-DHALT_ASIO_INCLUDE_DIR=")
+}
 set_matrix() {
   matrix_args=()
   case "$1" in
     asan) want_asio "$1" 1.28.0 ;;
     clang) want_asio "$1" 1.38.2 && want_catch2_v3 "$1" clang++-16 ;;
+    tsan) want_boost "$1" ;;
     *) matrix_args+=("-DHALT_ASIO_INCLUDE_DIR=") ;; # the system's Asio, whatever the cache says
+  esac
+  case "$1" in
+    tsan) ;;
+    *) matrix_args+=("-DHALT_BOOST_ASIO=OFF") ;;
   esac
 }
 

@@ -149,7 +149,7 @@ TEST_CASE("cancel is idempotent, the first reason wins, and the default is errc:
   t.cancel(errc::timed_out);
   CHECK(t.reason() == errc::cancelled);
   CHECK(c.reason() == errc::cancelled);
-  CHECK(t.reason().category() == halt::error_category());
+  CHECK(std::error_code(t.reason()).category() == halt::error_category()); // (Boost: see error_test)
   cancellation_token u;
   u.cancel(asio::error::operation_aborted);
   CHECK(u.reason() == asio::error::operation_aborted);
@@ -363,7 +363,7 @@ TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellat
     for (int i = 0; i < 8; ++i) {
       ts.emplace_back([&, i] {
         while (!go.load()) std::this_thread::yield();
-        root.cancel(halt::error_code(100 + i, halt::error_category()));
+        root.cancel(std::error_code(100 + i, halt::error_category()));
         // After *any* cancel returns, the whole subtree is cancelled and every callback ran.
         for (auto& k : kids)
           if (!k.is_cancelled()) ++bad;
@@ -375,8 +375,9 @@ TEST_CASE("the first reason wins when eight threads cancel at once", "[cancellat
     REQUIRE(bad == 0);
     REQUIRE(calls == 64);
     const auto r = root.reason();
-    REQUIRE(r.value() >= 100);
-    REQUIRE(r.value() < 108);
+    const std::error_code raw = r; // Boost.System's value() of a std code is not the raw value
+    REQUIRE(raw.value() >= 100);
+    REQUIRE(raw.value() < 108);
     for (auto& k : kids) REQUIRE(k.reason() == r);
   }
 }

@@ -88,12 +88,15 @@ struct node {
   node* first_child_ = nullptr;
   node* prev_ = nullptr;
   node* next_ = nullptr;
-  // The reason, stored as its two parts so that the flag bytes fit in the padding between them.
+  // The reason, stored as its parts so that the flag bytes fit in the padding between them.
   // Written once, before CANCELLED is published; read only after CANCELLED was observed.
+  // reason_cat_ is a std::error_category, or on Boost.Asio (reason_boost_) a Boost.System one:
+  // the reason comes back exactly as it was given, equal to it under either library's rules.
   int reason_value_ = 0;
   const std::uint8_t kind_ = kind_plain;    // kind_ext for an ext_node
   std::atomic<std::uint8_t> waiters_{0};    // a thread waits for DONE; written under the lock
-  const std::error_category* reason_cat_ = nullptr;
+  std::uint8_t reason_boost_ = 0;
+  const void* reason_cat_ = nullptr;
 
   node() noexcept = default;
   explicit node(std::uint8_t kind) noexcept : kind_(kind) {}
@@ -101,12 +104,36 @@ struct node {
   node& operator=(const node&) = delete;
 
   bool is_ext() const noexcept { return kind_ == kind_ext; }
-  std::error_code reason() const noexcept {
-    return reason_cat_ ? std::error_code(reason_value_, *reason_cat_) : std::error_code();
+  halt::error_code reason() const noexcept {
+    if (!reason_cat_) return {};
+#if HALT_ASIO_BOOST
+    if (reason_boost_)
+      return {reason_value_, *static_cast<const ::boost::system::error_category*>(reason_cat_)};
+#endif
+    return std::error_code(reason_value_, *static_cast<const std::error_category*>(reason_cat_));
   }
-  void set_reason(std::error_code ec) noexcept {
+  void set_reason(const halt::error_code& ec) noexcept {
+#if HALT_ASIO_BOOST
+    // A Boost code that is not a std::error_code in disguise (Boost's system and generic codes,
+    // say) is kept with its Boost category; a std code (halt's own) with its std category.
+    const std::error_code as_std = ec;
+    if (halt::error_code(as_std) != ec) {
+      reason_value_ = ec.value();
+      reason_cat_ = &ec.category();
+      reason_boost_ = 1;
+      return;
+    }
+    reason_value_ = as_std.value();
+    reason_cat_ = &as_std.category();
+#else
     reason_value_ = ec.value();
     reason_cat_ = &ec.category();
+#endif
+  }
+  void copy_reason(const node& from) noexcept {
+    reason_value_ = from.reason_value_;
+    reason_cat_ = from.reason_cat_;
+    reason_boost_ = from.reason_boost_;
   }
 };
 static_assert(sizeof(node) <= 64, "a token node must fit in 64 bytes");
@@ -297,7 +324,7 @@ inline void leave_tree(node* x) noexcept;
 
 // Cancels `root` and its whole subtree with `reason`. Returns when every callback registered on
 // the subtree before the call has run (unless called from inside a callback, see callback_depth).
-inline void cancel_node(node* root, std::error_code reason) noexcept {
+inline void cancel_node(node* root, const halt::error_code& reason) noexcept {
   std::uintptr_t s = lock(root);
   if (s & st_cancelled) {
     unlock(root, s);
@@ -362,7 +389,7 @@ inline void cancel_node(node* root, std::error_code reason) noexcept {
         }
         continue;
       }
-      c->set_reason(reason);
+      c->copy_reason(*root);
       cs |= st_cancelled;
       if (!head(cs) && !c->first_child_) {
         unlock(c, cs | st_done); // a leaf: finished while cur stays locked
@@ -507,7 +534,7 @@ inline node* new_child(node* p) {
   std::uintptr_t s = lock(p);
   if (s & st_cancelled) {
     unlock(p, s);
-    c->set_reason(p->reason());
+    c->copy_reason(*p);
     c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
                     std::memory_order_relaxed);
     return c;
@@ -523,7 +550,7 @@ inline bool adopt(node* p, node* c) noexcept {
   std::uintptr_t s = lock(p);
   if (s & st_cancelled) {
     unlock(p, s);
-    c->set_reason(p->reason());
+    c->copy_reason(*p);
     c->state_.store(c->state_.load(std::memory_order_relaxed) | st_cancelled | st_done,
                     std::memory_order_relaxed);
     return false;
