@@ -9,20 +9,26 @@
 #include <halt/asio.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/error.hpp>
+#include <halt/sleep.hpp>
 #include <halt/select.hpp>
 #include <halt/task.hpp>
 #include "support/async.hpp"
 #include "support/catch.hpp"
 #include "support/tasks.hpp"
 
+#include <asio/bind_executor.hpp>
 #include <asio/error.hpp>
+#include <asio/experimental/parallel_group.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
+#include <optional>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -71,6 +77,24 @@ TEST_CASE("halt::deferred and halt::as_tuple are the tokens of this Asio release
   CHECK(get(run(io, body())) == 1);
 }
 
+// halt::asio (an alias of the Asio namespace halt is built on) does not make `asio::` ambiguous
+// in code that says `using namespace halt;`.
+namespace uses_halt {
+using namespace halt;
+inline bool cancelled_after_run() {
+  asio::io_context io;
+  cancellation_token token;
+  asio::post(io, [token] { token.cancel(); });
+  io.run();
+  return token.is_cancelled();
+}
+} // namespace uses_halt
+
+TEST_CASE("using namespace halt leaves asio:: unambiguous", "[asio]") {
+  STATIC_REQUIRE(std::is_same_v<halt::asio::io_context, asio::io_context>);
+  CHECK(uses_halt::cancelled_after_run());
+}
+
 TEST_CASE("halt::error_code is the error code of this Asio, and carries halt's codes", "[asio]") {
 #if HALT_ASIO_BOOST
   STATIC_REQUIRE(std::is_same_v<halt::error_code, boost::system::error_code>);
@@ -114,4 +138,26 @@ TEST_CASE("halt::error_code is the error code of this Asio, and carries halt's c
     co_return caught;
   };
   CHECK(get(run(io, body())) == 1);
+}
+
+TEST_CASE("halt's operations compose with Asio's parallel_group", "[asio]") {
+  asio::io_context io;
+  halt::cancellation_token token; // never cancelled: its wait loses and is cancelled
+  std::optional<std::size_t> first;
+  halt::error_code token_ec, sleep_ec;
+  auto token_wait = token.async_wait(halt::deferred);
+  auto sleep = halt::sleep_for(io, 1ms, halt::deferred);
+  asio::experimental::make_parallel_group(std::move(token_wait), std::move(sleep))
+      .async_wait(asio::experimental::wait_for_one(),
+                  asio::bind_executor(io, [&](std::array<std::size_t, 2> order, halt::error_code e1,
+                                              halt::error_code e2) {
+                    first = order[0];
+                    token_ec = e1;
+                    sleep_ec = e2;
+                  }));
+  io.run();
+  REQUIRE(first.has_value());
+  CHECK(*first == 1);
+  CHECK(!sleep_ec);
+  CHECK(token_ec == asio::error::operation_aborted);
 }

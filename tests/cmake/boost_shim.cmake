@@ -8,7 +8,7 @@ set(HALT_BOOST_SHIM_HEADERS
   any_io_executor associated_cancellation_slot associated_executor async_result awaitable
   bind_cancellation_slot bind_executor buffer cancellation_signal cancellation_state co_spawn
   connect detached dispatch error execution execution_context executor_work_guard
-  experimental/awaitable_operators io_context ip/address ip/tcp post prefer query read
+  experimental/awaitable_operators experimental/parallel_group io_context ip/address ip/tcp post prefer query read
   read_until redirect_error require steady_timer strand streambuf this_coro thread_pool
   use_awaitable use_future version write)
 
