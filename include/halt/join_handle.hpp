@@ -212,9 +212,20 @@ asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> b
 // signal that co_spawn's frames refer to, until they are done. run_task catches what the body
 // throws; what reaches here was thrown by a joiner's handler that finish() ran inline, and is
 // rethrown, so that it leaves the io_context's run() as it would have from a posted handler.
+//
+// Its cancellation slot (the task's signal, which abort() emits on) is a member, not an
+// asio::bind_cancellation_slot binder: co_spawn of Asio 1.26 (Boost 1.81) keeps a copy of the
+// executor in the cancellation handler it installs on that slot whenever the completion handler's
+// associated executor looks specialised, which that release's binder always does. The copy (of
+// the task's strand) would then live in the task state, which a join_handle may keep after the
+// execution context is gone, and its destruction would touch the destroyed strand service.
 template <class T>
 struct task_end {
   std::shared_ptr<coro_task<T>> st;
+
+  using cancellation_slot_type = asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept { return st->sig_.slot(); }
+
   void operator()(std::exception_ptr e) const {
     if (e) std::rethrow_exception(e);
   }
@@ -314,10 +325,9 @@ struct task_start {
     } else {
       try {
         auto ex = *s->strand_;
-        auto slot = s->sig_.slot();
         auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
         body.reset();
-        asio::co_spawn(ex, std::move(coro), asio::bind_cancellation_slot(slot, task_end<T>{s}));
+        asio::co_spawn(ex, std::move(coro), task_end<T>{s}); // the slot: task_end's member
       } catch (...) {
         // A joiner's handler that finish() ran inline threw: let it leave run().
         if (s->is_finished()) throw;
