@@ -3,12 +3,17 @@
 #include <halt/cancellation_token.hpp>
 #include <halt/join_handle.hpp>
 
+#include "support/associators.hpp"
 #include "support/async.hpp"
 #include "support/catch.hpp"
 #include "support/coro_kinds.hpp"
 
+#include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+#include <asio/bind_immediate_executor.hpp>
+#endif
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -1087,4 +1092,62 @@ TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "
     }));
   joiner.run();
   CHECK(cancelled == n);
+}
+
+TEST_CASE("a join's completion handler reports every associator of the caller's handler", "[task][associators]") {
+  // join_completion wraps the caller's handler for the join operation: an operation asking it for
+  // an associator must get the caller's.
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  asio::cancellation_signal sig;
+  auto caller = [](halt::error_code, halt::join_result<int>) {};
+  auto with_alloc = asio::bind_allocator(halt_test::tagged_allocator<void>(5),
+                                         asio::bind_cancellation_slot(sig.slot(), caller));
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  auto immediate = asio::make_strand(io);
+  auto handler = asio::bind_executor(strand, asio::bind_immediate_executor(immediate, std::move(with_alloc)));
+#else
+  auto handler = asio::bind_executor(strand, std::move(with_alloc));
+#endif
+  using completion = halt::detail::join_completion<decltype(handler), int>;
+  const completion c{std::move(handler), nullptr};
+  halt_test::associator_record rec;
+  halt_test::record_associators(c, io.get_executor(), rec);
+  REQUIRE(rec.executor);
+  CHECK(*rec.executor == asio::any_io_executor(strand));
+  CHECK(rec.allocator_id == 5);
+  REQUIRE(rec.slot);
+  CHECK(*rec.slot == sig.slot());
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  REQUIRE(rec.immediate_executor);
+  CHECK(*rec.immediate_executor == asio::any_io_executor(immediate));
+#endif
+
+  // Without associations: the defaults the operation supplies.
+  const halt::detail::join_completion<decltype(caller), int> plain{caller, nullptr};
+  halt_test::associator_record defaults;
+  halt_test::record_associators(plain, io.get_executor(), defaults);
+  REQUIRE(defaults.executor);
+  CHECK(*defaults.executor == asio::any_io_executor(io.get_executor()));
+  CHECK(defaults.allocator_id == -1);
+  REQUIRE(defaults.slot);
+  CHECK_FALSE(defaults.slot->is_connected());
+}
+
+TEMPLATE_TEST_CASE("a join whose handler has a bound executor, allocator and slot completes on that executor", "[task][associators]", awaitable_kind, task_kind) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto h = halt::spawn(io, []() -> co_t<TestType, int> { co_return 4; });
+  asio::cancellation_signal sig;
+  int value = 0;
+  bool on_strand = false;
+  h.async_join(asio::bind_executor(
+      strand, asio::bind_allocator(halt_test::tagged_allocator<void>(1),
+                                   asio::bind_cancellation_slot(sig.slot(), [&](halt::error_code ec, halt::join_result<int> r) {
+                                     on_strand = strand.running_in_this_thread();
+                                     if (!ec && r) value = r.value();
+                                   }))));
+  io.run_for(10s);
+  CHECK(value == 4);
+  CHECK(on_strand);
 }
