@@ -98,6 +98,28 @@ TEST_CASE("the _io1 registration of this file runs on single-threaded io_context
   CHECK_FALSE(halt::detail::single_threaded(explicit_default));
 }
 
+TEST_CASE("single_threaded answers for each context, also a new one at a destroyed one's address", "[task]") {
+  // On Asio 1.30 on the answer is remembered per context (detail/strand.hpp): never reused for a
+  // different context that happens to live where an earlier one did.
+  std::optional<asio::io_context> ctx;
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    ctx.emplace(1);
+    const void* first = &*ctx;
+    CHECK(halt::detail::single_threaded(*ctx));
+    CHECK(halt::detail::single_threaded(*ctx)); // again, remembered
+    ctx.reset();
+    ctx.emplace(ASIO_CONCURRENCY_HINT_DEFAULT);
+    REQUIRE(&*ctx == first); // the same storage
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    asio::io_context other(1); // another context in between
+    CHECK(halt::detail::single_threaded(other));
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    ctx.reset();
+  }
+}
+
 TEMPLATE_TEST_CASE("spawn posts the task: it never runs inside spawn", "[task]", awaitable_kind, task_kind) {
   asio::io_context io;
   bool ran = false;
