@@ -2,16 +2,22 @@
 // Copyright (c) 2026 The halt authors
 #define HALT_COUNT_NODES 1
 #include <halt/bind_cancellation.hpp>
+#include <halt/asio.hpp>
 #include <halt/cancellation_token.hpp>
 
 #include "support/catch.hpp"
+#include "support/associators.hpp"
 #include "support/async.hpp"
 
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+#include <asio/bind_immediate_executor.hpp>
+#endif
 #include <asio/cancellation_signal.hpp>
 #include <asio/buffer.hpp>
 #include <asio/co_spawn.hpp>
@@ -618,3 +624,197 @@ TEST_CASE("an outer cancellation slot that outlives the execution context", "[bi
   }
   CHECK_FALSE(called);
 }
+
+// ---- associators and completion signatures -----------------------------------------------------
+
+namespace {
+
+// An operation that records the associators of the handler it is given (the bound_handler, under
+// bind_cancellation), then completes through the handler's executor.
+template <class Executor>
+struct record_initiation {
+  Executor io_ex;
+  halt_test::associator_record* rec;
+
+  using executor_type = Executor;
+  executor_type get_executor() const noexcept { return io_ex; }
+
+  template <class Handler>
+  void operator()(Handler handler) const {
+    halt_test::record_associators(handler, io_ex, *rec);
+    auto ex = asio::get_associated_executor(handler, io_ex);
+    asio::post(ex, [h = std::move(handler)]() mutable { std::move(h)(halt::error_code{}); });
+  }
+};
+
+template <class Executor, class CompletionToken>
+auto async_record(Executor io_ex, halt_test::associator_record& rec, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(halt::error_code)>(
+      record_initiation<Executor>{io_ex, &rec}, token);
+}
+
+// An operation with two completion signatures: void(error_code, int) with a value, or
+// void(error_code) when it is cancelled (it never completes otherwise).
+template <class Executor>
+struct two_signatures_initiation {
+  Executor io_ex;
+  bool with_value;
+
+  using executor_type = Executor;
+  executor_type get_executor() const noexcept { return io_ex; }
+
+  template <class Handler>
+  void operator()(Handler handler) const {
+    auto ex = asio::get_associated_executor(handler, io_ex);
+    if (with_value) {
+      asio::post(ex, [h = std::move(handler)]() mutable { std::move(h)(halt::error_code{}, 42); });
+      return;
+    }
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    REQUIRE(slot.is_connected());
+    auto pending = std::make_shared<std::optional<Handler>>(std::move(handler));
+    slot.assign([pending, ex](asio::cancellation_type) {
+      if (!*pending) return;
+      Handler h = std::move(**pending);
+      pending->reset();
+      asio::post(ex, [h = std::move(h)]() mutable {
+        std::move(h)(halt::error_code(asio::error::operation_aborted));
+      });
+    });
+  }
+};
+
+template <class Executor, class CompletionToken>
+auto async_two_signatures(Executor io_ex, bool with_value, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(halt::error_code, int), void(halt::error_code)>(
+      two_signatures_initiation<Executor>{io_ex, with_value}, token);
+}
+
+struct two_signatures_outcome {
+  int calls = 0;
+  halt::error_code ec;
+  std::optional<int> value;
+};
+
+struct two_signatures_handler {
+  two_signatures_outcome* out;
+  void operator()(halt::error_code ec, int v) const {
+    ++out->calls;
+    out->ec = ec;
+    out->value = v;
+  }
+  void operator()(halt::error_code ec) const {
+    ++out->calls;
+    out->ec = ec;
+  }
+};
+
+} // namespace
+
+TEST_CASE("a bound handler reports every associator of the inner handler but its cancellation slot", "[bind_cancellation][associators]") {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  asio::cancellation_signal outer;
+  cancellation_token t;
+  halt_test::associator_record rec;
+  bool called = false;
+  auto inner = asio::bind_cancellation_slot(outer.slot(), [&](halt::error_code ec) {
+    called = true;
+    CHECK_FALSE(ec);
+    CHECK(strand.running_in_this_thread());
+  });
+  auto with_alloc = asio::bind_allocator(halt_test::tagged_allocator<void>(7), std::move(inner));
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  auto immediate = asio::make_strand(io);
+  auto handler = asio::bind_executor(strand, asio::bind_immediate_executor(immediate, std::move(with_alloc)));
+#else
+  auto handler = asio::bind_executor(strand, std::move(with_alloc));
+#endif
+  async_record(io.get_executor(), rec, halt::bind_cancellation(t, std::move(handler)));
+  io.run();
+  CHECK(called);
+  REQUIRE(rec.executor);
+  CHECK(*rec.executor == asio::any_io_executor(strand));
+  CHECK(rec.allocator_id == 7);
+  REQUIRE(rec.slot);
+  CHECK(rec.slot->is_connected()); // the binding's own slot, which relays the outer one
+  CHECK_FALSE(*rec.slot == outer.slot());
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  REQUIRE(rec.immediate_executor);
+  CHECK(*rec.immediate_executor == asio::any_io_executor(immediate));
+#endif
+}
+
+TEST_CASE("a bound handler without associations reports the operation's defaults", "[bind_cancellation][associators]") {
+  asio::io_context io;
+  cancellation_token t;
+  halt_test::associator_record rec;
+  bool called = false;
+  async_record(io.get_executor(), rec, halt::bind_cancellation(t, [&](halt::error_code) { called = true; }));
+  io.run();
+  CHECK(called);
+  REQUIRE(rec.executor);
+  CHECK(*rec.executor == asio::any_io_executor(io.get_executor()));
+  CHECK(rec.allocator_id == -1);
+  static_assert(std::is_same_v<asio::associated_allocator_t<halt::detail::bound_handler<
+                                   two_signatures_handler, asio::io_context::executor_type>>,
+                               std::allocator<void>>);
+}
+
+TEST_CASE("bind_cancellation with an operation of two completion signatures", "[bind_cancellation][associators]") {
+  asio::io_context io;
+  cancellation_token t;
+  two_signatures_outcome out;
+  SECTION("completing with a value") {
+    async_two_signatures(io.get_executor(), true, halt::bind_cancellation(t, two_signatures_handler{&out}));
+    io.run();
+    CHECK(out.calls == 1);
+    CHECK_FALSE(out.ec);
+    CHECK(out.value == 42);
+  }
+  SECTION("cancelled by the token") {
+    async_two_signatures(io.get_executor(), false, halt::bind_cancellation(t, two_signatures_handler{&out}));
+    io.poll();
+    CHECK(out.calls == 0);
+    t.cancel();
+    io.restart(); // the operation holds no work: poll() ran out of it
+    io.run();
+    CHECK(out.calls == 1);
+    CHECK(out.ec == asio::error::operation_aborted);
+    CHECK_FALSE(out.value);
+  }
+}
+
+TEST_CASE("bind_cancellation of a deferred operation", "[bind_cancellation]") {
+  // async_result<cancellation_bound_token<deferred_t>> asked the inner async_result for a
+  // return_type, which deferred's has not: this did not compile.
+  asio::io_context io;
+  cancellation_token t;
+  asio::steady_timer timer(io, 1h);
+  auto op = timer.async_wait(halt::bind_cancellation(t, halt::deferred));
+  std::optional<halt::error_code> got;
+  std::move(op)([&](halt::error_code ec) { got = ec; });
+  io.poll();
+  CHECK_FALSE(got);
+  t.cancel();
+  io.run_for(run_limit);
+  REQUIRE(got);
+  CHECK(*got == asio::error::operation_aborted);
+}
+
+#if HALT_ASIO_VERSION >= 102800 // a deferred operation with several signatures (tested from 1.28)
+TEST_CASE("bind_cancellation of a deferred operation with two completion signatures", "[bind_cancellation][associators]") {
+  asio::io_context io;
+  cancellation_token t;
+  two_signatures_outcome out;
+  auto op = async_two_signatures(io.get_executor(), false, halt::bind_cancellation(t, halt::deferred));
+  std::move(op)(two_signatures_handler{&out});
+  io.poll();
+  CHECK(out.calls == 0);
+  t.cancel();
+  io.restart(); // the operation holds no work: poll() ran out of it
+  io.run();
+  CHECK(out.calls == 1);
+  CHECK(out.ec == asio::error::operation_aborted);
+}
+#endif

@@ -3,12 +3,17 @@
 #include <halt/cancellation_token.hpp>
 #include <halt/join_handle.hpp>
 
+#include "support/associators.hpp"
 #include "support/async.hpp"
 #include "support/catch.hpp"
 #include "support/coro_kinds.hpp"
 
+#include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+#include <asio/bind_immediate_executor.hpp>
+#endif
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -91,6 +96,28 @@ TEST_CASE("the _io1 registration of this file runs on single-threaded io_context
   CHECK(halt::detail::single_threaded(io) == io1);
   asio::io_context explicit_default(ASIO_CONCURRENCY_HINT_DEFAULT); // an explicit hint is kept
   CHECK_FALSE(halt::detail::single_threaded(explicit_default));
+}
+
+TEST_CASE("single_threaded answers for each context, also a new one at a destroyed one's address", "[task]") {
+  // On Asio 1.30 on the answer is remembered per context (detail/strand.hpp): never reused for a
+  // different context that happens to live where an earlier one did.
+  std::optional<asio::io_context> ctx;
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    ctx.emplace(1);
+    const void* first = &*ctx;
+    CHECK(halt::detail::single_threaded(*ctx));
+    CHECK(halt::detail::single_threaded(*ctx)); // again, remembered
+    ctx.reset();
+    ctx.emplace(ASIO_CONCURRENCY_HINT_DEFAULT);
+    REQUIRE(&*ctx == first); // the same storage
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    asio::io_context other(1); // another context in between
+    CHECK(halt::detail::single_threaded(other));
+    CHECK_FALSE(halt::detail::single_threaded(*ctx));
+    ctx.reset();
+  }
 }
 
 TEMPLATE_TEST_CASE("spawn posts the task: it never runs inside spawn", "[task]", awaitable_kind, task_kind) {
@@ -1088,4 +1115,62 @@ TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "
     }));
   joiner.run();
   CHECK(cancelled == n);
+}
+
+TEST_CASE("a join's completion handler reports every associator of the caller's handler", "[task][associators]") {
+  // join_completion wraps the caller's handler for the join operation: an operation asking it for
+  // an associator must get the caller's.
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  asio::cancellation_signal sig;
+  auto caller = [](halt::error_code, halt::join_result<int>) {};
+  auto with_alloc = asio::bind_allocator(halt_test::tagged_allocator<void>(5),
+                                         asio::bind_cancellation_slot(sig.slot(), caller));
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  auto immediate = asio::make_strand(io);
+  auto handler = asio::bind_executor(strand, asio::bind_immediate_executor(immediate, std::move(with_alloc)));
+#else
+  auto handler = asio::bind_executor(strand, std::move(with_alloc));
+#endif
+  using completion = halt::detail::join_completion<decltype(handler), int>;
+  const completion c{std::move(handler), nullptr};
+  halt_test::associator_record rec;
+  halt_test::record_associators(c, io.get_executor(), rec);
+  REQUIRE(rec.executor);
+  CHECK(*rec.executor == asio::any_io_executor(strand));
+  CHECK(rec.allocator_id == 5);
+  REQUIRE(rec.slot);
+  CHECK(*rec.slot == sig.slot());
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  REQUIRE(rec.immediate_executor);
+  CHECK(*rec.immediate_executor == asio::any_io_executor(immediate));
+#endif
+
+  // Without associations: the defaults the operation supplies.
+  const halt::detail::join_completion<decltype(caller), int> plain{caller, nullptr};
+  halt_test::associator_record defaults;
+  halt_test::record_associators(plain, io.get_executor(), defaults);
+  REQUIRE(defaults.executor);
+  CHECK(*defaults.executor == asio::any_io_executor(io.get_executor()));
+  CHECK(defaults.allocator_id == -1);
+  REQUIRE(defaults.slot);
+  CHECK_FALSE(defaults.slot->is_connected());
+}
+
+TEMPLATE_TEST_CASE("a join whose handler has a bound executor, allocator and slot completes on that executor", "[task][associators]", awaitable_kind, task_kind) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto h = halt::spawn(io, []() -> co_t<TestType, int> { co_return 4; });
+  asio::cancellation_signal sig;
+  int value = 0;
+  bool on_strand = false;
+  h.async_join(asio::bind_executor(
+      strand, asio::bind_allocator(halt_test::tagged_allocator<void>(1),
+                                   asio::bind_cancellation_slot(sig.slot(), [&](halt::error_code ec, halt::join_result<int> r) {
+                                     on_strand = strand.running_in_this_thread();
+                                     if (!ec && r) value = r.value();
+                                   }))));
+  io.run_for(10s);
+  CHECK(value == 4);
+  CHECK(on_strand);
 }

@@ -16,7 +16,9 @@
 // operation starts, the emit is posted at once and the operation completes promptly with
 // asio::error::operation_aborted (provided the operation supports `type`; see docs/01-tokens.md).
 // A cancellation slot already associated with the inner token's handler (a coroutine's, say)
-// keeps working: it is forwarded to the operation as well.
+// keeps working: it is forwarded to the operation as well. Every other associator of that handler
+// (executor, allocator, immediate executor, ...) is the operation's handler's too. The operation
+// may have several completion signatures; each completion is passed on unchanged.
 //
 // Out of memory: if posting the emit throws std::bad_alloc (it runs inside the token's
 // callback, which cannot throw), that cancellation is dropped and the operation completes as it
@@ -37,6 +39,7 @@
 #include <halt/cancellation_token.hpp>
 
 #include <halt/detail/asio.hpp>
+#include <halt/detail/associators.hpp>
 
 #include <memory>
 #include <mutex>
@@ -159,8 +162,11 @@ struct bound_handler {
   Handler inner;
   std::shared_ptr<bound_state<Executor>> st;
 
+  // Replaces the inner handler's slot, which is forwarded to sig (bound_initiation). Every other
+  // associator is the inner handler's (the asio::associator specialisation below).
   using cancellation_slot_type = asio::cancellation_slot;
   cancellation_slot_type get_cancellation_slot() const noexcept { return st->sig.slot(); }
+  const Handler& wrapped() const noexcept { return inner; }
 
   template <class... Args>
   void operator()(Args&&... args) {
@@ -208,33 +214,36 @@ private:
 } // namespace detail
 } // namespace halt
 
-template <class CompletionToken, class Signature>
-struct halt::asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signature> {
-  using return_type = typename halt::asio::async_result<CompletionToken, Signature>::return_type;
+namespace halt::detail {
+// async_result<cancellation_bound_token<T>, Signatures...>::return_type where the inner token's
+// async_result has one (Asio 1.22's adaptors need it); none where it has not (asio::deferred on
+// newer Asio, say).
+template <class CompletionToken, class... Signatures>
+struct bound_return_type {};
+template <class CompletionToken, class... Signatures>
+  requires requires { typename asio::async_result<CompletionToken, Signatures...>::return_type; }
+struct bound_return_type<CompletionToken, Signatures...> {
+  using return_type = typename asio::async_result<CompletionToken, Signatures...>::return_type;
+};
+} // namespace halt::detail
 
+// Any number of completion signatures (Asio 1.22 on): the inner token is initiated with the same
+// signatures, and bound_handler forwards each completion unchanged.
+template <class CompletionToken, class... Signatures>
+struct halt::asio::async_result<halt::cancellation_bound_token<CompletionToken>, Signatures...>
+    : halt::detail::bound_return_type<CompletionToken, Signatures...> {
   template <class Initiation, class RawToken, class... Args>
   static auto initiate(Initiation&& init, RawToken&& token, Args&&... args) {
-    return halt::asio::async_initiate<CompletionToken, Signature>(
+    return halt::asio::async_initiate<CompletionToken, Signatures...>(
         halt::detail::bound_initiation<std::decay_t<Initiation>>{
             std::forward<Initiation>(init), static_cast<RawToken&&>(token).token, token.type},
         token.inner, std::forward<Args>(args)...);
   }
 };
 
-template <class Handler, class E, class Executor>
-struct halt::asio::associated_executor<halt::detail::bound_handler<Handler, E>, Executor> {
-  using type = typename halt::asio::associated_executor<Handler, Executor>::type;
-  static type get(const halt::detail::bound_handler<Handler, E>& h,
-                  const Executor& ex = Executor()) noexcept {
-    return halt::asio::associated_executor<Handler, Executor>::get(h.inner, ex);
-  }
-};
-
-template <class Handler, class E, class Allocator>
-struct halt::asio::associated_allocator<halt::detail::bound_handler<Handler, E>, Allocator> {
-  using type = typename halt::asio::associated_allocator<Handler, Allocator>::type;
-  static type get(const halt::detail::bound_handler<Handler, E>& h,
-                  const Allocator& a = Allocator()) noexcept {
-    return halt::asio::associated_allocator<Handler, Allocator>::get(h.inner, a);
-  }
-};
+// Every associator of the inner handler (executor, allocator, immediate executor, ...) except the
+// cancellation slot, which bound_handler replaces with its own (its member get_cancellation_slot).
+template <template <class, class> class Associator, class Handler, class E, class DefaultCandidate>
+struct halt::asio::associator<Associator, halt::detail::bound_handler<Handler, E>, DefaultCandidate>
+    : halt::detail::forward_associator<Associator, halt::detail::bound_handler<Handler, E>, Handler,
+                                       DefaultCandidate> {};

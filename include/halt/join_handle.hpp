@@ -76,6 +76,7 @@
 #include <halt/task.hpp>
 
 #include <halt/detail/asio.hpp>
+#include <halt/detail/associators.hpp>
 
 #include <concepts>
 #include <exception>
@@ -393,10 +394,8 @@ struct join_completion {
   Handler handler;
   std::shared_ptr<task_state<T>> st;
 
-  using cancellation_slot_type = asio::associated_cancellation_slot_t<Handler>;
-  cancellation_slot_type get_cancellation_slot() const noexcept {
-    return asio::get_associated_cancellation_slot(handler);
-  }
+  // Its associators are the handler's (the asio::associator specialisation at the end).
+  const Handler& wrapped() const noexcept { return handler; }
 
   void operator()(halt::error_code ec) {
     if (ec) {
@@ -551,20 +550,9 @@ auto spawn(ExOrCtx&& ex, Body&& body) {
 
 } // namespace halt
 
-template <class Handler, class T, class Executor>
-struct halt::asio::associated_executor<halt::detail::join_completion<Handler, T>, Executor> {
-  using type = typename halt::asio::associated_executor<Handler, Executor>::type;
-  static type get(const halt::detail::join_completion<Handler, T>& h,
-                  const Executor& ex = Executor()) noexcept {
-    return halt::asio::associated_executor<Handler, Executor>::get(h.handler, ex);
-  }
-};
-
-template <class Handler, class T, class Allocator>
-struct halt::asio::associated_allocator<halt::detail::join_completion<Handler, T>, Allocator> {
-  using type = typename halt::asio::associated_allocator<Handler, Allocator>::type;
-  static type get(const halt::detail::join_completion<Handler, T>& h,
-                  const Allocator& a = Allocator()) noexcept {
-    return halt::asio::associated_allocator<Handler, Allocator>::get(h.handler, a);
-  }
-};
+// Every associator of the caller's handler: executor, allocator, cancellation slot, immediate
+// executor (Asio 1.28 on), ... (detail/associators.hpp).
+template <template <class, class> class Associator, class Handler, class T, class DefaultCandidate>
+struct halt::asio::associator<Associator, halt::detail::join_completion<Handler, T>, DefaultCandidate>
+    : halt::detail::forward_associator<Associator, halt::detail::join_completion<Handler, T>, Handler,
+                                       DefaultCandidate> {};

@@ -18,6 +18,8 @@
 //                                  gives halt::deferred and halt::as_tuple for both); 0 before:
 //                                  asio::experimental::...
 //   HALT_ASIO_NO_TYPEID            defined where Asio is built without typeid
+//   HALT_ASIO_HAS_IMMEDIATE_EXECUTOR 1 where Asio has associated_immediate_executor (1.28 on,
+//                                  Boost 1.82 on)
 //   HALT_ASIO_HAS_CONFIG           1 where the concurrency hint is public (asio::config, newer
 //                                  Asio); detail/strand.hpp reads it there
 //   HALT_ASIO_HAS_CONCURRENCY_HINT 1 where the io_context's implementation tells its concurrency
@@ -36,6 +38,10 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#if __has_include(<boost/asio/associated_immediate_executor.hpp>)
+#include <boost/asio/associated_immediate_executor.hpp>
+#endif
+#include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -76,6 +82,11 @@ using asio_system_error = ::boost::system::system_error;
 #define HALT_ASIO_BOOST 1
 #define HALT_ASIO_VERSION BOOST_ASIO_VERSION
 #define HALT_ASIO_TOKENS_IN_ASIO 1
+#if __has_include(<boost/asio/associated_immediate_executor.hpp>)
+#define HALT_ASIO_HAS_IMMEDIATE_EXECUTOR 1
+#else
+#define HALT_ASIO_HAS_IMMEDIATE_EXECUTOR 0
+#endif
 #if defined(BOOST_ASIO_NO_TYPEID)
 #define HALT_ASIO_NO_TYPEID 1
 #endif
@@ -100,6 +111,10 @@ using asio_system_error = ::boost::system::system_error;
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#if __has_include(<asio/associated_immediate_executor.hpp>)
+#include <asio/associated_immediate_executor.hpp>
+#endif
+#include <asio/associator.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
@@ -147,6 +162,14 @@ using asio_system_error = std::system_error;
 #define HALT_ASIO_TOKENS_IN_ASIO 1
 #else
 #define HALT_ASIO_TOKENS_IN_ASIO 0
+#endif
+
+// The immediate executor (asio::associated_immediate_executor, asio::bind_immediate_executor):
+// from Asio 1.28 (Boost 1.82).
+#if __has_include(<asio/associated_immediate_executor.hpp>)
+#define HALT_ASIO_HAS_IMMEDIATE_EXECUTOR 1
+#else
+#define HALT_ASIO_HAS_IMMEDIATE_EXECUTOR 0
 #endif
 
 // Newer Asio publishes an execution context's concurrency hint in its configuration

@@ -193,6 +193,25 @@ public:
   }
 };
 
+// An operation with several completion signatures (Asio allows them from 1.22 on) cannot be
+// awaited through halt::use_task: co_await gives one value type. asio::use_awaitable (up to 1.38
+// at least) accepts one signature too. Say so, instead of Asio's own failure deep inside
+// async_initiate.
+// (One signature, even ref-qualified or noexcept, is left to the specialisation above and Asio.)
+template <class... Signatures>
+  requires(sizeof...(Signatures) > 1)
+class halt::asio::async_result<halt::use_task_t, Signatures...> {
+  static_assert(sizeof...(Signatures) == 1,
+                "halt::use_task: this operation has several completion signatures, and co_await "
+                "through halt::use_task (like asio::use_awaitable) takes an operation with exactly "
+                "one. Wrap it in an operation with one signature (asio::async_initiate or "
+                "asio::async_compose), or complete it with a callback.");
+
+public:
+  template <class Initiation, class... InitArgs>
+  static void initiate(Initiation&&, halt::use_task_t, InitArgs&&...) {}
+};
+
 // Asio 1.22's redirect_error needs a return_type that does not depend on the initiation, which
 // op_awaitable does: redirect_error(halt::use_task, ec) is handled here instead.
 template <class R, class... Args>
@@ -204,4 +223,18 @@ public:
                                            std::decay_t<InitArgs>...>(
         &token.ec_, std::forward<Initiation>(init), std::forward<InitArgs>(args)...);
   }
+};
+
+template <class... Signatures>
+  requires(sizeof...(Signatures) > 1)
+class halt::asio::async_result<halt::asio::redirect_error_t<halt::use_task_t>, Signatures...> {
+  static_assert(sizeof...(Signatures) == 1,
+                "halt::use_task: this operation has several completion signatures, and co_await "
+                "through asio::redirect_error(halt::use_task, ec) takes an operation with exactly "
+                "one. Wrap it in an operation with one signature (asio::async_initiate or "
+                "asio::async_compose), or complete it with a callback.");
+
+public:
+  template <class Initiation, class Token, class... InitArgs>
+  static void initiate(Initiation&&, Token&&, InitArgs&&...) {}
 };
