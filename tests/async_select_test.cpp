@@ -49,6 +49,32 @@ auto async_fail(asio::io_context& io, halt::error_code ec, Token&& token) {
       token);
 }
 
+// A move-only void() handler, parked until fired by hand; fire() posts it to its executor.
+struct parked {
+  struct base {
+    virtual ~base() = default;
+    virtual void fire() = 0;
+  };
+  template <class H>
+  struct impl final : base {
+    H h;
+    explicit impl(H&& x) : h(std::move(x)) {}
+    void fire() override {
+      auto ex = asio::get_associated_executor(h);
+      asio::post(ex, std::move(h));
+    }
+  };
+  std::unique_ptr<base> p;
+  void fire() { std::exchange(p, nullptr)->fire(); }
+};
+
+// An operation (void()) that ignores cancellation: it completes when `slot` is fired.
+template <class Token>
+auto async_park(parked& slot, Token&& token) {
+  return asio::async_initiate<Token, void()>(
+      [&slot](auto h) { slot.p = std::make_unique<parked::impl<decltype(h)>>(std::move(h)); }, token);
+}
+
 // The code of the halt::system_error that `e` holds (a default code for anything else).
 halt::error_code code_of(const std::exception_ptr& e) {
   try {
@@ -176,6 +202,29 @@ TEST_CASE("async_select: terminal cancellation on the handler's slot drops every
     CHECK(log == std::vector<std::string>{"a.start", "emit", "~a"});
     CHECK(slow.cancel() == 0);
   }
+}
+
+TEST_CASE("async_select: a terminal cancel while a loser is still being dropped reports operation_aborted",
+          "[async_select][drop]") {
+  asio::io_context io;
+  parked loser; // ignores cancellation: the select waits for it after the winner
+  asio::steady_timer fast(io, 1ms);
+  bool won = false;
+  auto winner = [&]() -> halt::task<void> {
+    co_await fast.async_wait(halt::use_task);
+    won = true;
+  };
+  auto park = [&](auto&& token) { return async_park(loser, std::forward<decltype(token)>(token)); };
+  asio::cancellation_signal sig;
+  using V = std::variant<std::monostate, std::monostate>;
+  outcome<V> out;
+  halt::async_select(io, park, winner(), asio::bind_cancellation_slot(sig.slot(), record<V>{&out}));
+  halt_test::run_until(io, [&] { return won; }); // decided: the loser is asked to go, and ignores it
+  REQUIRE(loser.p);
+  sig.emit(asio::cancellation_type::terminal); // on this thread, the only one that runs io
+  loser.fire();
+  halt_test::run_until(io, [&] { return out.done; });
+  CHECK(is_aborted(out.error));
 }
 
 TEST_CASE("async_select: a branch ready at once wins and the branches after it never start", "[async_select]") {

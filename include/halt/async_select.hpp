@@ -43,7 +43,9 @@
 //   A branch ready at once wins while starting and the branches after it never start.
 // - Cancellation: terminal cancellation on the token's associated slot drops every branch, and
 //   once they are gone the completion reports halt::system_error(asio::error::operation_aborted)
-//   (one shared exception object, task.hpp). If the outcome was decided first, it is reported.
+//   (one shared exception object, task.hpp), even if a winner was known and only its losers were
+//   still being dropped. A cancel after the combinator has finished (its completion under way)
+//   changes nothing.
 //   partial and total are ignored (the branches are dropped or left alone, never half-cancelled;
 //   the awaited forms forward partial, see select.hpp).
 // - halt::deferred: nothing starts until the deferred operation is invoked. asio::use_awaitable:
