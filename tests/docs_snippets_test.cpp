@@ -35,6 +35,7 @@
 #include <halt/timeout.hpp>  // timeout, timeout_at
 #include <halt/sleep.hpp>    // sleep_for, sleep_until (the timing wheel)
 #include <halt/join.hpp>     // join, try_join
+#include <halt/async_select.hpp>  // async_select, async_join, async_try_join, async_timeout
 
 // docs/05-cleanup.md
 #include <halt/scope_guard.hpp>  // scope_exit, scope_fail, scope_success
@@ -59,6 +60,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/write.hpp>
 
 #include <atomic>
@@ -67,9 +70,11 @@
 #include <cstddef>
 #include <cstdio>
 #include <exception>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -502,6 +507,23 @@ void on_idle(asio::io_context& io) {                      // any completion toke
   halt::sleep_for(io, 30s, [](halt::error_code ec) { if (!ec) std::puts("idle for 30 s"); });
 }
 
+// A callback: the reply or the deadline, whichever comes first. The loser is gone (its
+// wait cancelled, its handler run) before the callback runs.
+void fetch_with_deadline(asio::io_context& io, asio::steady_timer& deadline) {
+  halt::async_select(io, fetch(), deadline.async_wait(halt::deferred),
+                     [](std::exception_ptr e, std::variant<std::string, std::monostate> r) {
+                       if (e) std::puts("failed");
+                       else if (r.index() == 0) std::printf("got %s\n", std::get<0>(r).c_str());
+                       else std::puts("timed out");
+                     });
+}
+
+// A future, on a thread that does not run the io_context.
+std::string fetch_blocking(asio::io_context& io) {
+  std::future<std::string> f = halt::async_timeout(io, 2s, fetch(), asio::use_future);
+  return f.get();                                         // throws halt::system_error(timed_out)
+}
+
 asio::awaitable<std::string> fetch_user(int id) {
   co_return "user " + std::to_string(id);
 }
@@ -550,6 +572,22 @@ TEST_CASE("04-select: sleeps on the timing wheel", "[docs]") {
   });
   ch04::on_idle(io); // 30 s: the context is destroyed first, and the handler with it, uncalled
   halt_test::run_until(io, [&] { return !got.empty(); });
+  CHECK(got == "fetched");
+}
+
+TEST_CASE("04-select: without a coroutine (async_select, async_timeout)", "[docs]") {
+  asio::io_context io;
+  asio::steady_timer deadline(io, 2s);
+  ch04::fetch_with_deadline(io, deadline);
+  io.run(); // fetch() wins after 1 ms; run() returns once the deadline's wait was cancelled
+  CHECK(deadline.cancel() == 0);
+
+  io.restart();
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  const std::string got = ch04::fetch_blocking(io);
+  work.reset();
+  runner.join();
   CHECK(got == "fetched");
 }
 

@@ -834,3 +834,18 @@ TEST_CASE("task frames made on one thread and destroyed on another", "[task][fra
   pool.join();
   CHECK(sum == 50 * (40 * 41 / 2));
 }
+
+TEST_CASE("a task started with asio::use_future: a handler executor that any_io_executor cannot hold",
+          "[task][threads]") {
+  // use_future's handler carries a promise executor, which any_io_executor cannot hold: starting a
+  // task with it did not compile (async_select.hpp's use_future form needs it).
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  std::future<int> f = answer()(io, asio::use_future);
+  CHECK(f.get() == 42);
+  std::future<void> g = fail()(io.get_executor(), asio::use_future);
+  CHECK_THROWS_AS(g.get(), std::runtime_error);
+  work.reset();
+  runner.join();
+}

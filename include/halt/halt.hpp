@@ -17,6 +17,8 @@
 //   select.hpp              select, run_until_cancelled, fair, biased
 //   join.hpp                join, try_join
 //   timeout.hpp             timeout, timeout_at
+//   async_select.hpp        async_select, async_join, async_try_join, async_timeout[_at]
+//                           (the combinators started with a completion token)
 //   shield.hpp              shield, finally
 //   scope_guard.hpp         scope_exit, scope_fail, scope_success
 //   shutdown.hpp            shutdown, shutdown_options, shutdown_report, on_shutdown
@@ -47,6 +49,7 @@
 #include <halt/sleep.hpp>
 #include <halt/shield.hpp>
 #include <halt/timeout.hpp>
+#include <halt/async_select.hpp>
 
 // Production shutdown
 #include <halt/shutdown.hpp>

@@ -40,7 +40,8 @@
 // (exception_ptr, value). std::move(t)(token) uses the handler's associated executor, and does not
 // compile for a handler that has none (say: bind one with asio::bind_executor). A task that
 // completes inside the starting call completes through a post (never inline in the initiation);
-// otherwise its completion is dispatched to the handler's associated executor (default: ex).
+// otherwise its completion is dispatched to the handler's associated executor (default: ex;
+// any executor, asio::use_future's promise executor included).
 // An exception that escapes the task is the exception_ptr (the value is then T{}: starting a
 // task<T> needs a default-constructible T, as co_spawn does).
 //
@@ -333,7 +334,13 @@ struct start_init {
 #if HALT_CHECK_SERIAL
     check = serial_check_for(ex); // a debug build reports two threads inside the chain
 #endif
-    const asio::any_io_executor handler_ex(asio::get_associated_executor(h, ex));
+    // Whether a drop emitted on the slot (from the handler's executor) comes from another
+    // executor than the task's. A handler executor that any_io_executor cannot hold (use_future's
+    // promise executor, say) is another executor.
+    using handler_ex_t = asio::associated_executor_t<std::decay_t<Handler>, asio::any_io_executor>;
+    bool remote = true;
+    if constexpr (std::is_constructible_v<asio::any_io_executor, handler_ex_t>)
+      remote = asio::any_io_executor(asio::get_associated_executor(h, ex)) != ex;
     root_t* r = root_t::create(ex, std::move(h));
     r->check_ = check;
     auto& p = t.h_.promise();
@@ -343,7 +350,7 @@ struct start_init {
     r->leaf_ = &p;
     if (slot.is_connected()) {
       try {
-        if (handler_ex != r->executor()) { // the emitter is not on the task's executor
+        if (remote) { // the emitter is not on the task's executor
           auto* link = new remote_link(r, r->executor());
           r->remote_ = link;
           slot.template emplace<remote_cancel>(link);
