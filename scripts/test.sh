@@ -110,10 +110,14 @@ want_boost() { # want_boost <preset>: halt on Boost.Asio, Boost 1.81
     # Header-only use: unpacking the package is enough. Installing it instead would replace
     # Debian's default Boost (1.74) and remove what depends on that (python3-matplotlib).
     echo "test.sh: [$1] unpacking Debian's libboost1.81-dev into $prefix"
+    # Unpacked beside it first and moved into place last, so that an interrupted run leaves no
+    # half-unpacked Boost behind. No retries and a short timeout where there is no network.
     tmp="$(mktemp -d)"
-    if ! (cd "$tmp" && apt-get download libboost1.81-dev >/dev/null 2>&1 &&
-          dpkg-deb -x libboost1.81-dev_*.deb "$prefix"); then
-      rm -rf "$tmp" "$prefix"
+    if ! (cd "$tmp" && apt-get download -o Acquire::Retries=0 -o Acquire::http::Timeout=20 \
+            libboost1.81-dev >/dev/null 2>&1 &&
+          dpkg-deb -x libboost1.81-dev_*.deb "$tmp/root" && mkdir -p "$(dirname "$prefix")" &&
+          rm -rf "$prefix" && mv "$tmp/root" "$prefix"); then
+      rm -rf "$tmp"
       echo "test.sh: [$1] cannot download libboost1.81-dev: this configuration uses the system's standalone Asio instead of Boost.Asio"
       matrix_args+=("-DHALT_BOOST_ASIO=OFF" "-DHALT_ASIO_INCLUDE_DIR=")
       return 0

@@ -9,6 +9,7 @@
 #include <halt/asio.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/error.hpp>
+#include <halt/join_handle.hpp> // detail::is_system_error
 #include <halt/sleep.hpp>
 #include <halt/select.hpp>
 #include <halt/task.hpp>
@@ -26,8 +27,10 @@
 #include <asio/this_coro.hpp>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <system_error>
 #include <tuple>
@@ -160,4 +163,20 @@ TEST_CASE("halt's operations compose with Asio's parallel_group", "[asio]") {
   CHECK(*first == 1);
   CHECK(!sleep_ec);
   CHECK(token_ec == asio::error::operation_aborted);
+}
+
+TEST_CASE("a std::system_error is matched by condition alike on both backends", "[asio]") {
+  // Code that is not Asio's may throw std::system_error(ECANCELED). On Boost.Asio that is not a
+  // halt::system_error; it still matches std::errc::operation_canceled (how spawn_blocking tells
+  // a cancel), and, as on standalone Asio (whose system category is its own), never one of
+  // Asio's error codes.
+  const auto aborted = std::make_exception_ptr(
+      std::system_error(std::error_code(ECANCELED, std::system_category()), "elsewhere"));
+  CHECK(halt::detail::is_system_error(aborted, std::errc::operation_canceled));
+  CHECK_FALSE(halt::detail::is_system_error(aborted, asio::error::operation_aborted));
+  CHECK_FALSE(halt::detail::is_system_error(aborted, asio::error::timed_out));
+  const auto halts = std::make_exception_ptr(halt::system_error(halt::errc::timed_out, "here"));
+  CHECK(halt::detail::is_system_error(halts, halt::errc::timed_out));
+  CHECK(halt::detail::is_system_error(halts, std::errc::timed_out));
+  CHECK_FALSE(halt::detail::is_system_error(std::make_exception_ptr(42), halt::errc::timed_out));
 }

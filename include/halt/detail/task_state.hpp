@@ -114,6 +114,8 @@ bool is_system_error(const std::exception_ptr& e, Code code) noexcept {
     return se.code() == code;
 #if HALT_ASIO_BOOST
   } catch (const std::system_error& se) { // from code that is not Asio's (std::errc, say)
+    // As on standalone Asio, whose system category is not std::system_category(): such an
+    // exception matches std::errc conditions, never one of Asio's own error codes.
     return halt::error_code(se.code()) == code;
 #endif
   } catch (...) {
