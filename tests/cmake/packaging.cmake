@@ -14,7 +14,9 @@ set(HALT_SHARED_DIR "${_halt_shared_default}" CACHE PATH
     "The shared folder beside halt (tools/conan, conan-recipes, third_party)")
 unset(_halt_shared_default)
 
-if(NOT HALT_PACKAGE_TESTS)
+# On Boost.Asio (HALT_BOOST_ASIO) the pkg-config test runs even where the others are off: it is
+# the only test of halt.pc's Boost flags.
+if(NOT HALT_PACKAGE_TESTS AND NOT HALT_BOOST_ASIO)
   return()
 endif()
 
@@ -27,33 +29,41 @@ endif()
 set(_halt_pkg_scripts "${CMAKE_CURRENT_LIST_DIR}")
 set(_halt_pkg_work "${CMAKE_CURRENT_BINARY_DIR}/package")
 
-# --- Conan: conan create with the offline Conan and asio recipe of the shared folder -------------
-# Conan builds test_package/ with its own profile: the project's compiler, none of its flags.
-add_test(NAME halt.package.conan
-  COMMAND "${Python3_EXECUTABLE}" "${_halt_pkg_scripts}/conan_create.py"
-    --source "${PROJECT_SOURCE_DIR}"
-    --shared "${HALT_SHARED_DIR}"
-    --work "${_halt_pkg_work}/conan"
-    --version "${PROJECT_VERSION}"
-    --asio 1.38.2
-    --cxx "${CMAKE_CXX_COMPILER}"
-    --launcher "${CMAKE_CXX_COMPILER_LAUNCHER}")
-set_tests_properties(halt.package.conan PROPERTIES
-  LABELS "package" TIMEOUT 600 SKIP_RETURN_CODE 77)
+if(HALT_PACKAGE_TESTS)
+  # --- Conan: conan create with the offline Conan and asio recipe of the shared folder -------------
+  # Conan builds test_package/ with its own profile: the project's compiler, none of its flags.
+  add_test(NAME halt.package.conan
+    COMMAND "${Python3_EXECUTABLE}" "${_halt_pkg_scripts}/conan_create.py"
+      --source "${PROJECT_SOURCE_DIR}"
+      --shared "${HALT_SHARED_DIR}"
+      --work "${_halt_pkg_work}/conan"
+      --version "${PROJECT_VERSION}"
+      --asio 1.38.2
+      --cxx "${CMAKE_CXX_COMPILER}"
+      --launcher "${CMAKE_CXX_COMPILER_LAUNCHER}")
+  set_tests_properties(halt.package.conan PROPERTIES
+    LABELS "package" TIMEOUT 600 SKIP_RETURN_CODE 77)
 
-# --- vcpkg: the overlay port's manifest and portfile, and the install its options produce ------
-add_test(NAME halt.package.vcpkg_port
-  COMMAND "${Python3_EXECUTABLE}" "${_halt_pkg_scripts}/vcpkg_port.py"
-    --source "${PROJECT_SOURCE_DIR}"
-    --work "${_halt_pkg_work}/vcpkg"
-    --cmake "${CMAKE_COMMAND}"
-    --generator "${CMAKE_GENERATOR}"
-    --make-program "${CMAKE_MAKE_PROGRAM}"
-    --cxx "${CMAKE_CXX_COMPILER}"
-    --cxx-flags "${CMAKE_CXX_FLAGS}"
-    --launcher "${CMAKE_CXX_COMPILER_LAUNCHER}"
-    --build-type "$<CONFIG>")
-set_tests_properties(halt.package.vcpkg_port PROPERTIES LABELS "package" TIMEOUT 300)
+  # --- vcpkg: the overlay port's manifest and portfile, and the install its options produce ------
+  add_test(NAME halt.package.vcpkg_port
+    COMMAND "${Python3_EXECUTABLE}" "${_halt_pkg_scripts}/vcpkg_port.py"
+      --source "${PROJECT_SOURCE_DIR}"
+      --work "${_halt_pkg_work}/vcpkg"
+      --cmake "${CMAKE_COMMAND}"
+      --generator "${CMAKE_GENERATOR}"
+      --make-program "${CMAKE_MAKE_PROGRAM}"
+      --cxx "${CMAKE_CXX_COMPILER}"
+      --cxx-flags "${CMAKE_CXX_FLAGS}"
+      --launcher "${CMAKE_CXX_COMPILER_LAUNCHER}"
+      --build-type "$<CONFIG>")
+  set_tests_properties(halt.package.vcpkg_port PROPERTIES LABELS "package" TIMEOUT 300)
+endif()
+
+if(HALT_BOOST_ASIO) # the consumer checks that halt.pc says Boost.Asio
+  set(_halt_pkg_expect " -DHALT_EXPECT_BOOST_ASIO")
+else()
+  set(_halt_pkg_expect "")
+endif()
 
 if(HALT_INSTALL)
   # --- pkg-config: a consumer compiled with `pkg-config --cflags --libs halt` ------------------
@@ -64,12 +74,14 @@ if(HALT_INSTALL)
       --work "${_halt_pkg_work}/pkg_config"
       --version "${PROJECT_VERSION}"
       --cxx "${CMAKE_CXX_COMPILER}"
-      --cxx-flags "${CMAKE_CXX_FLAGS}"
+      --cxx-flags "${CMAKE_CXX_FLAGS}${_halt_pkg_expect}"
       --launcher "${CMAKE_CXX_COMPILER_LAUNCHER}")
   set_tests_properties(halt.package.pkg_config PROPERTIES
     FIXTURES_REQUIRED halt_installed LABELS "package" TIMEOUT 300 SKIP_RETURN_CODE 77)
 
   # --- find_package(halt) without Asio: fails, naming Asio and how to get it -------------------
+  # (standalone Asio only: a halt built on Boost.Asio looks for Boost)
+  if(HALT_PACKAGE_TESTS AND NOT HALT_BOOST_ASIO)
   foreach(_halt_mode IN ITEMS nowhere bad-dir too-old)
     string(REPLACE "-" "_" _halt_name "halt.package.no_asio_${_halt_mode}")
     add_test(NAME ${_halt_name}
@@ -85,9 +97,11 @@ if(HALT_INSTALL)
     set_tests_properties(${_halt_name} PROPERTIES
       FIXTURES_REQUIRED halt_installed LABELS "package" TIMEOUT 120)
   endforeach()
+  endif()
   unset(_halt_mode)
   unset(_halt_name)
 endif()
 
+unset(_halt_pkg_expect)
 unset(_halt_pkg_scripts)
 unset(_halt_pkg_work)
