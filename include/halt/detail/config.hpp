@@ -19,7 +19,7 @@
 #if defined(HALT_USE_BOOST_ASIO)
 
 #if defined(ASIO_VERSION) && !defined(HALT_ALLOW_STANDALONE_ASIO_HEADERS)
-#error "halt: standalone Asio headers (<asio/...>) were included in a translation unit that uses halt on Boost.Asio (HALT_USE_BOOST_ASIO). If you use both on purpose, define HALT_ALLOW_STANDALONE_ASIO_HEADERS."
+#error "halt: standalone Asio headers (<asio/...>) were included before halt's in a translation unit that uses halt on Boost.Asio (HALT_USE_BOOST_ASIO). If you use both on purpose, define HALT_ALLOW_STANDALONE_ASIO_HEADERS."
 #endif
 
 #include <boost/version.hpp>
