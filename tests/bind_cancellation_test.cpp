@@ -724,12 +724,8 @@ TEST_CASE("a bound handler reports every associator of the inner handler but its
     CHECK(strand.running_in_this_thread());
   });
   auto with_alloc = asio::bind_allocator(halt_test::tagged_allocator<void>(7), std::move(inner));
-#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
-  auto immediate = asio::make_strand(io);
-  auto handler = asio::bind_executor(strand, asio::bind_immediate_executor(immediate, std::move(with_alloc)));
-#else
-  auto handler = asio::bind_executor(strand, std::move(with_alloc));
-#endif
+  auto immediate = asio::make_strand(io); // bound only where Asio has immediate executors
+  auto handler = halt_test::bind_executors(strand, immediate, std::move(with_alloc));
   async_record(io.get_executor(), rec, halt::bind_cancellation(t, std::move(handler)));
   io.run();
   CHECK(called);

@@ -1126,12 +1126,8 @@ TEST_CASE("a join's completion handler reports every associator of the caller's 
   auto caller = [](halt::error_code, halt::join_result<int>) {};
   auto with_alloc = asio::bind_allocator(halt_test::tagged_allocator<void>(5),
                                          asio::bind_cancellation_slot(sig.slot(), caller));
-#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
-  auto immediate = asio::make_strand(io);
-  auto handler = asio::bind_executor(strand, asio::bind_immediate_executor(immediate, std::move(with_alloc)));
-#else
-  auto handler = asio::bind_executor(strand, std::move(with_alloc));
-#endif
+  auto immediate = asio::make_strand(io); // bound only where Asio has immediate executors
+  auto handler = halt_test::bind_executors(strand, immediate, std::move(with_alloc));
   using completion = halt::detail::join_completion<decltype(handler), int>;
   const completion c{std::move(handler), nullptr};
   halt_test::associator_record rec;

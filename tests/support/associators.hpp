@@ -9,15 +9,18 @@
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
 #include <asio/associated_immediate_executor.hpp>
+#include <asio/bind_immediate_executor.hpp>
 #endif
 
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 namespace halt_test {
 
@@ -57,6 +60,18 @@ void record_associators(const Handler& h, const Executor& fallback, associator_r
   r.slot.emplace(asio::get_associated_cancellation_slot(h));
 #if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
   r.immediate_executor.emplace(asio::get_associated_immediate_executor(h, fallback));
+#endif
+}
+
+// `h` bound to the executor `ex` and, where Asio has immediate executors (1.28 on), to the
+// immediate executor `immediate`.
+template <class Executor, class Immediate, class Handler>
+auto bind_executors(const Executor& ex, const Immediate& immediate, Handler h) {
+#if HALT_ASIO_HAS_IMMEDIATE_EXECUTOR
+  return asio::bind_executor(ex, asio::bind_immediate_executor(immediate, std::move(h)));
+#else
+  (void)immediate;
+  return asio::bind_executor(ex, std::move(h));
 #endif
 }
 
