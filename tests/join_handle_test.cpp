@@ -2,6 +2,8 @@
 // Copyright (c) 2026 The halt authors
 #include <halt/cancellation_token.hpp>
 #include <halt/join_handle.hpp>
+#include <halt/join_set.hpp>
+#include <halt/task_tracker.hpp>
 
 #include "support/associators.hpp"
 #include "support/async.hpp"
@@ -572,22 +574,28 @@ struct no_default {
 };
 } // namespace
 
-// asio::awaitable bodies only: spawning a halt::task<T> needs a default-constructible T (the
-// completion's value when the task threw or was dropped; a static_assert in task.hpp says so).
-TEST_CASE("a task may return a type that is neither default-constructible nor assignable", "[task]") {
+// Spawning never needs a default-constructible T (starting a halt::task<T> with a completion
+// token does: the completion's value when the task threw or was dropped).
+TEMPLATE_TEST_CASE("a task may return a type that is neither default-constructible nor assignable", "[task]", awaitable_kind, task_kind) {
   asio::io_context io;
-  auto h = halt::spawn(io, []() -> asio::awaitable<no_default> {
-    co_await sleep_for(1ms);
+  auto h = halt::spawn(io, []() -> co_t<TestType, no_default> {
+    co_await sleep_for<TestType>(1ms);
     co_return no_default(8);
   });
   run_main(io, [&]() -> asio::awaitable<void> {
     auto r = co_await h.join();
     CHECK(r.value().value == 8);
   });
-  auto detached = halt::spawn(io, []() -> asio::awaitable<no_default> { co_return no_default(1); });
+  auto detached = halt::spawn(io, []() -> co_t<TestType, no_default> { co_return no_default(1); });
   detached.detach();
+  auto aborted = halt::spawn(io, []() -> co_t<TestType, no_default> {
+    co_await sleep_for<TestType>(1h);
+    co_return no_default(2);
+  });
+  aborted.abort();
   io.restart();
   io.run_for(5s);
+  CHECK(aborted.is_finished());
 }
 
 TEMPLATE_TEST_CASE("a finished callable task has destroyed its captures", "[task]", awaitable_kind, task_kind) {
@@ -617,13 +625,9 @@ TEMPLATE_TEST_CASE("a pending join completes in the same handler that finishes t
   // thread runs: no handler ever sees the task finished and the join still pending.
   asio::post(io, [&] { log.push_back(h.is_finished() ? "next handler, finished" : "next handler, running"); });
   io.run();
-  if constexpr (std::is_same_v<TestType, task_kind>) {
-    // task.hpp: a task that completes inside its starting call completes through a post, so a
-    // halt::task body that finishes in its first run finishes (and is joined) one handler later.
-    CHECK(log == std::vector<std::string>{"next handler, running", "joined"});
-  } else {
-    CHECK(log == std::vector<std::string>{"joined", "next handler, finished"});
-  }
+  // For a halt::task body too: spawn runs its chain in the posted start itself (no start
+  // operation whose completion would be posted again).
+  CHECK(log == std::vector<std::string>{"joined", "next handler, finished"});
 }
 
 TEMPLATE_TEST_CASE("a long chain of joins finishing at once does not exhaust the stack", "[task]", awaitable_kind, task_kind) {
@@ -1115,6 +1119,58 @@ TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "
     }));
   joiner.run();
   CHECK(cancelled == n);
+}
+
+TEST_CASE("spawning an empty halt::task throws no_state; a callable returning one reports it",
+          "[task][halt_task]") {
+  asio::io_context io;
+  halt::task<int> t;
+  try {
+    auto h = halt::spawn(io, std::move(t));
+    FAIL("no exception");
+  } catch (const halt::system_error& e) {
+    CHECK(e.code() == halt::errc::no_state);
+  }
+  halt::join_set<int> set;
+  CHECK_THROWS_AS(set.spawn(io, halt::task<int>{}), halt::system_error);
+  CHECK(set.size() == 0);
+  halt::task_tracker tracker;
+  CHECK_THROWS_AS(tracker.spawn(io, halt::task<void>{}), halt::system_error);
+  CHECK(tracker.size() == 0);
+  // Known only when the callable runs, on the task's executor: the join reports it.
+  auto h = halt::spawn(io, []() -> halt::task<int> { return {}; });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    REQUIRE(r.is_exception());
+    try {
+      std::rethrow_exception(r.exception());
+    } catch (const halt::system_error& e) {
+      CHECK(e.code() == halt::errc::no_state);
+    }
+  });
+}
+
+TEST_CASE("a spawned halt::task that aborts itself is dropped at its next co_await", "[task][halt_task]") {
+  asio::io_context io;
+  std::atomic<int> destroyed{0};
+  halt::join_handle<int> h;
+  int steps = 0;
+  auto body = [&]() -> halt::task<int> {
+    guard g(destroyed);
+    ++steps;
+    h.abort(); // delivered at once: this task's executor runs this thread
+    ++steps;   // still running: the drop happens at the next suspension
+    co_await task_sleep(1h);
+    ++steps;
+    co_return 1;
+  };
+  h = halt::spawn(io, body);
+  run_main(io, [&]() -> asio::awaitable<void> {
+    auto r = co_await h.join();
+    CHECK(r.is_cancelled());
+  });
+  CHECK(steps == 2);
+  CHECK(destroyed == 1);
 }
 
 TEST_CASE("a join's completion handler reports every associator of the caller's handler", "[task][associators]") {

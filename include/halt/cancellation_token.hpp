@@ -417,7 +417,7 @@ private:
       using H = std::decay_t<Handler>;
       auto ex = asio::get_associated_executor(handler, asio::system_executor()); // (as Asio < 1.37)
       using Ex = decltype(ex);
-      auto& svc = asio::use_service<detail::wait_service>(detail::context_of(ex));
+      auto& svc = detail::wait_service_of(detail::context_of(ex));
       using op_t = detail::wait_op<H, Ex, cancellation_registration>;
       auto* op = new op_t(std::forward<Handler>(handler), ex, svc);
       try {

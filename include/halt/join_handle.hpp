@@ -44,8 +44,9 @@
 //   catches the cancellation and returns a value anyway reports that value.
 //   A halt::task body (task.hpp) is dropped instead: once the operation it waits on has
 //   completed, its frames are destroyed innermost first without being resumed (no catch sees the
-//   abort, no code after the co_await runs), and join reports cancelled. It is started directly
-//   on its strand (no co_spawn). Its T must be default-constructible.
+//   abort, no code after the co_await runs), and join reports cancelled. It runs directly on its
+//   strand (no co_spawn, no start operation): its state and the root of its frames are one
+//   allocation (detail/spawn_start.hpp). Its T need not be default-constructible.
 // - Joining completes through the joiner's executor: dispatched there when the task finishes
 //   (so a joiner on the finishing thread's executor resumes at once), posted if the task had
 //   already finished (never inline in async_join). Cancelling a join (through its slot, or by
@@ -65,11 +66,14 @@
 //   does not stop the io_context: one failed connection must not take the others down.
 //
 // Bad input: join/abort/abort_handle on an empty (moved-from, detached) handle throw
-// halt::system_error(halt::errc::no_state); is_finished() on an empty handle is false.
+// halt::system_error(halt::errc::no_state); is_finished() on an empty handle is false. Spawning
+// an empty halt::task throws it too, from spawn(); a callable that returns an empty task makes
+// the join report it (the exception).
 // Thread safety: abort(), is_finished() and abort_handle copies may be used from any thread. One
 // join_handle object is used by one thread at a time, and it should have one join pending at once.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/spawn_start.hpp>
 #include <halt/detail/task_state.hpp>
 #include <halt/error.hpp>
 #include <halt/join_result.hpp>
@@ -113,281 +117,6 @@ private:
 };
 
 namespace detail {
-
-template <class Body>
-struct task_body;
-template <class T>
-struct task_body<asio::awaitable<T>> {
-  using type = T;
-};
-template <class T>
-struct task_body<halt::task<T>> {
-  using type = T;
-};
-
-// True if the body is a halt::task, or a callable returning one (it is then started directly, as
-// an Asio operation, without co_spawn; abort() drops it).
-template <class Body>
-inline constexpr bool is_task_body = [] {
-  if constexpr (tsk::is_task<Body>::value)
-    return true;
-  else if constexpr (std::is_invocable_v<Body&>)
-    return tsk::is_task<std::invoke_result_t<Body&>>::value;
-  else
-    return false;
-}();
-
-// Owns a task's body (an awaitable<T>, or a callable returning one). Moving it leaves the source
-// empty, so the coroutine frame's parameter copy owns nothing once the body is moved out of it.
-template <class Body>
-struct body_box {
-  std::optional<Body> b;
-
-  explicit body_box(Body&& x) : b(std::in_place, std::move(x)) {}
-  body_box(body_box&& o) noexcept(std::is_nothrow_move_constructible_v<Body>) : b(std::move(o.b)) {
-    o.b.reset();
-  }
-  body_box& operator=(body_box&&) = delete;
-
-  // The awaitable to run. For a callable, the result may refer to the callable, which stays in
-  // this box until the awaitable has finished.
-  auto start() {
-    if constexpr (requires { typename task_body<Body>::type; })
-      return std::move(*b);
-    else
-      return (*b)();
-  }
-};
-
-// Reports the task's outcome. If the task's frame is destroyed before it finished (its execution
-// context went away), the task reports cancelled.
-template <class T>
-struct finish_guard {
-  std::shared_ptr<coro_task<T>> st;
-
-  explicit finish_guard(std::shared_ptr<coro_task<T>> s) noexcept : st(std::move(s)) {}
-  finish_guard(const finish_guard&) = delete;
-  finish_guard& operator=(const finish_guard&) = delete;
-  ~finish_guard() {
-    if (st) finish(join_result<T>::cancelled(), false); // in a destructor: post the joins
-  }
-  void finish(join_result<T> r, bool may_run_inline = true) {
-    auto s = std::move(st);
-    s->running_ = false;
-    s->finish(std::move(r), may_run_inline);
-  }
-};
-
-// The task's coroutine, co_spawned on the task's strand. It catches what escapes the body (an
-// abort arrives as operation_aborted: matched by the catch clause, with no rethrow), lets the
-// body's frames and the callable's captures go, and then reports, so that a join completes as
-// soon as the task is done, without waiting for co_spawn's completion.
-template <class T, class Body>
-asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> box) {
-  finish_guard<T> guard(std::move(s)); // declared first: destroyed last
-  std::optional<join_result<T>> out;
-  {
-    body_box<Body> body(std::move(box));
-    try {
-      auto aw = body.start();
-      if constexpr (std::is_void_v<T>) {
-        co_await std::move(aw);
-        out.emplace(join_result<T>::from_value({}));
-      } else {
-        auto v = co_await std::move(aw);
-        out.emplace(join_result<T>::from_value(std::move(v)));
-      }
-    } catch (const halt::system_error& e) {
-      if (e.code() == asio::error::operation_aborted && guard.st->abort_requested())
-        out.emplace(join_result<T>::cancelled());
-      else
-        out.emplace(join_result<T>::from_exception(std::current_exception()));
-    } catch (...) {
-      out.emplace(join_result<T>::from_exception(std::current_exception()));
-    }
-  } // the body's frames and captures are gone before the task reports
-  guard.finish(std::move(*out));
-}
-
-// co_spawn's completion of run_task. It keeps the task state, and with it the cancellation
-// signal that co_spawn's frames refer to, until they are done. run_task catches what the body
-// throws; what reaches here was thrown by a joiner's handler that finish() ran inline, and is
-// rethrown, so that it leaves the io_context's run() as it would have from a posted handler.
-//
-// Its cancellation slot (the task's signal, which abort() emits on) is a member, not an
-// asio::bind_cancellation_slot binder: co_spawn of Asio 1.26 (Boost 1.81) keeps a copy of the
-// executor in the cancellation handler it installs on that slot whenever the completion handler's
-// associated executor looks specialised, which that release's binder always does. The copy (of
-// the task's strand) would then live in the task state, which a join_handle may keep after the
-// execution context is gone, and its destruction would touch the destroyed strand service.
-template <class T>
-struct task_end {
-  std::shared_ptr<coro_task<T>> st;
-
-  using cancellation_slot_type = asio::cancellation_slot;
-  cancellation_slot_type get_cancellation_slot() const noexcept { return st->sig_.slot(); }
-
-  void operator()(std::exception_ptr e) const {
-    if (e) std::rethrow_exception(e);
-  }
-};
-
-// The completion of a spawned halt::task. It keeps a callable body (whose captures the task may
-// use, at the callable's address: hence on the heap) until the task's frames are gone. Destroyed uncalled (the task's execution context went
-// away, after its frames were destroyed), it reports cancelled, as finish_guard does.
-template <class T, class Body>
-struct task_done {
-  std::shared_ptr<coro_task<T>> st;
-  std::unique_ptr<Body> keep;
-
-  task_done(std::shared_ptr<coro_task<T>> s, std::unique_ptr<Body> k) noexcept
-      : st(std::move(s)), keep(std::move(k)) {}
-  task_done(task_done&&) noexcept = default;
-  task_done& operator=(task_done&&) = delete;
-  ~task_done() {
-    if (st) report(join_result<T>::cancelled(), false); // in a destructor: post the joins
-  }
-
-  void operator()(std::exception_ptr e) requires std::is_void_v<T> {
-    report(e ? outcome(e) : join_result<T>::from_value({}), true);
-  }
-  template <class V>
-    requires(!std::is_void_v<T>) && std::is_same_v<std::decay_t<V>, T>
-  void operator()(std::exception_ptr e, V&& v) {
-    report(e ? outcome(e) : join_result<T>::from_value(std::forward<V>(v)), true);
-  }
-
-private:
-  join_result<T> outcome(const std::exception_ptr& e) const {
-    // A drop completes with the shared dropped_exception(); comparing is enough (no rethrow).
-    if (st->abort_requested() &&
-        (e == tsk::dropped_exception() || is_system_error(e, asio::error::operation_aborted)))
-      return join_result<T>::cancelled(); // dropped by abort()
-    return join_result<T>::from_exception(e);
-  }
-  void report(join_result<T> r, bool may_run_inline) {
-    keep.reset();
-    auto s = std::move(st);
-    s->running_ = false;
-    s->finish(std::move(r), may_run_inline);
-  }
-};
-
-// Posted by spawn(): starts the task on its strand, or drops it if it was aborted first.
-template <class T, class Body>
-struct task_start {
-  std::shared_ptr<coro_task<T>> st;
-  std::optional<Body> body; // reset before an unstarted task reports, so its captures go first
-
-  template <class B>
-  task_start(std::shared_ptr<coro_task<T>> s, B&& b) : st(std::move(s)), body(std::forward<B>(b)) {}
-  // Not noexcept for a body whose move throws: Asio then frees what it allocated, and the task
-  // never starts (its spawn() throws).
-  task_start(task_start&&) noexcept(std::is_nothrow_move_constructible_v<Body>) = default;
-  task_start& operator=(task_start&&) = delete;
-  ~task_start() {
-    if (st) { // never started: the context went away
-      body.reset();
-      st->finish(join_result<T>::cancelled(), false);
-    }
-  }
-
-  void operator()() {
-    serial_scope scope(st->check_); // the start, and the body's run up to its first suspension
-    // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
-    st->abort_svc_ = &asio::use_service<wait_service>(context_of(*st->strand_));
-    auto s = std::move(st);
-    if (!s->begin_start()) {
-      body.reset(); // what the task owns is destroyed before join reports
-      s->finish(join_result<T>::cancelled());
-      return;
-    }
-    if constexpr (is_task_body<Body>) {
-      try {
-        auto ex = *s->strand_;
-        auto slot = s->sig_.slot();
-        std::unique_ptr<Body> keep;
-        halt::task<T> t;
-        if constexpr (tsk::is_task<Body>::value) {
-          t = std::move(*body);
-        } else {
-          keep = std::make_unique<Body>(std::move(*body));
-          t = (*keep)();
-        }
-        body.reset();
-        // Started inline (we are on its executor): it runs to its first suspension here.
-        std::move(t)(ex, asio::bind_cancellation_slot(slot, task_done<T, Body>(s, std::move(keep))));
-      } catch (...) {
-        if (s->is_finished()) throw; // a joiner's handler run inline threw: let it leave run()
-        body.reset();
-        s->running_ = false;
-        s->finish(join_result<T>::from_exception(std::current_exception()));
-      }
-    } else {
-      try {
-        auto ex = *s->strand_;
-        auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
-        body.reset();
-        asio::co_spawn(ex, std::move(coro), task_end<T>{s}); // the slot: task_end's member
-      } catch (...) {
-        // A joiner's handler that finish() ran inline threw: let it leave run().
-        if (s->is_finished()) throw;
-        // The start itself failed (std::bad_alloc from co_spawn, the body's move threw) before
-        // the task's coroutine ran: the task reports that exception, so its joiners complete.
-        body.reset();
-        s->running_ = false;
-        s->finish(join_result<T>::from_exception(std::current_exception()));
-      }
-    }
-  }
-};
-
-// The T of what spawn() accepts: an awaitable<T> or a halt::task<T>, or a callable returning one.
-template <class B>
-struct spawn_value {
-  using type = typename task_body<std::invoke_result_t<B&>>::type;
-};
-template <class T>
-struct spawn_value<asio::awaitable<T>> {
-  using type = T;
-};
-template <class T>
-struct spawn_value<halt::task<T>> {
-  using type = T;
-};
-template <class Body>
-using spawn_value_t = typename spawn_value<std::decay_t<Body>>::type;
-
-template <class F>
-concept awaitable_factory = requires(std::decay_t<F>& f) {
-  typename task_body<std::invoke_result_t<std::decay_t<F>&>>::type;
-};
-
-// Makes the task state; the caller wires hooks, then calls launch().
-template <class T>
-std::shared_ptr<coro_task<T>> make_task(asio::any_io_executor ex) {
-  return std::make_shared<coro_task<T>>(serial_executor(ex));
-}
-
-// Launching is split in two so that spawn() can register the task in between: make_start takes
-// the body (copying an lvalue body can throw) and post_start queues the start (std::bad_alloc).
-// If post_start throws, the start was not queued and `start`, still owning the task, finishes it
-// as cancelled when it is destroyed: clear the task's hook first to run no hook for it.
-template <class T, class Body>
-task_start<T, std::decay_t<Body>> make_start(const std::shared_ptr<coro_task<T>>& st, Body&& body) {
-  return task_start<T, std::decay_t<Body>>(st, std::forward<Body>(body));
-}
-template <class T, class Body>
-void post_start(task_start<T, Body>& start) {
-  auto ex = *start.st->strand_;
-  asio::post(ex, std::move(start));
-}
-
-template <class T, class Body>
-void launch(const std::shared_ptr<coro_task<T>>& st, Body&& body) {
-  auto start = make_start<T>(st, std::forward<Body>(body));
-  post_start(start);
-}
 
 template <class Handler, class T>
 struct join_completion {
@@ -543,9 +272,10 @@ template <class ExOrCtx, class Body>
            requires { typename detail::task_body<std::decay_t<Body>>::type; })
 auto spawn(ExOrCtx&& ex, Body&& body) {
   using T = detail::spawn_value_t<Body>;
-  auto st = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-  detail::launch<T>(st, std::forward<Body>(body));
-  return join_handle<T>(st);
+  auto start = detail::make_start<T>(detail::to_executor(std::forward<ExOrCtx>(ex)), std::forward<Body>(body));
+  join_handle<T> h(start.st);
+  detail::post_start(start);
+  return h;
 }
 
 } // namespace halt

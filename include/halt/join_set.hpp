@@ -59,8 +59,8 @@ public:
   halt::abort_handle spawn(ExOrCtx&& ex, Body&& body) {
     static_assert(std::is_same_v<detail::spawn_value_t<Body>, T>,
                   "halt::join_set<T>::spawn: the task must produce T");
-    auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-    auto start = detail::make_start<T>(task, std::forward<Body>(body));
+    auto start = detail::make_start<T>(detail::to_executor(std::forward<ExOrCtx>(ex)), std::forward<Body>(body));
+    std::shared_ptr<detail::coro_task<T>> task = start.st;
     {
       std::lock_guard<std::mutex> g(st_->m);
       st_->running.emplace(task.get(), task);

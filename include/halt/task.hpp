@@ -467,6 +467,18 @@ inline task<void> promise<void>::get_return_object() noexcept {
   return task<void>(h);
 }
 
+// The frame of a task, for the code that starts one (groups, spawn).
+struct task_access {
+  template <class T>
+  static std::coroutine_handle<promise<T>> release(task<T>& t) noexcept {
+    return std::exchange(t.h_, nullptr);
+  }
+  template <class T>
+  static bool valid(const task<T>& t) noexcept {
+    return static_cast<bool>(t.h_);
+  }
+};
+
 // co_spawn's completion needs a default-constructible value (it passes U{} with an exception):
 // other values (join_result<T>, say) travel as std::optional<U>.
 template <class U, class E>

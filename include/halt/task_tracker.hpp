@@ -54,8 +54,8 @@ public:
   template <class ExOrCtx, class Body>
   auto spawn(ExOrCtx&& ex, Body&& body) {
     using T = detail::spawn_value_t<Body>;
-    auto task = detail::make_task<T>(detail::to_executor(std::forward<ExOrCtx>(ex)));
-    auto start = detail::make_start<T>(task, std::forward<Body>(body));
+    auto start = detail::make_start<T>(detail::to_executor(std::forward<ExOrCtx>(ex)), std::forward<Body>(body));
+    std::shared_ptr<detail::coro_task<T>> task = start.st;
     enter();
     task->hook_.ctx = st_;
     task->hook_.fn = [](void* ctx, detail::task_base*) noexcept { leave(*static_cast<state*>(ctx)); };

@@ -193,10 +193,12 @@ inline bool single_threaded([[maybe_unused]] asio::io_context& ctx) {
 // True if everything that runs on `ex` is already serialised, and a caller running on `ex` is
 // inside that serialisation right now: a strand, or the executor of a single-threaded io_context.
 inline bool is_serial(const asio::any_io_executor& ex) {
-  if (is_strand(ex)) return true;
+  // An io_context's executor first: the common case (io.get_executor()) then matches at the
+  // first type compare, where every mismatch costs a string compare with g++.
   bool serial = false;
-  visit_io_executor(ex, [&](const auto& io_ex) { serial = single_threaded(io_ex.context()); });
-  return serial;
+  if (visit_io_executor(ex, [&](const auto& io_ex) { serial = single_threaded(io_ex.context()); }))
+    return serial;
+  return is_strand(ex);
 }
 
 // The executor a task or group runs on: `ex` itself if it is serial (see is_serial), otherwise

@@ -333,18 +333,6 @@ namespace halt::detail::tsk {
 template <class T>
 using value_or_mono = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
-// What a task's frame may be handed to a group through.
-struct task_access {
-  template <class T>
-  static std::coroutine_handle<promise<T>> release(task<T>& t) noexcept {
-    return std::exchange(t.h_, nullptr);
-  }
-  template <class T>
-  static bool valid(const task<T>& t) noexcept {
-    return static_cast<bool>(t.h_);
-  }
-};
-
 template <class T>
 value_or_mono<T> take_value(branch_root& b) {
   if constexpr (std::is_void_v<T>) {

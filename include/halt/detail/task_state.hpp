@@ -359,7 +359,7 @@ void start_join(task_state<T>& st, Handler&& handler) {
   // system_executor as the default, as Asio did before 1.37 (where it became inline_executor).
   auto ex = asio::get_associated_executor(handler, asio::system_executor());
   using Ex = decltype(ex);
-  auto& svc = asio::use_service<wait_service>(context_of(ex));
+  auto& svc = wait_service_of(context_of(ex));
   auto* op = new join_op<H, Ex>(std::forward<Handler>(handler), ex, svc, &st);
   if (op->slot_.is_connected()) {
     try {
@@ -382,9 +382,10 @@ void start_join(task_state<T>& st, Handler&& handler) {
   if (finished) op->claim_and_post({}); // complete through the executor, never inline here
 }
 
-// A coroutine task: runs on its serial executor ("the strand").
+// A spawned task: runs on its serial executor ("the strand"). This class co_spawns an
+// asio::awaitable body; task_root (spawn_start.hpp) derives from it for a halt::task body.
 template <class T>
-struct coro_task final : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
+struct coro_task : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
   explicit coro_task(task_executor ex) : strand_(std::move(ex)), check_(serial_check_for(*strand_)) {}
 
   // Claims the start on the strand. False if the task was aborted first (it must not run).
@@ -411,7 +412,7 @@ protected:
     if (!started_.load(std::memory_order_seq_cst)) return;
     auto emit = [self = this->shared_from_this()] {
       serial_scope scope(self->check_);
-      if (self->running_) self->sig_.emit(asio::cancellation_type::terminal);
+      self->deliver_abort();
     };
     // Another thread may be destroying the task's execution context. Until the task finishes
     // (checked under m_; the destruction finishes it, destroying its frames) the context exists;
@@ -446,6 +447,11 @@ protected:
       asio::post(*r.ex, std::move(emit));
   }
   void on_finish_locked() noexcept override { strand_.reset(); }
+  // On the strand: the abort reaches the running task. An awaitable body gets terminal
+  // cancellation on its co_spawn's slot (an operation_aborted exception at its co_await).
+  virtual void deliver_abort() {
+    if (running_) sig_.emit(asio::cancellation_type::terminal);
+  }
 };
 
 } // namespace detail

@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <system_error>
@@ -84,6 +85,12 @@ public:
   static inline asio::execution_context::id id;
 
   explicit wait_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  ~wait_service() override { generation.fetch_add(1, std::memory_order_release); }
+
+  // Bumped when a context's wait_service is destroyed, before its storage can be reused: a
+  // thread's remembered service (wait_service_of) holds only while the count it was read at is
+  // current, so a new context at a dead one's address is never taken for it.
+  static inline std::atomic<std::uint64_t> generation{0};
 
   // Links `op` and runs `then` under the lock. Returns false (without running `then`) once the
   // context is shutting down.
@@ -139,6 +146,22 @@ private:
   int claiming_ = 0;
   hook_list ops_;
 };
+
+// asio::use_service<wait_service>(ctx) without its lock and type look-up when this thread asked
+// for the same context last (every join and every spawn asks).
+inline wait_service& wait_service_of(asio::execution_context& ctx) {
+  struct last_answer {
+    const void* ctx = nullptr;
+    std::uint64_t generation = 0;
+    wait_service* svc = nullptr;
+  };
+  thread_local last_answer last;
+  const std::uint64_t gen = wait_service::generation.load(std::memory_order_acquire);
+  if (last.ctx == &ctx && last.generation == gen) return *last.svc;
+  wait_service& svc = asio::use_service<wait_service>(ctx);
+  last = {&ctx, gen, &svc};
+  return svc;
+}
 
 // The execution context whose shutdown destroys a pending wait.
 template <class Ex>
