@@ -13,6 +13,7 @@
 ///            the row cannot do without (a post, a timer arm, a cancel, one handler run).
 #include <halt/join_set.hpp>
 #include <halt/join_handle.hpp>
+#include <halt/sleep.hpp>
 #include <halt/task.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -234,16 +235,16 @@ void drive_task(benchmark::State& state, Body body, int hint = single_thread) {
   if (error || !done) state.SkipWithError("the benchmark threw or did not finish");
 }
 
-// Joins from inside a halt::task use async_join(halt::use_task): join_handle::join() returns an
-// asio::awaitable, which a halt::task cannot await (on this branch).
+// Joins from inside a halt::task: co_await h.join(), which a halt::task awaits as the join
+// operation itself (join_awaitable::in_task: no co_spawn).
 halt::task<void> spawn_abort_join_task_body(benchmark::State& st, asio::any_io_executor ex) {
   long runs = 0;
   for (auto _ : st) {
     auto h = halt::spawn(ex, task_sleeper(&runs));
     co_await asio::post(ex, halt::use_task); // the task's first run (started inline by spawn's
                                               // posted start): it suspends on its timer
-    h.abort();                                // dispatched: emitted on the timer's slot here
-    auto join = h.async_join(halt::use_task);
+    h.abort();                                // delivered here: emitted on the timer's slot
+    auto join = h.join();
     auto r = co_await std::move(join);
     if (!r.is_cancelled()) st.SkipWithError("not cancelled");
   }
@@ -257,7 +258,7 @@ void spawn_abort_join_task(benchmark::State& state, int hint) {
 halt::task<void> spawn_join_ready_task_body(benchmark::State& st, asio::any_io_executor ex) {
   for (auto _ : st) {
     auto h = halt::spawn(ex, task_ready());
-    auto join = h.async_join(halt::use_task);
+    auto join = h.join();
     auto r = co_await std::move(join);
     benchmark::DoNotOptimize(r.value());
   }
@@ -271,7 +272,7 @@ halt::task<void> abort_before_start_task_body(benchmark::State& st, asio::any_io
   for (auto _ : st) {
     auto h = halt::spawn(ex, task_ready());
     h.abort();
-    auto join = h.async_join(halt::use_task);
+    auto join = h.join();
     auto r = co_await std::move(join);
     if (!r.is_cancelled()) st.SkipWithError("not cancelled");
   }
@@ -354,9 +355,17 @@ void abort_all_task(benchmark::State& state, int hint) {
   state.counters["ns_per_task"] = per_task;
 }
 
+// The counterpart of Tokio's sleeper task (tokio::time::sleep): a halt::task pending on
+// halt::sleep_for, halt's timer (a timing wheel, sleep.hpp) instead of an asio::steady_timer.
+halt::task<void> task_wheel_sleeper(long* runs) {
+  ++*runs;
+  co_await halt::sleep_for(forever);
+}
+
 // Bytes held per pending halt::task (spawned and suspended on its timer), measured as
-// task_memory_halt measures an awaitable task.
-void task_memory_task(benchmark::State& state, int hint) {
+// task_memory_halt measures an awaitable task. Body: task_sleeper (an asio::steady_timer in its
+// frame), or task_wheel_sleeper.
+void task_memory_task(benchmark::State& state, int hint, halt::task<void> (*body)(long*)) {
   double bytes = 0;
   long runs = 0;
   for (auto _ : state) {
@@ -365,7 +374,7 @@ void task_memory_task(benchmark::State& state, int hint) {
     std::vector<halt::join_handle<void>> hs;
     hs.reserve(set_size);
     const long before = heap_in_use();
-    for (int i = 0; i < set_size; ++i) hs.push_back(halt::spawn(io, task_sleeper(&runs)));
+    for (int i = 0; i < set_size; ++i) hs.push_back(halt::spawn(io, body(&runs)));
     io.restart(); // the first poll() found no work and stopped the io_context
     io.poll();    // every task runs to its timer
     bytes = static_cast<double>(heap_in_use() - before) / set_size;
@@ -489,7 +498,8 @@ BENCHMARK(co_await_ready_asio)->Name("co_await_ready/asio");
 BENCHMARK(join_set_task)->Name("join_set_10k_per_task/task")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(abort_all_task, st, single_thread)->Name("abort_all_10k_per_task/task")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(abort_all_task, mt, multi_thread)->Name("abort_all_10k_per_task_mt/task")->UseManualTime()->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(task_memory_task, st, single_thread)->Name("task_memory_bytes/task")->Iterations(1);
-BENCHMARK_CAPTURE(task_memory_task, mt, multi_thread)->Name("task_memory_bytes_mt/task")->Iterations(1);
+BENCHMARK_CAPTURE(task_memory_task, st, single_thread, task_sleeper)->Name("task_memory_bytes/task")->Iterations(1);
+BENCHMARK_CAPTURE(task_memory_task, mt, multi_thread, task_sleeper)->Name("task_memory_bytes_mt/task")->Iterations(1);
+BENCHMARK_CAPTURE(task_memory_task, wheel, single_thread, task_wheel_sleeper)->Name("task_memory_bytes/task_wheel")->Iterations(1);
 
 BENCHMARK_MAIN();

@@ -41,7 +41,7 @@ halt::task<void> main_task() {
   std::printf("main: aborting after 100 ms\n");
   handle.abort(); // any thread, never blocks
 
-  halt::join_result<int> result = co_await handle.async_join(halt::use_task);
+  halt::join_result<int> result = co_await handle.join();
   if (result.has_value())
     std::printf("main: finished with %d\n", result.value());
   else if (result.is_cancelled())

@@ -642,8 +642,9 @@ TEMPLATE_TEST_CASE("a long chain of joins finishing at once does not exhaust the
   halt::join_handle<int> prev = std::move(first);
   for (int i = 1; i < n; ++i) {
     prev = halt::spawn(io, [p = std::move(prev)]() -> co_t<TestType, int> {
-      // p.join() for an awaitable; for a halt::task the same operation without co_spawn.
-      auto join = p.async_join(TestType::token);
+      // In a halt::task, p.join() is the join operation itself (join_awaitable::in_task): no
+      // co_spawn, so the chain is as cheap as with p.async_join(halt::use_task).
+      auto join = p.join();
       auto r = co_await std::move(join);
       co_return r.value() + 1;
     });
@@ -1171,6 +1172,71 @@ TEST_CASE("a spawned halt::task that aborts itself is dropped at its next co_awa
   });
   CHECK(steps == 2);
   CHECK(destroyed == 1);
+}
+
+// join() is an asio::awaitable for an asio::awaitable, and the join operation itself for a
+// halt::task (task.hpp awaits it through in_task(), before its asio::awaitable overload).
+static_assert(std::is_base_of_v<asio::awaitable<halt::join_result<int>>, halt::join_awaitable<int>>);
+static_assert(halt::detail::tsk::has_in_task<halt::join_awaitable<int>>);
+
+TEST_CASE("co_await join() and cancel_and_join() inside a halt::task", "[task][halt_task]") {
+  asio::io_context io;
+  auto value = halt::spawn(io, []() -> halt::task<int> {
+    co_await task_sleep(1ms);
+    co_return 42;
+  });
+  auto pending = halt::spawn(io, []() -> halt::task<int> {
+    co_await task_sleep(1h);
+    co_return 1;
+  });
+  halt::join_handle<int> empty;
+  auto body = [&]() -> halt::task<bool> {
+    auto r1 = co_await value.join();
+    auto r2 = co_await pending.cancel_and_join();
+    bool threw = false;
+    try {
+      auto r3 = co_await value.join(); // the result was taken
+      (void)r3;
+    } catch (const halt::system_error& e) {
+      threw = e.code() == halt::errc::result_taken;
+    }
+    bool no_state = false;
+    try {
+      auto j = empty.join();
+      (void)j;
+    } catch (const halt::system_error& e) {
+      no_state = e.code() == halt::errc::no_state;
+    }
+    co_return r1.value() == 42 && r2.is_cancelled() && threw && no_state;
+  };
+  bool ok = false;
+  body()(io, [&](std::exception_ptr e, bool v) { ok = !e && v; });
+  io.run_for(10s);
+  CHECK(ok);
+}
+
+TEST_CASE("a halt::task dropped while it awaits join() leaves the joined task running", "[task][halt_task]") {
+  asio::io_context io;
+  auto target = halt::spawn(io, []() -> halt::task<int> {
+    co_await task_sleep(20ms);
+    co_return 7;
+  });
+  bool after = false;
+  auto waiter = halt::spawn(io, [&]() -> halt::task<void> {
+    auto r = co_await target.join();
+    (void)r;
+    after = true;
+  });
+  run_main(io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(1ms);
+    waiter.abort();
+    auto w = co_await waiter.join();
+    CHECK(w.is_cancelled());
+    CHECK_FALSE(target.is_finished());
+    auto r = co_await target.join(); // the dropped join took nothing
+    CHECK(r.value() == 7);
+  });
+  CHECK_FALSE(after);
 }
 
 TEST_CASE("a join's completion handler reports every associator of the caller's handler", "[task][associators]") {

@@ -16,8 +16,8 @@
 //     halt::abort_handle abort_handle() const;
 //     void detach() noexcept;
 //     auto async_join(CompletionToken&&);               // void(halt::error_code, join_result<T>)
-//     asio::awaitable<join_result<T>> join();
-//     asio::awaitable<join_result<T>> cancel_and_join();
+//     join_awaitable<T> join();                         // an asio::awaitable<join_result<T>>;
+//     join_awaitable<T> cancel_and_join();              //   in a halt::task, no co_spawn
 //   };
 //   class abort_handle { void abort() const; bool is_finished() const noexcept; };  // copyable
 //   template <class T> class scoped_task;             // a join_handle that aborts on destruction
@@ -156,6 +156,26 @@ auto async_join(std::shared_ptr<task_state<T>> st, CompletionToken&& token) {
 
 } // namespace detail
 
+/// What join() and cancel_and_join() return: an asio::awaitable<join_result<T>> (an
+/// asio::awaitable co_awaits it as before, and it converts to one). Inside a halt::task, co_await
+/// of it is async_join(halt::use_task): no co_spawn; its unstarted asio::awaitable frame is
+/// discarded.
+template <class T>
+class [[nodiscard]] join_awaitable : public asio::awaitable<join_result<T>> {
+public:
+  join_awaitable(asio::awaitable<join_result<T>> a, std::shared_ptr<detail::task_state<T>> st) noexcept
+      : asio::awaitable<join_result<T>>(std::move(a)), st_(std::move(st)) {}
+
+  /// For a halt::task's co_await (task.hpp): the join as an operation awaited with use_task.
+  auto in_task() && {
+    asio::awaitable<join_result<T>> unused(std::move(static_cast<asio::awaitable<join_result<T>>&>(*this)));
+    return detail::async_join<T>(std::move(st_), use_task_t{});
+  }
+
+private:
+  std::shared_ptr<detail::task_state<T>> st_;
+};
+
 /// The owner of a spawned task's result. Move-only. Destroying it detaches the task (Tokio's
 /// rule); use scoped_task to abort on destruction instead.
 template <class T>
@@ -206,11 +226,12 @@ public:
   }
 
   /// `co_await h.join()`: the task's join_result. Throws halt::system_error on the errors above.
-  asio::awaitable<join_result<T>> join() const { return async_join(asio::use_awaitable); }
+  /// In an asio::awaitable an awaitable; in a halt::task the operation itself (join_awaitable).
+  join_awaitable<T> join() const { return join_awaitable<T>(async_join(asio::use_awaitable), st_); }
 
   /// Aborts the task, waits for it to finish, and returns its result: cancelled, or the value or
   /// exception it finished with anyway.
-  asio::awaitable<join_result<T>> cancel_and_join() const {
+  join_awaitable<T> cancel_and_join() const {
     abort();
     return join();
   }
@@ -244,8 +265,8 @@ public:
   void abort() const { h_.abort(); }
   bool is_finished() const noexcept { return h_.is_finished(); }
   halt::abort_handle abort_handle() const { return h_.abort_handle(); }
-  asio::awaitable<join_result<T>> join() const { return h_.join(); }
-  asio::awaitable<join_result<T>> cancel_and_join() const { return h_.cancel_and_join(); }
+  join_awaitable<T> join() const { return h_.join(); }
+  join_awaitable<T> cancel_and_join() const { return h_.cancel_and_join(); }
   template <class CompletionToken>
   auto async_join(CompletionToken&& token) const {
     return h_.async_join(std::forward<CompletionToken>(token));

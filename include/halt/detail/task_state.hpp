@@ -410,10 +410,6 @@ protected:
     // Not started yet: the start sees abort_requested_ (seq_cst on both sides) and never runs
     // the body, so there is nothing to deliver.
     if (!started_.load(std::memory_order_seq_cst)) return;
-    auto emit = [self = this->shared_from_this()] {
-      serial_scope scope(self->check_);
-      self->deliver_abort();
-    };
     // Another thread may be destroying the task's execution context. Until the task finishes
     // (checked under m_; the destruction finishes it, destroying its frames) the context exists;
     // the post is reserved with the context's wait_service, whose shutdown runs before the
@@ -435,16 +431,23 @@ protected:
       if (!here) {
         if (!abort_svc_->begin_post()) return;
         r.svc = abort_svc_;
+        r.ex = *strand_;
       }
-      r.ex = *strand_;
     }
-    // On a thread that runs the task's executor the cancellation is delivered before abort()
-    // returns; otherwise it is queued on the strand. Either way it runs on the strand, and Asio
-    // operations complete by posting, so the task itself resumes later, through its executor.
-    if (here)
-      asio::dispatch(*r.ex, std::move(emit));
-    else
-      asio::post(*r.ex, std::move(emit));
+    // On a thread inside the task's strand (or running its single-threaded io_context) the
+    // cancellation is delivered here, before abort() returns, as a dispatch would; otherwise it
+    // is queued on the strand. Either way it runs on the strand, and Asio operations complete by
+    // posting, so the task itself resumes later, through its executor. The caller's handle keeps
+    // the task alive meanwhile.
+    if (here) {
+      serial_scope scope(check_);
+      deliver_abort();
+    } else {
+      asio::post(*r.ex, [self = this->shared_from_this()] {
+        serial_scope scope(self->check_);
+        self->deliver_abort();
+      });
+    }
   }
   void on_finish_locked() noexcept override { strand_.reset(); }
   // On the strand: the abort reaches the running task. An awaitable body gets terminal
