@@ -73,6 +73,8 @@
 // join_handle object is used by one thread at a time, and it should have one join pending at once.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/detached_exception.hpp>
+#include <halt/detail/join_op.hpp>
 #include <halt/detail/spawn_start.hpp>
 #include <halt/detail/task_state.hpp>
 #include <halt/error.hpp>
@@ -84,13 +86,31 @@
 
 #include <concepts>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 namespace halt {
+
+/// Receives the exception that escaped a detached task (see set_detached_exception_handler).
+using detached_exception_handler = std::function<void(std::exception_ptr)>;
+
+/// Sets what receives an exception that escapes a detached task; an empty function restores the
+/// default (one line on stderr). Returns the previous handler (empty if it was the default).
+/// The handler runs on the thread that finishes the task, or, if the task had already finished,
+/// on the thread that detaches it (join_handle::detach or its destructor); it must not throw
+/// (std::terminate). Any thread; a task finishing concurrently uses the old or the new handler.
+inline detached_exception_handler set_detached_exception_handler(detached_exception_handler h) {
+  auto next = h ? std::make_shared<const detached_exception_handler>(std::move(h)) : nullptr;
+  auto& s = detail::detached_slot();
+  std::lock_guard<std::mutex> g(s.m);
+  auto prev = std::exchange(s.h, std::move(next));
+  return prev ? *prev : detached_exception_handler();
+}
 
 /// A copyable handle that can abort a task and ask whether it finished. It does not keep the
 /// task's result alive. Aborting through it works whether or not the join_handle still exists.

@@ -387,8 +387,8 @@ auto make_start(asio::any_io_executor ex, Body&& body) {
 // task's hook first to run no hook for it.
 template <class Start>
 void post_start(Start& start) {
-  auto ex = *start.st->strand_;
-  asio::post(ex, std::move(start));
+  // The initiation copies the executor before the start (and the state holding it) moves.
+  asio::post(*start.st->strand_, std::move(start));
 }
 
 } // namespace halt::detail

@@ -13,14 +13,16 @@
 // mutex, which also guards the list of pending joins: finish() claims them under it and then
 // dispatches each completion to its joiner's executor (inline when the finishing thread already
 // runs that executor, as Asio's own co_spawn completions do). A pending join is owned by the
-// joiner context's wait_service until it is claimed (wait_op.hpp), so a joiner's context may be
-// destroyed while the task runs on.
+// joiner context's wait_service until it is claimed (wait_op.hpp; the join operation itself is in
+// join_op.hpp), so a joiner's context may be destroyed while the task runs on.
 //
 // A detached task's exception (one that escaped the body of a task whose join_handle was
 // detached or destroyed) is never dropped silently: exactly one of finish() and detach() sees it
-// (under m_) and hands it to the detached-exception handler, outside the lock.
+// (under m_) and hands it to the detached-exception handler (detached_exception.hpp), outside
+// the lock.
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/detached_exception.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/detail/strand.hpp>
 #include <halt/detail/wait_op.hpp>
@@ -29,9 +31,7 @@
 #include <halt/detail/asio.hpp>
 
 #include <atomic>
-#include <cstdio>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,64 +42,7 @@
 #include <utility>
 #include <variant>
 
-namespace halt {
-
-/// Receives the exception that escaped a detached task (see set_detached_exception_handler).
-using detached_exception_handler = std::function<void(std::exception_ptr)>;
-
-namespace detail {
-
-struct detached_handler_slot {
-  std::mutex m;
-  std::shared_ptr<const detached_exception_handler> h; // empty: the default
-};
-// Never destroyed: a task may finish during static destruction.
-inline detached_handler_slot& detached_slot() noexcept {
-  static detached_handler_slot* s = new detached_handler_slot;
-  return *s;
-}
-
-// The default: one line on stderr, as Tokio's panic hook does for a detached task.
-inline void default_detached_handler(const std::exception_ptr& e) noexcept {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    std::fprintf(stderr, "halt: a detached task ended with an exception: %s\n", x.what());
-  } catch (...) {
-    std::fprintf(stderr, "halt: a detached task ended with an exception not derived from std::exception\n");
-  }
-}
-
-// Hands an orphaned exception to the handler. A handler that throws terminates the program.
-inline void report_detached_exception(std::exception_ptr e) noexcept {
-  std::shared_ptr<const detached_exception_handler> h;
-  {
-    auto& s = detached_slot();
-    std::lock_guard<std::mutex> g(s.m);
-    h = s.h;
-  }
-  if (h)
-    (*h)(std::move(e));
-  else
-    default_detached_handler(e);
-}
-
-} // namespace detail
-
-/// Sets what receives an exception that escapes a detached task; an empty function restores the
-/// default (one line on stderr). Returns the previous handler (empty if it was the default).
-/// The handler runs on the thread that finishes the task, or, if the task had already finished,
-/// on the thread that detaches it (join_handle::detach or its destructor); it must not throw
-/// (std::terminate). Any thread; a task finishing concurrently uses the old or the new handler.
-inline detached_exception_handler set_detached_exception_handler(detached_exception_handler h) {
-  auto next = h ? std::make_shared<const detached_exception_handler>(std::move(h)) : nullptr;
-  auto& s = detail::detached_slot();
-  std::lock_guard<std::mutex> g(s.m);
-  auto prev = std::exchange(s.h, std::move(next));
-  return prev ? *prev : detached_exception_handler();
-}
-
-namespace detail {
+namespace halt::detail {
 
 // A task's executor: serial (see serial_executor).
 using task_executor = asio::any_io_executor;
@@ -134,6 +77,7 @@ struct join_waiter : wait_op_base {
   join_waiter* jprev_ = nullptr;
   join_waiter* jnext_ = nullptr;
   bool linked_ = false;
+  bool by_finish_ = false; // claimed (and so unlinked) by finish(): its completion skips the lock
   wait_service* service_ = nullptr;
   // Delivers a claimed completion through the joiner's executor (dispatched, so possibly inline,
   // or posted), then ends the claim. The op may be gone once it returns.
@@ -205,6 +149,7 @@ protected:
     while (join_waiter* w = joiners_) {
       unlink_locked(w);
       if (w->service_->begin_claim(w)) {
+        w->by_finish_ = true;
         w->jnext_ = claimed;
         claimed = w;
       }
@@ -312,76 +257,6 @@ struct task_state : task_base {
   std::optional<result_type> result_;    // m_
 };
 
-// The join operation: owned by the joiner context's wait_service until claimed, by finish() (the
-// task's outcome), by the handler's cancellation slot (operation_aborted), or by the service's
-// shutdown (destroyed without completing).
-template <class Handler, class Executor>
-struct join_op final : join_waiter {
-  Handler handler_;
-  work_holder<Executor> work_;
-  asio::cancellation_slot slot_;
-  task_base* task_; // kept alive by the handler (join_completion holds the task)
-
-  join_op(Handler&& h, const Executor& ex, wait_service& svc, task_base* t)
-      : handler_(std::move(h)), work_(ex), slot_(asio::get_associated_cancellation_slot(handler_)),
-        task_(t) {
-    service_ = &svc;
-    complete_ = &op_lifetime<join_op>::complete;
-    destroy_ = &op_lifetime<join_op>::destroy;
-    deliver_ = &do_deliver;
-  }
-
-  // From the slot's handler, or at initiation for a finished task. noexcept: see post_claimed.
-  void claim_and_post(halt::error_code ec) noexcept {
-    if (service_->begin_claim(this)) post_claimed(service_, work_.executor(), this, ec);
-  }
-
-  // Posting never throws (post_claimed). Dispatching propagates what the handler, run inline,
-  // throws; if the dispatch itself fails (std::bad_alloc queuing it) the op is dropped as in
-  // post_claimed, and that exception propagates too. Either way the claim ends.
-  static void do_deliver(join_waiter* b, halt::error_code ec, bool dispatch) {
-    auto* op = static_cast<join_op*>(b);
-    if (!dispatch) return post_claimed(op->service_, op->work_.executor(), op, ec);
-    end_claim_guard guard{op->service_}; // also when the handler throws; *op may be gone by then
-    asio::dispatch(op->work_.executor(), wait_completion(op, ec));
-  }
-
-  void release_hooks() noexcept {
-    if (slot_.is_connected()) slot_.clear();
-    task_->unlink_joiner(this);
-  }
-};
-
-// Starts a join of `st` that completes `handler` (void(halt::error_code)): never inline.
-template <class T, class Handler>
-void start_join(task_state<T>& st, Handler&& handler) {
-  using H = std::decay_t<Handler>;
-  // system_executor as the default, as Asio did before 1.37 (where it became inline_executor).
-  auto ex = asio::get_associated_executor(handler, asio::system_executor());
-  using Ex = decltype(ex);
-  auto& svc = wait_service_of(context_of(ex));
-  auto* op = new join_op<H, Ex>(std::forward<Handler>(handler), ex, svc, &st);
-  if (op->slot_.is_connected()) {
-    try {
-      op->slot_.assign([op](asio::cancellation_type type) {
-        if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                     asio::cancellation_type::total)) != asio::cancellation_type::none)
-          op->claim_and_post(asio::error::operation_aborted);
-      });
-    } catch (...) {
-      delete op;
-      throw;
-    }
-  }
-  bool finished = false;
-  if (!st.add_joiner(svc, op, finished)) {
-    op->release_hooks(); // the context is shutting down: drop the join, as Asio drops handlers
-    delete op;
-    return;
-  }
-  if (finished) op->claim_and_post({}); // complete through the executor, never inline here
-}
-
 // A spawned task: runs on its serial executor ("the strand"). This class co_spawns an
 // asio::awaitable body; task_root (spawn_start.hpp) derives from it for a halt::task body.
 template <class T>
@@ -457,5 +332,4 @@ protected:
   }
 };
 
-} // namespace detail
-} // namespace halt
+} // namespace halt::detail
