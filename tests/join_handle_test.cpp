@@ -1122,7 +1122,7 @@ TEST_CASE("spawned halt::tasks on a thread pool, aborted from another thread", "
   CHECK(cancelled == n);
 }
 
-TEST_CASE("spawning an empty halt::task throws no_state; a callable returning one reports it",
+TEST_CASE("spawning an empty halt::task throws no_state, and a callable returning one reports it",
           "[task][halt_task]") {
   asio::io_context io;
   halt::task<int> t;

@@ -36,6 +36,7 @@
 
 // Tasks
 #include <halt/task.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/join_handle.hpp>
 #include <halt/join_result.hpp>
 #include <halt/join_set.hpp>

@@ -77,6 +77,7 @@
 #include <halt/detail/join_op.hpp>
 #include <halt/detail/spawn_start.hpp>
 #include <halt/detail/task_state.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/error.hpp>
 #include <halt/join_result.hpp>
 #include <halt/task.hpp>
@@ -176,25 +177,22 @@ auto async_join(std::shared_ptr<task_state<T>> st, CompletionToken&& token) {
 
 } // namespace detail
 
-/// What join() and cancel_and_join() return: an asio::awaitable<join_result<T>> (an
-/// asio::awaitable co_awaits it as before, and it converts to one). Inside a halt::task, co_await
-/// of it is async_join(halt::use_task): no co_spawn; its unstarted asio::awaitable frame is
-/// discarded.
+namespace detail {
+// join_awaitable's task form: the join operation itself (no task frame).
 template <class T>
-class [[nodiscard]] join_awaitable : public asio::awaitable<join_result<T>> {
-public:
-  join_awaitable(asio::awaitable<join_result<T>> a, std::shared_ptr<detail::task_state<T>> st) noexcept
-      : asio::awaitable<join_result<T>>(std::move(a)), st_(std::move(st)) {}
-
-  /// For a halt::task's co_await (task.hpp): the join as an operation awaited with use_task.
-  auto in_task() && {
-    asio::awaitable<join_result<T>> unused(std::move(static_cast<asio::awaitable<join_result<T>>&>(*this)));
-    return detail::async_join<T>(std::move(st_), use_task_t{});
+struct join_form {
+  std::shared_ptr<task_state<T>> st;
+  template <class CompletionToken>
+  auto operator()(CompletionToken&& token) && {
+    return async_join<T>(std::move(st), std::forward<CompletionToken>(token));
   }
-
-private:
-  std::shared_ptr<detail::task_state<T>> st_;
 };
+} // namespace detail
+
+/// What join() and cancel_and_join() return (dual_awaitable.hpp): an
+/// asio::awaitable<join_result<T>>, which a halt::task awaits as async_join(halt::use_task).
+template <class T>
+using join_awaitable = dual_awaitable<join_result<T>, detail::join_form<T>>;
 
 /// The owner of a spawned task's result. Move-only. Destroying it detaches the task (Tokio's
 /// rule); use scoped_task to abort on destruction instead.
@@ -247,7 +245,9 @@ public:
 
   /// `co_await h.join()`: the task's join_result. Throws halt::system_error on the errors above.
   /// In an asio::awaitable an awaitable; in a halt::task the operation itself (join_awaitable).
-  join_awaitable<T> join() const { return join_awaitable<T>(async_join(asio::use_awaitable), st_); }
+  join_awaitable<T> join() const {
+    return join_awaitable<T>(async_join(asio::use_awaitable), detail::join_form<T>{st_});
+  }
 
   /// Aborts the task, waits for it to finish, and returns its result: cancelled, or the value or
   /// exception it finished with anyway.

@@ -7,14 +7,16 @@
 //   template <class T> class join_set {
 //    public:
 //     abort_handle spawn(ExOrCtx&& ex, Body&& body);                       // like halt::spawn
-//     asio::awaitable<std::optional<join_result<T>>> join_next();          // nullopt when empty
+//     dual_awaitable<std::optional<join_result<T>>> join_next();           // nullopt when empty
 //     std::optional<join_result<T>> try_join_next();                       // never waits
 //     void abort_all();
-//     asio::awaitable<void> shutdown();                                    // abort_all, then drain
+//     dual_awaitable<void> shutdown();                                     // abort_all, then drain
 //     std::size_t size() const; bool empty() const;
 //     ~join_set();                                                         // aborts all, no wait
 //   };
 //
+// join_next() and shutdown() return a dual_awaitable (dual_awaitable.hpp): an asio::awaitable
+// that a halt::task awaits without co_spawn. shutdown() requests the aborts when it is awaited.
 // size() counts tasks not yet joined (running or finished). join_next() is cancel-safe: if the
 // wait is cancelled, no task is removed. Results of finished tasks stay in the set until joined.
 // Destroying the set aborts every task but does not wait for them; their results are dropped.
@@ -24,7 +26,9 @@
 // task was not added to the set and its body never runs; join_next and shutdown do not wait for it.
 
 #include <halt/detail/config.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/join_handle.hpp>
+#include <halt/task.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -35,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace halt {
@@ -107,25 +112,26 @@ public:
   }
 
   /// The next finished task's result, in completion order; nullopt when the set is empty.
-  asio::awaitable<std::optional<join_result<T>>> join_next() { return join_next_in(st_); }
+  dual_awaitable<std::optional<join_result<T>>> join_next() {
+    return {join_next_in<asio::awaitable<next_result>>(st_), join_next_in<task<next_result>>(st_)};
+  }
 
   /// Requests the abort of every task still running. They stay in the set until joined.
   void abort_all() { abort_all_in(*st_); }
 
   /// Aborts every task and waits until all have finished; their results are dropped. Safe even if
   /// the set is destroyed meanwhile.
-  asio::awaitable<void> shutdown() {
-    auto s = st_;
-    abort_all_in(*s);
-    for (;;) { // not `while (co_await ...) {}`: g++ 12 miscompiles that with an empty body
-      auto r = co_await join_next_in(s);
-      if (!r) break;
-    }
+  dual_awaitable<void> shutdown() {
+    return {drain_in<asio::awaitable<void>>(st_), drain_in<task<void>>(st_)};
   }
 
 private:
+  using next_result = std::optional<join_result<T>>;
+
   // Static, holding the state: a pending join_next or shutdown outlives the join_set object.
-  static asio::awaitable<std::optional<join_result<T>>> join_next_in(std::shared_ptr<state> s) {
+  // Written once for both coroutine types (Co is asio::awaitable<R> or halt::task<R>).
+  template <class Co>
+  static Co join_next_in(std::shared_ptr<state> s) {
     for (;;) {
       std::optional<cancellation_token> wake;
       {
@@ -136,7 +142,20 @@ private:
         if (s->wake.is_cancelled()) s->wake = cancellation_token();
         wake = s->wake;
       }
-      co_await wake->cancelled();
+      auto woken = wake->async_wait(detail::coro_token<Co>()); // named: g++ 12 and co_await
+      co_await std::move(woken);
+    }
+  }
+
+  template <class Co>
+  static Co drain_in(std::shared_ptr<state> s) {
+    using next_t = std::conditional_t<detail::tsk::is_task<Co>::value, task<next_result>,
+                                      asio::awaitable<next_result>>;
+    abort_all_in(*s); // when awaited (both coroutine types start lazily)
+    for (;;) { // not `while (co_await ...) {}`: g++ 12 miscompiles that with an empty body
+      auto next = join_next_in<next_t>(s);
+      auto r = co_await std::move(next);
+      if (!r) break;
     }
   }
 

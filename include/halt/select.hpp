@@ -203,8 +203,10 @@ asio::awaitable<std::optional<branch_value_t<B>>> run_until_cancelled(cancellati
 
 namespace detail {
 // A branch of the task forms: a halt::task, or an operation (raced as halt::as_task(op)).
+// A dual_awaitable (h.join(), set.join_next(), tracker.wait()) races as its task form.
 template <class B>
-concept task_branch_arg = tsk::is_task<std::decay_t<B>>::value || tsk::task_operation<B>;
+concept task_branch_arg = tsk::is_task<std::decay_t<B>>::value || tsk::task_operation<B> ||
+                          is_dual<std::decay_t<B>>::value;
 // The task forms are chosen when every branch is a task or an operation and one is a task.
 template <class... B>
 concept task_branches = (sizeof...(B) >= 1) && (task_branch_arg<B> && ...) &&
@@ -214,6 +216,8 @@ template <class B>
 auto to_task(B&& b) {
   if constexpr (tsk::is_task<std::decay_t<B>>::value)
     return std::forward<B>(b);
+  else if constexpr (is_dual<std::decay_t<B>>::value)
+    return std::move(b).as_task();
   else
     return as_task(std::forward<B>(b));
 }
@@ -231,6 +235,11 @@ template <class B>
   requires tsk::task_operation<B>
 struct task_of<B> {
   using type = task<tsk::operation_result_t<B>>;
+};
+template <class B>
+  requires is_dual<std::decay_t<B>>::value
+struct task_of<B> {
+  using type = task<typename std::decay_t<B>::value_type>;
 };
 template <class B>
 using task_branch_value_t = tsk::value_or_mono<typename task_of<B>::type::value_type>;

@@ -11,7 +11,9 @@
 //     asio::awaitable<T> track(asio::awaitable<T> aw);   // counts aw while it runs; same error
 //     bool close();  bool reopen();                      // true if the state changed
 //     bool is_closed() const;  std::size_t size() const;
-//     asio::awaitable<void> wait();                      // until closed and empty
+//     dual_awaitable<void> wait();                       // until closed and empty (an
+//                                                        // asio::awaitable; a halt::task awaits
+//                                                        // it without co_spawn)
 //   };
 //
 // After close(), spawn() and track() throw halt::system_error with halt::errc::closed, atomically
@@ -24,7 +26,9 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/error.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/join_handle.hpp>
+#include <halt/task.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -116,21 +120,9 @@ public:
     return st_->count;
   }
 
-  /// Completes when the tracker is closed and empty. (A template only so that it is compiled
-  /// where it is used: g++ emits every inline coroutine it sees.)
-  template <int = 0>
-  asio::awaitable<void> wait() {
-    auto s = st_;
-    for (;;) {
-      std::optional<cancellation_token> idle;
-      {
-        std::lock_guard<std::mutex> g(s->m);
-        if (s->closed && s->count == 0) co_return;
-        idle = s->idle;
-      }
-      co_await idle->cancelled();
-    }
-  }
+  /// Completes when the tracker is closed and empty: an asio::awaitable that a halt::task awaits
+  /// without co_spawn (dual_awaitable.hpp).
+  dual_awaitable<void> wait() { return {wait_in<asio::awaitable<void>>(st_), wait_in<task<void>>(st_)}; }
 
 private:
   void enter() {
@@ -163,6 +155,22 @@ private:
   template <class T>
   static asio::awaitable<T> tracked([[maybe_unused]] leave_guard g, asio::awaitable<T> aw) {
     co_return co_await std::move(aw);
+  }
+
+  // wait(), written once for both coroutine types (Co: asio::awaitable<void> or halt::task<void>;
+  // a template, so that it is compiled only where it is used).
+  template <class Co>
+  static Co wait_in(std::shared_ptr<state> s) {
+    for (;;) {
+      std::optional<cancellation_token> idle;
+      {
+        std::lock_guard<std::mutex> g(s->m);
+        if (s->closed && s->count == 0) co_return;
+        idle = s->idle;
+      }
+      auto woken = idle->async_wait(detail::coro_token<Co>()); // named: g++ 12 and co_await
+      co_await std::move(woken);
+    }
   }
 
   std::shared_ptr<state> st_;

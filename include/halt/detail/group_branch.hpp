@@ -7,6 +7,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/strand.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/error.hpp>
 
 #include <halt/detail/asio.hpp>
@@ -168,6 +169,10 @@ template <class T>
 struct is_awaitable : std::false_type {};
 template <class T, class E>
 struct is_awaitable<asio::awaitable<T, E>> : std::true_type {};
+// join(), join_next(), wait(): an asio::awaitable with a task form (dual_awaitable.hpp); a branch
+// of an awaitable group takes its asio::awaitable form.
+template <class T, class F>
+struct is_awaitable<dual_awaitable<T, F>> : std::true_type {};
 
 template <class T>
 struct is_halt_task : std::false_type {};

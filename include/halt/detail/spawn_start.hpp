@@ -25,6 +25,7 @@
 #include <halt/detail/config.hpp>
 #include <halt/detail/strand.hpp>
 #include <halt/detail/task_state.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/error.hpp>
 #include <halt/join_result.hpp>
 #include <halt/task.hpp>
@@ -48,6 +49,11 @@ struct task_body<asio::awaitable<T>> {
 };
 template <class T>
 struct task_body<halt::task<T>> {
+  using type = T;
+};
+// A dual_awaitable (h.join(), set.join_next(), ...) is spawned as its task form.
+template <class T, class F>
+struct task_body<dual_awaitable<T, F>> {
   using type = T;
 };
 
@@ -218,6 +224,10 @@ template <class T>
 struct spawn_value<halt::task<T>> {
   using type = T;
 };
+template <class T, class F>
+struct spawn_value<dual_awaitable<T, F>> {
+  using type = T;
+};
 template <class Body>
 using spawn_value_t = typename spawn_value<std::decay_t<Body>>::type;
 
@@ -372,7 +382,9 @@ struct task_root_start {
 template <class T, class Body>
 auto make_start(asio::any_io_executor ex, Body&& body) {
   using B = std::decay_t<Body>;
-  if constexpr (is_task_body<B>) {
+  if constexpr (is_dual<B>::value) {
+    return make_start<T>(std::move(ex), std::forward<Body>(body).as_task()); // an rvalue only
+  } else if constexpr (is_task_body<B>) {
     if constexpr (tsk::is_task<B>::value)
       if (!body.valid()) throw halt::system_error(make_error_code(errc::no_state), "halt::spawn: an empty halt::task");
     return task_root_start<T, B>(
