@@ -43,8 +43,8 @@
 //   A branch ready at once wins while starting and the branches after it never start.
 // - Cancellation: terminal cancellation on the token's associated slot drops every branch, and
 //   once they are gone the completion reports halt::system_error(asio::error::operation_aborted)
-//   (one shared exception object, task.hpp), even if a winner was known and only its losers were
-//   still being dropped. A cancel after the combinator has finished (its completion under way)
+//   (one shared exception object, detail/task_start.hpp), even if a winner was known and only its
+//   losers were still being dropped. A cancel after the combinator has finished (its completion under way)
 //   changes nothing.
 //   partial and total are ignored (the branches are dropped or left alone, never half-cancelled;
 //   the awaited forms forward partial, see select.hpp).
@@ -63,7 +63,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/strand.hpp>
-#include <halt/detail/task_group.hpp>
+#include <halt/detail/typed_groups.hpp>
 #include <halt/detail/wait_op.hpp>
 #include <halt/join.hpp>
 #include <halt/select.hpp>

@@ -22,7 +22,7 @@
 //     halt::drop_guard drop_guard() const;
 //     bool valid() const noexcept;                           // false when moved-from
 //   };
-//   class cancellation_registration;  // move-only; deregisters on destruction
+//   class cancellation_registration;  // move-only; deregisters on destruction (own header)
 //   class drop_guard;                 // cancels on destruction unless disarm()ed
 //   cancellation_token linked_token(const cancellation_token&...);
 //
@@ -41,9 +41,12 @@
 // reports no reason and no deadline; cancel(), child_token*(), on_cancel(), drop_guard() and
 // async_wait() on it throw halt::system_error with halt::errc::no_state.
 
+#include <halt/cancellation_registration.hpp>
 #include <halt/detail/config.hpp>
+#include <halt/detail/timer_node.hpp>
 #include <halt/detail/timer_service.hpp>
 #include <halt/detail/token_node.hpp>
+#include <halt/detail/token_tree.hpp>
 #include <halt/detail/wait_op.hpp>
 #include <halt/error.hpp>
 
@@ -55,8 +58,6 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -65,177 +66,6 @@
 #include <vector>
 
 namespace halt {
-
-class cancellation_token;
-
-/// A callback registered with `cancellation_token::on_cancel`. Move-only RAII handle.
-///
-/// The callback runs exactly once if the token is cancelled while the registration exists:
-/// inline in the thread that calls cancel(), or inline inside on_cancel() when the token is
-/// already cancelled. It runs with no lock held. The callback is invoked as if from a `noexcept`
-/// function: if it throws, std::terminate is called (as with std::stop_callback).
-///
-/// Destroying (or reset()ting) a registration deregisters the callback. If the callback is
-/// running on another thread at that moment, the destructor waits for it to return. Destroying a
-/// registration from inside its own callback is allowed and does not wait.
-///
-/// A registration keeps its token's node in the tree (it counts as a handle). Callables of up to
-/// three pointers that are nothrow-move-constructible are stored inline with no allocation;
-/// larger ones are stored on the heap.
-class cancellation_registration : private detail::reg_entry {
-public:
-  /// An empty registration.
-  cancellation_registration() noexcept = default;
-
-  /// Takes over `other`'s registration; `other` becomes empty. If other's callback is running on
-  /// another thread, waits for it to finish first.
-  cancellation_registration(cancellation_registration&& other) noexcept { take(other); }
-
-  cancellation_registration& operator=(cancellation_registration&& other) noexcept {
-    if (this != &other) {
-      reset();
-      take(other);
-    }
-    return *this;
-  }
-
-  cancellation_registration(const cancellation_registration&) = delete;
-  cancellation_registration& operator=(const cancellation_registration&) = delete;
-
-  ~cancellation_registration() { reset(); }
-
-  /// Deregisters now (see the class comment) and destroys the callable.
-  void reset() noexcept {
-    if (node_) {
-      detail::unlink_entry(node_, this);
-      detail::release_handle(std::exchange(node_, nullptr));
-    }
-    if (ops_) std::exchange(ops_, nullptr)->destroy(buf_);
-  }
-
-  /// True while the callback is registered and has not started running.
-  bool is_registered() const noexcept {
-    return node_ && rstate_.load(std::memory_order_acquire) == detail::reg_linked;
-  }
-
-private:
-  friend class cancellation_token;
-  template <class, class, class>
-  friend struct detail::wait_op;
-
-  struct ops_t {
-    void (*call)(void*) noexcept;
-    void (*move)(void* dst, void* src) noexcept; // move-constructs into dst, destroys src
-    void (*destroy)(void*) noexcept;
-  };
-
-  static constexpr std::size_t buffer_size = 3 * sizeof(void*);
-
-  template <class F>
-  static constexpr bool fits_inline = sizeof(F) <= buffer_size &&
-                                      alignof(F) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<F>;
-
-  template <class F>
-  static constexpr ops_t inline_ops{
-      [](void* p) noexcept { (*std::launder(static_cast<F*>(p)))(); },
-      [](void* dst, void* src) noexcept {
-        F* s = std::launder(static_cast<F*>(src));
-        ::new (dst) F(std::move(*s));
-        s->~F();
-      },
-      [](void* p) noexcept { std::launder(static_cast<F*>(p))->~F(); }};
-
-  template <class F>
-  static constexpr ops_t heap_ops{
-      [](void* p) noexcept { (**static_cast<F**>(p))(); },
-      [](void* dst, void* src) noexcept { *static_cast<F**>(dst) = *static_cast<F**>(src); },
-      [](void* p) noexcept { delete *static_cast<F**>(p); }};
-
-  template <class F>
-  void store(F&& f) {
-    using D = std::decay_t<F>;
-    if constexpr (fits_inline<D>) {
-      ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
-      ops_ = &inline_ops<D>;
-    } else {
-      *reinterpret_cast<D**>(buf_) = new D(std::forward<F>(f));
-      ops_ = &heap_ops<D>;
-    }
-    invoke_ = &invoke_thunk;
-  }
-
-  static void invoke_thunk(detail::reg_entry* e) noexcept {
-    auto* self = static_cast<cancellation_registration*>(e);
-    self->ops_->call(self->buf_);
-  }
-
-  // Registers the stored callable on `n`. Returns false, without running it, if `n` is already
-  // cancelled. Once it returns true, `this` may already be running on another thread.
-  bool attach(detail::node* n) noexcept {
-    node_ = n;
-    detail::add_handle(n);
-    if (detail::link_entry(n, this)) return true;
-    node_ = nullptr;
-    detail::release_handle(n);
-    return false;
-  }
-
-  void run_now() noexcept {
-    rstate_.store(detail::reg_done, std::memory_order_relaxed);
-    ops_->call(buf_);
-  }
-
-  void take(cancellation_registration& o) noexcept {
-    detail::node* n = o.node_;
-    if (!n) {
-      if (o.ops_) move_callable(o);
-      return;
-    }
-    std::uintptr_t s = detail::lock(n);
-    const std::uint8_t rs = o.rstate_.load(std::memory_order_acquire);
-    if (rs == detail::reg_linked) {
-      prev_ = o.prev_;
-      next_ = o.next_;
-      if (prev_)
-        prev_->next_ = this;
-      else
-        s = detail::with_head(s, this);
-      if (next_) next_->prev_ = this;
-      o.prev_ = o.next_ = nullptr;
-      o.rstate_.store(detail::reg_idle, std::memory_order_relaxed);
-      invoke_ = o.invoke_;
-      move_callable(o);
-      rstate_.store(detail::reg_linked, std::memory_order_relaxed);
-      node_ = std::exchange(o.node_, nullptr);
-      detail::unlock(n, s);
-      return;
-    }
-    detail::unlock(n, s);
-    if ((rs == detail::reg_running || rs == detail::reg_running_waited) &&
-        o.runner_ == std::this_thread::get_id())
-      return; // moved from inside its own running callback: leave `o` as it is
-    o.reset_keep_callable();
-    if (o.ops_) move_callable(o);
-    rstate_.store(detail::reg_done, std::memory_order_relaxed);
-  }
-
-  void reset_keep_callable() noexcept {
-    if (node_) {
-      detail::unlink_entry(node_, this);
-      detail::release_handle(std::exchange(node_, nullptr));
-    }
-  }
-
-  void move_callable(cancellation_registration& o) noexcept {
-    ops_ = std::exchange(o.ops_, nullptr);
-    ops_->move(buf_, o.buf_);
-  }
-
-  detail::node* node_ = nullptr; // holds a handle while non-null
-  const ops_t* ops_ = nullptr;
-  alignas(std::max_align_t) unsigned char buf_[buffer_size];
-};
 
 class drop_guard;
 
@@ -497,162 +327,6 @@ inline detail::node* detail_node_of(const cancellation_token& t) noexcept { retu
 inline cancellation_token detail_adopt_token(detail::node* n) noexcept {
   return cancellation_token(cancellation_token::adopt_tag{}, n);
 }
-
-namespace detail {
-
-// A deadline node: its waiter sits on the timing wheel of the execution context it was made
-// for (timer_service.hpp). Neither the waiter nor the wheel holds a handle: when the last user
-// handle goes the node leaves the tree at once and its waiter leaves the wheel (unless children
-// still follow it: then it stays, orphaned, until they go or the deadline passes). A callback
-// entry, linked without a handle, stops the waiter when the node is cancelled by anyone.
-//
-// The wheel holds a memory reference to the node (add_ref) from arm() until it lets the waiter
-// go: cancelled off the wheel by stop(), fired (the node is cancelled with timed_out), or handed
-// back because the context is being destroyed. m_ guards svc_, armed_ and stopped_, and svc_ is
-// cleared (under m_) when the wheel lets go, so a token that outlives its execution context never
-// touches a dead service. Lock order: m_, then the service's lock (fire and shutdown call
-// on_fire without the service's lock). On a single-threaded io_context (no lock on the wheel),
-// an arm or stop from a thread that does not run the context is posted into it.
-struct timer_node final : ext_node {
-  struct stop_entry : reg_entry {
-    timer_node* owner = nullptr;
-  };
-  struct waiter : timer_waiter {
-    timer_node* owner = nullptr;
-  };
-  stop_entry entry_;
-  waiter w_;
-  std::mutex m_;
-  timer_service* svc_ = nullptr; // while the wheel may hold w_ (or is about to)
-  bool armed_ = false;           // given to svc_->arm(): linked, or being fired
-  bool stopped_ = false;         // stop() ran: no arm any more
-  bool timed_ = false;           // a waiter was set up (before entry_ is linked)
-
-  timer_node() noexcept {
-    keep_for_children_ = true;
-    delete_ = [](ext_node* e) noexcept { delete static_cast<timer_node*>(e); };
-    last_handle_ = [](ext_node* e) noexcept {
-      auto* self = static_cast<timer_node*>(e);
-      if (!self->timed_) return;
-      unlink_entry(self, &self->entry_); // waits if the entry runs on another thread
-      self->stop();
-    };
-    entry_.owner = this;
-    entry_.invoke_ = [](reg_entry* r) noexcept { static_cast<stop_entry*>(r)->owner->stop(); };
-    w_.owner = this;
-    w_.on_fire = [](timer_waiter* w, bool shutdown) noexcept {
-      timer_node* self = static_cast<waiter*>(w)->owner;
-      {
-        std::lock_guard<std::mutex> g(self->m_);
-        self->armed_ = false;
-        self->svc_ = nullptr;
-      }
-      if (!shutdown) {
-        callback_scope no_wait; // never block the wheel's thread on another thread's cancel
-        cancel_node(self, make_error_code(errc::timed_out));
-      }
-      release_ref(self); // the wheel's
-    };
-  }
-
-  // Puts w_ on the wheel (the wheel's reference is already taken), unless stop() came first.
-  // On the thread that runs a single-threaded context, or any thread on other contexts.
-  void arm_here() {
-    std::unique_lock<std::mutex> g(m_);
-    if (stopped_ || !svc_) return let_go(g);
-    timer_service::arm_result r;
-    try {
-      r = svc_->arm(&w_, clock::now());
-    } catch (...) {
-      let_go(g);
-      throw;
-    }
-    if (r == timer_service::arm_result::shut_down) return let_go(g);
-    armed_ = true;
-  }
-
-  // Starts the deadline: here, or posted into a single-threaded context from another thread.
-  void arm() {
-    if (svc_->owner_thread()) return arm_here();
-    struct arm_job {
-      timer_node* n;
-      explicit arm_job(timer_node* p) noexcept : n(p) {}
-      arm_job(arm_job&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
-      arm_job& operator=(arm_job&&) = delete;
-      ~arm_job() {
-        if (n) n->release_unarmed();
-      }
-      void operator()() {
-        timer_node* p = std::exchange(n, nullptr);
-        try {
-          p->arm_here();
-        } catch (...) { // no memory to arm it: this token will not time out
-        }
-      }
-      using allocator_type = asio::recycling_allocator<void>;
-      allocator_type get_allocator() const noexcept { return {}; }
-    };
-    // If the post throws, the job was destroyed unrun: its destructor dropped the wheel's
-    // reference (dropping it here as well would free the node under the new token).
-    asio::post(svc_->context_executor(), arm_job(this));
-  }
-
-  // Takes w_ off the wheel (the node was cancelled, or its last handle went). Any thread.
-  void stop() noexcept {
-    std::unique_lock<std::mutex> g(m_);
-    stopped_ = true;
-    if (!armed_ || !svc_) return;
-    if (svc_->owner_thread()) {
-      if (!svc_->cancel(&w_)) return; // being fired: on_fire lets go
-      armed_ = false;
-      return let_go(g);
-    }
-    // A single-threaded context, from another thread: the stop runs there. The context is alive:
-    // its wheel still holds w_ (its shutdown would have cleared svc_ under m_).
-    struct stop_job {
-      timer_node* n;
-      explicit stop_job(timer_node* p) noexcept : n(p) { add_ref(p); }
-      stop_job(stop_job&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
-      stop_job& operator=(stop_job&&) = delete;
-      ~stop_job() {
-        if (n) release_ref(n);
-      }
-      void operator()() {
-        timer_node* p = std::exchange(n, nullptr);
-        {
-          std::unique_lock<std::mutex> lk(p->m_);
-          if (p->armed_ && p->svc_ && p->svc_->cancel(&p->w_)) {
-            p->armed_ = false;
-            p->let_go(lk);
-          }
-        }
-        release_ref(p); // the job's
-      }
-      using allocator_type = asio::recycling_allocator<void>;
-      allocator_type get_allocator() const noexcept { return {}; }
-    };
-    try {
-      asio::post(svc_->context_executor(), stop_job(this));
-    } catch (...) { // no memory for the stop: the deadline fires for nothing later
-    }
-  }
-
-  // The wheel never got w_: drop its reference.
-  void release_unarmed() noexcept {
-    std::unique_lock<std::mutex> g(m_);
-    let_go(g);
-  }
-
-private:
-  // The wheel is done with w_: drop its reference (after unlocking: it may free the node).
-  void let_go(std::unique_lock<std::mutex>& g) noexcept {
-    svc_ = nullptr;
-    g.unlock();
-    release_ref(this);
-  }
-};
-
-} // namespace detail
 
 template <class ExOrCtx>
 cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_point deadline) const {

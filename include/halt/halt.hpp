@@ -6,6 +6,7 @@
 //
 //   error.hpp               halt::errc, halt::error_category()
 //   cancellation_token.hpp  cancellation_token, cancellation_registration, drop_guard, linked_token
+//   cancellation_registration.hpp  cancellation_registration (also through cancellation_token.hpp)
 //   bind_cancellation.hpp   bind_cancellation(token, completion_token)
 //   stop_token.hpp          from_stop_token, stop_bridge
 //   task.hpp                task<T>, use_task (a coroutine cancelled by being dropped)
@@ -31,6 +32,7 @@
 
 // Token tree
 #include <halt/bind_cancellation.hpp>
+#include <halt/cancellation_registration.hpp>
 #include <halt/cancellation_token.hpp>
 #include <halt/stop_token.hpp>
 

@@ -25,6 +25,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
+#include <halt/detail/typed_groups.hpp>
 #include <halt/select.hpp>
 
 #include <halt/detail/asio.hpp>

@@ -79,7 +79,7 @@
 #include <halt/cancellation_token.hpp>
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
-#include <halt/detail/task_group.hpp>
+#include <halt/detail/typed_groups.hpp>
 #include <halt/task.hpp>
 #include <halt/error.hpp>
 

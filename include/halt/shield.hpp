@@ -42,6 +42,7 @@
 #include <halt/error.hpp>
 #include <halt/sleep.hpp>
 #include <halt/detail/task_group.hpp>
+#include <halt/detail/typed_groups.hpp>
 #include <halt/task.hpp>
 #include <halt/timeout.hpp>
 

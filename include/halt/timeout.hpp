@@ -38,6 +38,8 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/group.hpp>
+#include <halt/detail/task_group.hpp>
+#include <halt/detail/typed_groups.hpp>
 #include <halt/error.hpp>
 #include <halt/select.hpp>
 #include <halt/sleep.hpp>
