@@ -6,6 +6,7 @@
 // cooperative tasks drain), phase 2 (grace period expired, force(), a second signal: everything
 // still running is aborted), stuck tasks, the report (names, spawn order, outcomes, times,
 // to_string), bad input, and spawn()/request() from other threads while run() runs on a pool.
+// The report's own fields and formatting, without a shutdown: shutdown_report_test.cpp.
 //
 // Notes:
 // - g++ 12 miscompiles temporaries in a co_await full-expression, so lambdas and awaitables are
@@ -797,39 +798,6 @@ TEMPLATE_TEST_CASE("the report lists named tasks running at phase 1 in spawn ord
   CHECK(ht.is_finished());
   CHECK(rep.graceful_time >= 40ms);
   CHECK(sd.tracker().size() == 0);
-}
-
-TEST_CASE("report.to_string() names the trigger, every task and its outcome", "[shutdown]") {
-  halt::shutdown_report rep;
-  rep.trigger = "request()";
-  rep.forced = true;
-  rep.force_reason = "grace period expired";
-  rep.graceful_time = 100ms;
-  rep.total_time = 250ms;
-  rep.tasks.push_back({"db-writer", outcome::graceful, 12ms});
-  rep.tasks.push_back({"telemetry", outcome::aborted, 1ms});
-  rep.tasks.push_back({"blocking-io", outcome::stuck, 250ms});
-  CHECK(rep.count(outcome::graceful) == 1);
-  CHECK(rep.count(outcome::aborted) == 1);
-  CHECK(rep.count(outcome::stuck) == 1);
-  const auto s = rep.to_string();
-  INFO(s);
-  CHECK(contains(s, "request()"));
-  CHECK(contains(s, "grace period expired"));
-  CHECK(contains(lower(line_with(s, "db-writer")), "graceful"));
-  CHECK(contains(lower(line_with(s, "telemetry")), "aborted"));
-  CHECK(contains(lower(line_with(s, "blocking-io")), "stuck"));
-  // In report order.
-  CHECK(s.find("db-writer") < s.find("telemetry"));
-  CHECK(s.find("telemetry") < s.find("blocking-io"));
-
-  halt::shutdown_report calm;
-  calm.trigger = "signal 10";
-  calm.tasks.push_back({"worker", outcome::graceful, 3ms});
-  const auto c = calm.to_string();
-  INFO(c);
-  CHECK(contains(c, "signal 10"));
-  CHECK(contains(lower(line_with(c, "worker")), "graceful"));
 }
 
 TEMPLATE_TEST_CASE("report.to_string() of a real shutdown names each task with its outcome", "[shutdown]", HALT_TEST_SHUTDOWN_KINDS) {

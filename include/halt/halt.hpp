@@ -22,7 +22,8 @@
 //                           (the combinators started with a completion token)
 //   shield.hpp              shield, finally
 //   scope_guard.hpp         scope_exit, scope_fail, scope_success
-//   shutdown.hpp            shutdown, shutdown_options, shutdown_report, on_shutdown
+//   shutdown.hpp            shutdown
+//   shutdown_report.hpp     shutdown_options, on_shutdown, shutdown_report (also through shutdown.hpp)
 
 #include <halt/detail/config.hpp>
 
@@ -56,3 +57,4 @@
 
 // Production shutdown
 #include <halt/shutdown.hpp>
+#include <halt/shutdown_report.hpp>

@@ -6,13 +6,7 @@
 // task tracker, SIGINT/SIGTERM handling, and a shutdown that escalates from graceful to forced,
 // with a report of the tasks that ignored the cancel.
 //
-//   struct shutdown_options {
-//     steady_clock::duration grace = 10s;       // phase 1 bound
-//     steady_clock::duration abort_wait = 5s;   // phase 2 bound (after the abort)
-//     std::vector<int> signals = {SIGINT, SIGTERM};
-//     std::function<void(const std::string&)> log;  // phase messages; empty: silent
-//   };
-//   enum class on_shutdown { cancel, abort };   // a task's policy: cooperative, or the hammer
+//   (shutdown_options, on_shutdown and shutdown_report: see shutdown_report.hpp, included here)
 //   class shutdown {
 //    public:
 //     explicit shutdown(ExOrCtx&& ex, shutdown_options = {});
@@ -25,9 +19,6 @@
 //     bool requested() const;   // requested, or begun by a signal
 //     asio::awaitable<shutdown_report> run();   // waits for the trigger, runs both phases
 //   };
-//   struct shutdown_report { trigger, forced, force_reason, graceful_time, total_time,
-//                            tasks{name, outcome, after_cancel, error}, before{returned, failed,
-//                            aborted, failures}; std::string to_string() const; };
 //
 // Phases (run())
 // 0. Waits for the first configured signal, request() or force().
@@ -59,8 +50,10 @@
 
 #include <halt/cancellation_token.hpp>
 #include <halt/detail/config.hpp>
+#include <halt/detail/shutdown_registry.hpp>
 #include <halt/error.hpp>
 #include <halt/select.hpp>
+#include <halt/shutdown_report.hpp>
 #include <halt/sleep.hpp>
 #include <halt/join_handle.hpp>
 #include <halt/task_tracker.hpp>
@@ -69,11 +62,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
-#include <cstdint>
-#include <cstdio>
-#include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,237 +72,6 @@
 #include <vector>
 
 namespace halt {
-
-namespace detail {
-inline std::string format_ms(std::chrono::nanoseconds d, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f ms", decimals,
-                std::chrono::duration<double, std::milli>(d).count());
-  return buf;
-}
-} // namespace detail
-
-struct shutdown_options {
-  std::chrono::steady_clock::duration grace = std::chrono::seconds(10);
-  std::chrono::steady_clock::duration abort_wait = std::chrono::seconds(5);
-  std::vector<int> signals{SIGINT, SIGTERM};
-  std::function<void(const std::string&)> log;
-};
-
-/// What happens to a task when the shutdown begins.
-enum class on_shutdown {
-  cancel, ///< cooperative: it sees the root token cancelled and finishes by itself (aborted after the grace period)
-  abort,  ///< the hammer, at once: for work that needs no cleanup (telemetry)
-};
-
-struct shutdown_report {
-  enum class outcome {
-    graceful, ///< finished by itself after the cancel, within the grace period
-    aborted,  ///< aborted (on_shutdown::abort, or still running when phase 2 began) and then finished
-    stuck,    ///< still running when run() gave up waiting
-    failed,   ///< ended with an exception (not the abort's operation_aborted); see task::error
-  };
-  struct task {
-    std::string name;
-    outcome how = outcome::graceful;
-    std::chrono::nanoseconds after_cancel{0}; ///< from phase 1's start until it finished (stuck: until run() gave up)
-    std::string error{};                      ///< failed: the exception's what()
-  };
-  /// The named tasks that finished before phase 1 began.
-  struct earlier {
-    static constexpr std::size_t max_failures = 16;
-    std::size_t returned = 0;   ///< returned (a value, or caught its cancel)
-    std::size_t failed = 0;     ///< ended with an exception
-    std::size_t aborted = 0;    ///< ended by an abort (operation_aborted), or never started
-    std::vector<task> failures; ///< the last max_failures that failed (after_cancel is zero)
-  };
-
-  std::string trigger;      ///< "SIGTERM", "SIGINT", "signal 10", "request()" or "force()"
-  bool forced = false;      ///< phase 2 ran
-  std::string force_reason; ///< "grace period expired", "second signal (SIGINT)", "force()"
-  std::chrono::nanoseconds graceful_time{0}; ///< phase 1's duration
-  std::chrono::nanoseconds total_time{0};    ///< from phase 1's start until run() returned
-  std::vector<task> tasks;                   ///< named tasks running when phase 1 began, in spawn order
-  earlier before;                            ///< named tasks that finished before phase 1 began
-
-  std::size_t count(outcome o) const {
-    std::size_t n = 0;
-    for (const auto& t : tasks) n += t.how == o;
-    return n;
-  }
-
-  /// A few human-readable lines.
-  std::string to_string() const {
-    auto ms = [](std::chrono::nanoseconds d) { return detail::format_ms(d, 1); };
-    std::string s = "shutdown report: triggered by " + trigger + "; ";
-    if (forced)
-      s += "graceful phase " + ms(graceful_time) + ", then forced (" + force_reason + ")";
-    else
-      s += "graceful, all tasks finished in " + ms(graceful_time);
-    s += "; total " + ms(total_time) + "\n";
-    const std::size_t ended = before.returned + before.failed + before.aborted;
-    if (ended > 0) {
-      s += "  " + std::to_string(ended) + " task(s) finished before the shutdown: " +
-           std::to_string(before.returned) + " returned, " + std::to_string(before.failed) +
-           " failed, " + std::to_string(before.aborted) + " aborted\n";
-      if (before.failed > before.failures.size())
-        s += "  (the last " + std::to_string(before.failures.size()) + " failures:)\n";
-      for (const auto& t : before.failures) s += "  - FAILED    " + t.name + ": " + t.error + "\n";
-    }
-    s += "  " + std::to_string(tasks.size()) + " task(s) were running: " +
-         std::to_string(count(outcome::graceful)) + " graceful, " +
-         std::to_string(count(outcome::aborted)) + " aborted, " +
-         std::to_string(count(outcome::failed)) + " failed, " +
-         std::to_string(count(outcome::stuck)) + " stuck\n";
-    for (const auto& t : tasks) {
-      const char* how = t.how == outcome::graceful  ? "graceful"
-                        : t.how == outcome::aborted ? "aborted "
-                        : t.how == outcome::failed  ? "FAILED  "
-                                                    : "STUCK   ";
-      s += "  - " + std::string(how) + "  " + ms(t.after_cancel) + " after the cancel  " + t.name;
-      if (t.how == outcome::failed) s += ": " + t.error;
-      s += "\n";
-    }
-    return s;
-  }
-};
-
-namespace detail {
-
-// `obj.async_wait` as a select branch (an operation taking a completion token).
-template <class T>
-auto wait_on(T& obj) {
-  return [&obj](auto&& token) { return obj.async_wait(std::forward<decltype(token)>(token)); };
-}
-
-inline std::string signal_name(int sig) {
-  switch (sig) {
-  case SIGINT: return "SIGINT";
-  case SIGTERM: return "SIGTERM";
-#ifdef SIGHUP
-  case SIGHUP: return "SIGHUP";
-#endif
-#ifdef SIGQUIT
-  case SIGQUIT: return "SIGQUIT";
-#endif
-  default: return "signal " + std::to_string(sig);
-  }
-}
-
-// One named task, for the report. The finish time is recorded by a guard that is a parameter of
-// the task's wrapper coroutine, so it runs however the task ends, even if it never started.
-struct shutdown_entry {
-  enum class end { aborted, returned, failed }; // aborted also when it never started
-  std::uint64_t id;
-  std::string name;
-  on_shutdown policy;
-  halt::abort_handle handle;
-  std::atomic<bool> done{false};
-  std::atomic<std::int64_t> finished_at{0}; // steady_clock ticks
-  std::atomic<bool> abort_requested{false};
-  bool admitted = false; // registry lock: the tracker accepted it
-  // Written by the task before `done` (release), read after it (acquire) or by the guard.
-  end how = end::aborted;
-  std::string error; // failed: what()
-};
-
-struct shutdown_registry {
-  // Recursive: a refused spawn destroys its entry guard while spawn() holds the lock.
-  std::recursive_mutex m;
-  std::uint64_t next_id = 0;
-  bool phase1 = false; // once set, policy-abort tasks are aborted as they are spawned
-  std::map<std::uint64_t, std::shared_ptr<shutdown_entry>> running;
-  shutdown_report::earlier before; // m
-  std::function<void(const std::string&)> log; // a copy of the options' log; immutable
-};
-
-inline std::string describe_exception(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
-
-struct entry_guard {
-  std::shared_ptr<shutdown_entry> e;
-  std::shared_ptr<shutdown_registry> r;
-  entry_guard(std::shared_ptr<shutdown_entry> en, std::shared_ptr<shutdown_registry> reg) noexcept
-      : e(std::move(en)), r(std::move(reg)) {}
-  entry_guard(entry_guard&&) noexcept = default;
-  entry_guard& operator=(entry_guard&&) = delete;
-  ~entry_guard() {
-    if (!e) return;
-    e->finished_at.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                         std::memory_order_relaxed);
-    e->done.store(true, std::memory_order_release);
-    std::lock_guard<std::recursive_mutex> g(r->m);
-    r->running.erase(e->id);
-    if (!e->admitted || r->phase1) return; // refused, or in run()'s snapshot
-    auto& b = r->before;
-    switch (e->how) {
-    case shutdown_entry::end::returned: ++b.returned; break;
-    case shutdown_entry::end::aborted: ++b.aborted; break;
-    case shutdown_entry::end::failed:
-      ++b.failed;
-      try {
-        if (b.failures.size() == shutdown_report::earlier::max_failures) b.failures.erase(b.failures.begin());
-        b.failures.push_back({e->name, shutdown_report::outcome::failed, {}, e->error});
-      } catch (...) { // out of memory: it is still counted, and it was logged
-      }
-      break;
-    }
-  }
-  void returned() noexcept { e->how = shutdown_entry::end::returned; }
-  // Called in the task's catch block: records the exception and logs it.
-  void threw(const std::exception_ptr& x) {
-    if (is_system_error(x, asio::error::operation_aborted)) {
-      e->how = shutdown_entry::end::aborted;
-      return;
-    }
-    e->how = shutdown_entry::end::failed;
-    e->error = describe_exception(x);
-    if (r->log) r->log("shutdown: task \"" + e->name + "\" ended with an exception: " + e->error);
-  }
-};
-
-// Runs a named task's body (Co: asio::awaitable<T> or halt::task<T>) and records how it ended.
-// An exception is recorded, logged, and rethrown: it still reaches the join_handle (or the
-// detached-exception handler). A dropped halt::task runs no catch: the guard's destructor
-// records it as aborted.
-template <class Co>
-Co named_task(entry_guard g, Co body) {
-  using T = typename Co::value_type;
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(body);
-      g.returned();
-    } else {
-      T v = co_await std::move(body);
-      g.returned();
-      co_return v;
-    }
-  } catch (...) {
-    g.threw(std::current_exception());
-    throw;
-  }
-}
-// The same for a callable returning the body; the callable lives in this frame while it runs.
-template <class F>
-std::invoke_result_t<F&> named_task_fn(entry_guard g, F f) {
-  std::invoke_result_t<F&> body;
-  try {
-    body = std::invoke(f);
-  } catch (...) { // the callable threw: the task failed
-    g.threw(std::current_exception());
-    throw;
-  }
-  co_return co_await named_task(std::move(g), std::move(body));
-}
-
-} // namespace detail
 
 class shutdown {
 public:
