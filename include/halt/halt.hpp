@@ -9,7 +9,9 @@
 //   cancellation_registration.hpp  cancellation_registration (also through cancellation_token.hpp)
 //   bind_cancellation.hpp   bind_cancellation(token, completion_token)
 //   stop_token.hpp          from_stop_token, stop_bridge
-//   task.hpp                task<T>, use_task (a coroutine cancelled by being dropped)
+//   task.hpp                task<T> (a coroutine cancelled by being dropped)
+//   use_task.hpp            use_task (also through task.hpp)
+//   dual_awaitable.hpp      dual_awaitable, join_awaitable (what halt's waits return)
 //   join_handle.hpp         spawn, join_handle, join_result, abort_handle, scoped_task
 //   join_result.hpp         join_result, join_error (also through join_handle.hpp)
 //   join_set.hpp            join_set
@@ -39,6 +41,7 @@
 
 // Tasks
 #include <halt/task.hpp>
+#include <halt/use_task.hpp>
 #include <halt/dual_awaitable.hpp>
 #include <halt/join_handle.hpp>
 #include <halt/join_result.hpp>

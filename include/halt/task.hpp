@@ -12,6 +12,7 @@
 //     auto operator()(CompletionToken&&) &&;                // runs on the handler's executor
 //   };                                                      // (void(std::exception_ptr) for void)
 //   inline constexpr use_task_t use_task;                   // co_await op(args..., halt::use_task)
+//                                                           // (use_task.hpp)
 //   task<V> as_task(Op op);       // an operation (callable with a token) as a lazy task; V as
 //                                 // co_await op(halt::use_task) gives
 //
@@ -86,6 +87,7 @@
 #include <halt/detail/task_op.hpp>
 #include <halt/detail/task_start.hpp>
 #include <halt/error.hpp>
+#include <halt/use_task.hpp>
 
 #include <halt/detail/asio.hpp>
 

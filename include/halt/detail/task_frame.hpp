@@ -28,6 +28,7 @@
 #include <halt/detail/frame_cache.hpp>
 #include <halt/detail/serial_check.hpp>
 #include <halt/error.hpp>
+#include <halt/use_task.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -43,12 +44,6 @@ namespace halt {
 template <class T>
 class task;
 
-/// The completion token that makes an Asio asynchronous operation awaitable inside a halt::task:
-/// `co_await op(args..., halt::use_task)` (task.hpp).
-struct use_task_t {
-  constexpr use_task_t() noexcept = default;
-};
-inline constexpr use_task_t use_task{};
 } // namespace halt
 
 namespace halt::detail::tsk {
