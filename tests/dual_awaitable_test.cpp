@@ -209,3 +209,79 @@ TEST_CASE("join() of a dual_awaitable kind races in an awaitable select and spaw
   });
   CHECK(inner == 3);
 }
+
+// ---- review of the dual_awaitable changes (bad input: moved-from duals) -----------------------
+
+// dual_awaitable.hpp promises no_state for in_task()/as_task() of a moved-from dual. The
+// defaulted move constructor leaves the source's std::optional<TaskForm> engaged (holding a
+// moved-from form), so take() does not see it as empty. For join_awaitable the form is a
+// join_form whose shared_ptr is now null: in_task() returns an operation that, once awaited,
+// dereferences that null state (initiate_join: `auto& task = *st;`).
+TEST_CASE("review: in_task() and as_task() of a moved-from join_awaitable throw no_state", "[dual_awaitable][review]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> halt::task<int> { co_return 1; });
+  auto d = h.join();
+  auto moved = std::move(d);
+  bool threw = false;
+  try {
+    auto op = std::move(d).in_task(); // must not be awaited: its state is null
+    (void)op;
+  } catch (const halt::system_error& e) {
+    threw = e.code() == halt::errc::no_state;
+  }
+  CHECK(threw);
+  auto d2 = h.join();
+  auto moved2 = std::move(d2);
+  threw = false;
+  try {
+    auto t = std::move(d2).as_task(); // a task that would join a null state
+    (void)t;
+  } catch (const halt::system_error& e) {
+    threw = e.code() == halt::errc::no_state;
+  }
+  CHECK(threw);
+  io.run();
+}
+
+TEST_CASE("review: as_task() of a moved-from task-form dual throws no_state", "[dual_awaitable][review]") {
+  std::vector<std::string> log;
+  auto d = both(log);
+  auto moved = std::move(d);
+  bool threw = false;
+  try {
+    auto t = std::move(d).as_task();
+    (void)t;
+  } catch (const halt::system_error& e) {
+    threw = e.code() == halt::errc::no_state;
+  }
+  CHECK(threw);
+}
+
+// The documented form (README, docs/02-tasks.md): `co_await h.join()` etc. inside a halt::task,
+// without naming the dual_awaitable first (g++ 12's co_await temporaries).
+TEST_CASE("review: unnamed co_await of join(), join_next(), wait() and cancel_and_join() inside a halt::task",
+          "[dual_awaitable][review]") {
+  asio::io_context io;
+  halt::join_set<int> set;
+  halt::task_tracker tracker;
+  set.spawn(io, []() -> halt::task<int> { co_return 4; });
+  auto tracked = tracker.spawn(io, []() -> halt::task<void> { co_return; });
+  auto h = halt::spawn(io, []() -> halt::task<int> {
+    co_await sleep(1ms);
+    co_return 7;
+  });
+  auto pending = halt::spawn(io, []() -> halt::task<int> {
+    co_await sleep(1h);
+    co_return 0;
+  });
+  auto body = [&]() -> halt::task<int> {
+    auto r = co_await h.join();
+    auto n = co_await set.join_next();
+    tracker.close();
+    co_await tracker.wait();
+    auto c = co_await pending.cancel_and_join();
+    co_await set.shutdown();
+    co_return r.value() + (n ? n->value() : 100) + (c.is_cancelled() ? 1000 : 0);
+  };
+  CHECK(get(run(io, body())) == 1011);
+}
