@@ -285,3 +285,23 @@ TEST_CASE("review: unnamed co_await of join(), join_next(), wait() and cancel_an
   };
   CHECK(get(run(io, body())) == 1011);
 }
+
+// Hidden (it crashes on current main): awaiting a moved-from join_awaitable inside a halt::task
+// dereferences a null task state (join_handle.hpp initiate_join) instead of throwing no_state.
+TEST_CASE("review: co_await of a moved-from join_awaitable inside a halt::task throws no_state",
+          "[.][dual_awaitable][review-crash]") {
+  asio::io_context io;
+  auto h = halt::spawn(io, []() -> halt::task<int> { co_return 1; });
+  auto d = h.join();
+  auto moved = std::move(d);
+  auto body = [&]() -> halt::task<bool> {
+    try {
+      auto r = co_await std::move(d);
+      (void)r;
+    } catch (const halt::system_error& e) {
+      co_return e.code() == halt::errc::no_state;
+    }
+    co_return false;
+  };
+  CHECK(get(run(io, body())));
+}
