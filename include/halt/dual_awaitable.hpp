@@ -67,7 +67,11 @@ public:
 
   dual_awaitable(asio::awaitable<T> a, TaskForm t) noexcept(std::is_nothrow_move_constructible_v<TaskForm>)
       : asio::awaitable<T>(std::move(a)), form_(std::in_place, std::move(t)) {}
-  dual_awaitable(dual_awaitable&&) noexcept(std::is_nothrow_move_constructible_v<TaskForm>) = default;
+  // Leaves the source empty (a moved-from std::optional would still hold a moved-from form).
+  dual_awaitable(dual_awaitable&& o) noexcept(std::is_nothrow_move_constructible_v<TaskForm>)
+      : asio::awaitable<T>(std::move(static_cast<asio::awaitable<T>&>(o))), form_(std::move(o.form_)) {
+    o.form_.reset();
+  }
   dual_awaitable& operator=(dual_awaitable&&) = delete;
 
   /// The task form, as a halt::task<T> (lazy: nothing runs until it is awaited or started).
