@@ -10,8 +10,9 @@
 #   tsan    - GCC 12 with ThreadSanitizer (examples: only the server); the system's Asio
 #             (Debian: 1.22.1; GCC's TSan does not model the fences of newer Asio's reference
 #             counts)
-#   clang   - Clang 16, also builds the benchmarks (and smoke-runs them); standalone Asio
-#             1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1, ~6 s) from ../shared
+#   clang   - Clang 16, also builds the benchmarks (and smoke-runs them; examples: only the
+#             server, the others are built by debug); standalone Asio 1.38.2 and Catch2 3.7.1
+#             (built here into build/catch2-3.7.1, ~6 s) from ../shared
 #   clang14 - Clang 14: the example server and the core test files (task, select); the
 #             system's Asio
 # The version matrix is diagonal: each configuration covers one Asio release, so that the
