@@ -19,6 +19,7 @@
 #include <halt/shield.hpp>
 #include <halt/shutdown.hpp>
 
+#include "support/strings.hpp"
 #include "support/async.hpp"
 #include "support/coro_kinds.hpp"
 #include "support/catch.hpp"
@@ -225,25 +226,9 @@ halt::error_code error_of(F f) {
   return {};
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The (first) line of `s` that contains `needle`; empty if none.
-std::string line_with(const std::string& s, const std::string& needle) {
-  std::size_t start = 0;
-  while (start < s.size()) {
-    auto end = s.find('\n', start);
-    if (end == std::string::npos) end = s.size();
-    auto line = s.substr(start, end - start);
-    if (line.find(needle) != std::string::npos) return line;
-    start = end + 1;
-  }
-  return {};
-}
-
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+using halt_test::contains;
+using halt_test::line_with;
+using halt_test::lower;
 
 } // namespace
 
