@@ -211,23 +211,15 @@ struct task_start {
   }
 };
 
-// The T of what spawn() accepts: an awaitable<T> or a halt::task<T>, or a callable returning one.
+// The T of what spawn() accepts: a body task_body knows (an awaitable<T>, a halt::task<T>, a
+// dual_awaitable<T>), or a callable returning one.
 template <class B>
 struct spawn_value {
   using type = typename task_body<std::invoke_result_t<B&>>::type;
 };
-template <class T>
-struct spawn_value<asio::awaitable<T>> {
-  using type = T;
-};
-template <class T>
-struct spawn_value<halt::task<T>> {
-  using type = T;
-};
-template <class T, class F>
-struct spawn_value<dual_awaitable<T, F>> {
-  using type = T;
-};
+template <class B>
+  requires requires { typename task_body<B>::type; }
+struct spawn_value<B> : task_body<B> {};
 template <class Body>
 using spawn_value_t = typename spawn_value<std::decay_t<Body>>::type;
 

@@ -19,6 +19,7 @@
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/serial_check.hpp>
+#include <halt/detail/service_memo.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -145,22 +146,15 @@ bool single_threaded_impl(const Impl& impl) {
 // The answer for one context, read from its configuration once, when the service is made (a
 // context's configuration, and so its hint, cannot change after its construction): asio::config
 // is a locked service lookup and a string parse.
-class single_thread_service final : public asio::execution_context::service {
+class single_thread_service final : public memoised_service<single_thread_service> {
 public:
   static inline asio::execution_context::id id;
   explicit single_thread_service(asio::execution_context& ctx)
-      : asio::execution_context::service(ctx),
+      : memoised_service<single_thread_service>(ctx),
         // Public API: the value Asio's own scheduler decides by ("1" also for the hints that
         // turn off its locking).
         value_(asio::config(ctx).get("scheduler", "concurrency_hint", 0) == 1) {}
-  ~single_thread_service() override { generation.fetch_add(1, std::memory_order_release); }
-
   bool value() const noexcept { return value_; }
-
-  // Bumped when a context holding this service is destroyed, before its storage can be reused:
-  // a thread's remembered answer (single_threaded) holds only while the count it was read at is
-  // current, so a new context at a dead one's address is never taken for it.
-  static inline std::atomic<std::uint64_t> generation{0};
 
 private:
   void shutdown() override {}
@@ -170,19 +164,9 @@ private:
 
 inline bool single_threaded([[maybe_unused]] asio::io_context& ctx) {
 #if HALT_ASIO_HAS_CONFIG
-  // Called on every spawn and group start. Each thread remembers its last context's answer:
-  // no lock then. Otherwise one service lookup (locked), and no parsing.
-  struct last_answer {
-    const void* ctx = nullptr;
-    std::uint64_t generation = 0;
-    bool value = false;
-  };
-  thread_local last_answer last;
-  const std::uint64_t gen = single_thread_service::generation.load(std::memory_order_acquire);
-  if (last.ctx == &ctx && last.generation == gen) return last.value;
-  const bool v = asio::use_service<single_thread_service>(ctx).value();
-  last = {&ctx, gen, v};
-  return v;
+  // Called on every spawn and group start: no lock and no parsing when this thread asked about
+  // the same context last (service_memo.hpp).
+  return use_service_memo<single_thread_service>(ctx).value();
 #elif HALT_ASIO_HAS_CONCURRENCY_HINT
   return single_threaded_impl(asio::use_service<asio::detail::io_context_impl>(ctx)); // no lookup
 #else

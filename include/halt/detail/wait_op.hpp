@@ -11,6 +11,7 @@
 // to the handler's executor, so a wait never completes inline inside cancel().
 
 #include <halt/detail/config.hpp>
+#include <halt/detail/service_memo.hpp>
 #include <halt/error.hpp>
 
 #include <halt/detail/asio.hpp>
@@ -80,17 +81,11 @@ struct wait_op_base : service_hook {
   void (*destroy_)(wait_op_base*) noexcept = nullptr;          // frees the op, no handler call
 };
 
-class wait_service final : public asio::execution_context::service {
+class wait_service final : public memoised_service<wait_service> {
 public:
   static inline asio::execution_context::id id;
 
-  explicit wait_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
-  ~wait_service() override { generation.fetch_add(1, std::memory_order_release); }
-
-  // Bumped when a context's wait_service is destroyed, before its storage can be reused: a
-  // thread's remembered service (wait_service_of) holds only while the count it was read at is
-  // current, so a new context at a dead one's address is never taken for it.
-  static inline std::atomic<std::uint64_t> generation{0};
+  explicit wait_service(asio::execution_context& ctx) : memoised_service<wait_service>(ctx) {}
 
   // Links `op` and runs `then` under the lock. Returns false (without running `then`) once the
   // context is shutting down.
@@ -147,20 +142,9 @@ private:
   hook_list ops_;
 };
 
-// asio::use_service<wait_service>(ctx) without its lock and type look-up when this thread asked
-// for the same context last (every join and every spawn asks).
+// The context's wait_service (every join and every spawn asks): service_memo.hpp.
 inline wait_service& wait_service_of(asio::execution_context& ctx) {
-  struct last_answer {
-    const void* ctx = nullptr;
-    std::uint64_t generation = 0;
-    wait_service* svc = nullptr;
-  };
-  thread_local last_answer last;
-  const std::uint64_t gen = wait_service::generation.load(std::memory_order_acquire);
-  if (last.ctx == &ctx && last.generation == gen) return *last.svc;
-  wait_service& svc = asio::use_service<wait_service>(ctx);
-  last = {&ctx, gen, &svc};
-  return svc;
+  return use_service_memo<wait_service>(ctx);
 }
 
 // The execution context whose shutdown destroys a pending wait.
