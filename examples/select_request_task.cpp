@@ -71,10 +71,9 @@ halt::task<void> do_request_async_rollback(int id, std::chrono::milliseconds wor
 // the token wins, select returns only after the work was dropped: its rollback, sync or async,
 // has already run.
 halt::task<void> handle_request(int id, halt::task<void> work, halt::cancellation_token shutdown) {
-  // The token's wait is a plain operation here: token.cancelled() is an asio::awaitable, and a
-  // select cannot mix asio::awaitables with halt::tasks.
-  auto winner =
-      co_await halt::select(shutdown.async_wait(halt::deferred), std::move(work));
+  // Tokio's `select! { _ = shutdown.cancelled() => ..., _ = work => ... }`: inside a halt::task
+  // the token's wait races as a task branch, inline, like the work.
+  auto winner = co_await halt::select(shutdown.cancelled(), std::move(work));
   if (winner.index() == 0)
     std::printf("request %d: cancelled by shutdown, work already dropped\n", id);
   else

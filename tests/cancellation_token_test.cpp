@@ -3,8 +3,13 @@
 #define HALT_COUNT_NODES 1
 #include <halt/cancellation_token.hpp>
 
+#include <halt/join_handle.hpp>
+#include <halt/select.hpp>
+#include <halt/task.hpp>
+
 #include "support/catch.hpp"
 #include "support/async.hpp"
+#include "support/tasks.hpp"
 #define HALT_TEST_FAULT_OWN_OPERATOR_NEW // below, with the allocation count
 #include "support/fault_injection.hpp"
 
@@ -29,7 +34,9 @@
 #include <cstdlib>
 #include <future>
 #include <new>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -116,6 +123,7 @@ TEST_CASE("a moved-from token is empty and misuse throws no_state", "[cancellati
   asio::io_context io;
   CHECK_THROWS_MATCHES(t.child_token_after(io, 1s), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
   CHECK_THROWS_MATCHES(t.async_wait([](halt::error_code) {}), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
+  CHECK_THROWS_MATCHES((void)t.cancelled(), halt::system_error, halt_test::Predicate<halt::system_error>(is_no_state));
   t = u; // an empty token can be assigned again
   CHECK(t.valid());
   CHECK(t == u);
@@ -559,6 +567,121 @@ TEST_CASE("destroying the io_context destroys pending waits and their frames", "
   }
   CHECK(alive.use_count() == 1); // the suspended frame was destroyed with the context
   t.cancel();                    // and nothing is left to complete
+}
+
+// ---- token.cancelled() inside a halt::task: its task form, no co_spawn -------------------------
+
+TEST_CASE("in a halt::task, co_await token.cancelled() resumes when the token is cancelled", "[cancellation_token][task]") {
+  asio::io_context io;
+  cancellation_token t;
+  std::vector<std::string> log;
+  auto waiter = [&](cancellation_token tok) -> halt::task<void> {
+    halt_test::tasks::probe p(log, "waiter");
+    co_await tok.cancelled();
+    log.push_back("resumed:" + tok.reason().message());
+  };
+  auto w = waiter(t);
+  asio::cancellation_signal sig;
+  auto out = halt_test::tasks::start(io, std::move(w), sig);
+  asio::steady_timer timer(io, 2ms);
+  timer.async_wait([&](halt::error_code) { t.cancel(errc::shutdown); });
+  io.run();
+  CHECK(out->done);
+  CHECK_FALSE(out->error);
+  REQUIRE(log.size() == 2);
+  CHECK(log[0] == "resumed:" + halt::error_code(errc::shutdown).message());
+  CHECK(log[1] == "~waiter");
+}
+
+TEST_CASE("in a halt::task, token.cancelled() on a cancelled token completes without suspending", "[cancellation_token][task]") {
+  asio::io_context io;
+  cancellation_token t;
+  t.cancel();
+  bool posted_ran = false;
+  bool checked = false;
+  auto body = [&](cancellation_token tok) -> halt::task<void> {
+    asio::post(io, [&] { posted_ran = true; });
+    co_await tok.cancelled(); // no suspension: the handler posted above has not run yet
+    CHECK_FALSE(posted_ran);
+    // As a select branch it wins at once, and the branch after it never starts.
+    std::vector<std::string> log;
+    auto work = halt_test::tasks::logged_work(log, "work", 0ms, 1);
+    auto cancelled = tok.cancelled();
+    auto r = co_await halt::select(std::move(cancelled), std::move(work));
+    CHECK(r.index() == 0);
+    CHECK_FALSE(halt_test::tasks::has(log, "work.start"));
+    CHECK_FALSE(posted_ran);
+    checked = true;
+  };
+  asio::cancellation_signal sig;
+  auto out = halt_test::tasks::start(io, body(t), sig);
+  io.run();
+  CHECK(out->done);
+  CHECK_FALSE(out->error);
+  CHECK(checked);
+}
+
+TEST_CASE("token.cancelled() losing a select in a halt::task is dropped and its wait withdrawn", "[cancellation_token][task]") {
+  asio::io_context io;
+  cancellation_token t;
+  int winner = -1;
+  auto body = [&](cancellation_token tok) -> halt::task<void> {
+    auto cancelled = tok.cancelled();
+    auto nap = halt_test::tasks::sleep(1ms);
+    auto r = co_await halt::select(std::move(cancelled), std::move(nap));
+    winner = static_cast<int>(r.index());
+  };
+  asio::cancellation_signal sig;
+  auto out = halt_test::tasks::start(io, body(t), sig);
+  io.run(); // returns: the dropped wait no longer counts as outstanding work
+  CHECK(out->done);
+  CHECK(winner == 1);
+  CHECK_FALSE(t.is_cancelled());
+  t.cancel(); // nothing is left to complete
+  CHECK(io.poll() == 0);
+}
+
+TEST_CASE("a task aborted while it awaits token.cancelled() is dropped there", "[cancellation_token][task]") {
+  asio::io_context io;
+  cancellation_token t;
+  std::vector<std::string> log;
+  auto body = [&](cancellation_token tok) -> halt::task<void> {
+    halt_test::tasks::probe p(log, "body");
+    try {
+      co_await tok.cancelled();
+      log.push_back("after");
+    } catch (...) {
+      log.push_back("caught");
+    }
+  };
+  auto h = halt::spawn(io, body(t));
+  io.poll(); // the task runs up to its wait
+  h.abort();
+  std::optional<halt::join_result<void>> r;
+  h.async_join([&](halt::error_code ec, halt::join_result<void> res) {
+    CHECK_FALSE(ec);
+    r.emplace(std::move(res));
+  });
+  io.run();
+  REQUIRE(r);
+  CHECK(r->is_cancelled());
+  CHECK(log == std::vector<std::string>{"~body"});
+  CHECK_FALSE(t.is_cancelled());
+}
+
+TEST_CASE("token.cancelled() is still an asio::awaitable<void>", "[cancellation_token][asio]") {
+  asio::io_context io;
+  cancellation_token t;
+  bool done = false;
+  auto w = [&]() -> asio::awaitable<void> {
+    asio::awaitable<void> a = t.cancelled(); // stored sliced: the task form is destroyed unstarted
+    co_await std::move(a);
+    done = true;
+  };
+  asio::co_spawn(io, w, asio::detached);
+  asio::post(io, [&] { t.cancel(); });
+  io.run();
+  CHECK(done);
 }
 
 TEST_CASE("waits on one token from many threads of a pool", "[cancellation_token][asio][race]") {

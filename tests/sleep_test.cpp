@@ -21,6 +21,7 @@
 
 #include "support/async.hpp"
 #include "support/catch.hpp"
+#include "support/fault_injection.hpp"
 #include "support/tasks.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -638,4 +639,52 @@ TEST_CASE("sleep in a task: a task whose select of sleeps is dropped through its
     CHECK(done);
     CHECK_FALSE(completed_in_emit); // as for a task waiting on one sleep: the drop is posted
   }
+}
+
+// A drop of a task sleeping on the wheel withdraws the sleep, then queues the drop on the task's
+// executor. If that post throws, the drop request must be withdrawn too, so that the next one
+// queues it again (before the fix the second request was ignored and the task hung, its frames
+// never destroyed).
+TEST_CASE("a drop whose post fails after its sleep was withdrawn is queued again by the next request", "[sleep][task][fault]") {
+  int threw = 0;
+  for (long n = 1;; ++n) { // every post the drop makes fails once, in turn
+    asio::io_context io;
+    asio::cancellation_signal sig;
+    std::vector<std::string> log;
+    auto body = [&]() -> halt::task<void> {
+      halt_test::tasks::probe p(log, "body");
+      co_await halt::sleep_for(std::chrono::hours(1));
+      log.push_back("after");
+    };
+    halt_test::tasks::outcome<void> out;
+    auto t = body();
+    auto done = [&](std::exception_ptr e) {
+      out.done = true;
+      out.error = e;
+    };
+    std::move(t)(asio::bind_cancellation_slot(
+        sig.slot(), asio::bind_executor(halt_test::fault::faulty_executor{io.get_executor()}, done)));
+    io.poll(); // the task runs up to its sleep
+    REQUIRE_FALSE(out.done);
+    halt_test::fault::arm(n, false);
+    bool failed = false;
+    try {
+      sig.emit(asio::cancellation_type::terminal);
+    } catch (const std::bad_alloc&) {
+      failed = true;
+    }
+    const bool injected = halt_test::fault::disarm();
+    if (failed) {
+      ++threw;
+      io.poll();
+      CHECK_FALSE(out.done); // nothing dropped it yet
+      CHECK(log.empty());
+      sig.emit(asio::cancellation_type::terminal); // again: the drop is queued now
+    }
+    halt_test::run_until(io, [&] { return out.done; });
+    CHECK(halt_test::tasks::is_aborted(out.error));
+    CHECK(log == std::vector<std::string>{"~body"});
+    if (!injected) break;
+  }
+  CHECK(threw >= 1); // the drop's own post failed at least once
 }

@@ -18,7 +18,7 @@
 //     std::optional<steady_clock::time_point> deadline() const noexcept;
 //     cancellation_registration on_cancel(F&& f) const;      // RAII, no allocation
 //     auto async_wait(CompletionToken&&) const;              // void(halt::error_code)
-//     asio::awaitable<void> cancelled() const;               // co_await token.cancelled()
+//     dual_awaitable<void> cancelled() const;                // co_await token.cancelled()
 //     halt::drop_guard drop_guard() const;
 //     bool valid() const noexcept;                           // false when moved-from
 //   };
@@ -48,7 +48,10 @@
 #include <halt/detail/token_node.hpp>
 #include <halt/detail/token_tree.hpp>
 #include <halt/detail/wait_op.hpp>
+#include <halt/dual_awaitable.hpp>
 #include <halt/error.hpp>
+#include <halt/task.hpp>
+#include <halt/use_task.hpp>
 
 #include <halt/detail/asio.hpp>
 
@@ -206,14 +209,15 @@ public:
         initiate_wait{}, token, cancellation_token(*this));
   }
 
-  /// `co_await token.cancelled();` waits until the token is cancelled. Throws
-  /// halt::system_error(operation_aborted) if the awaiting coroutine is cancelled first. On a
-  /// token that is already cancelled it completes without suspending, so as a select branch it
-  /// wins at once and the branches after it never start.
-  asio::awaitable<void> cancelled() const {
+  /// `co_await token.cancelled();` waits until the token is cancelled; on a cancelled token it
+  /// completes without suspending (a select branch that wins at once). A dual_awaitable: an
+  /// asio::awaitable awaits its awaitable form (operation_aborted if cancelled first), a
+  /// halt::task its task form, async_wait(halt::use_task), with no co_spawn (a drop withdraws it).
+  /// \throws halt::system_error (halt::errc::no_state) on an empty token.
+  dual_awaitable<void> cancelled() const {
     require_state();
-    if (is_cancelled()) return ready_now();
-    return async_wait(asio::use_awaitable);
+    return dual_awaitable<void>(is_cancelled() ? ready_now() : async_wait(asio::use_awaitable),
+                                wait_task(*this));
   }
 
   /// A guard that cancels this token when destroyed, unless disarm()ed.
@@ -222,6 +226,11 @@ public:
 private:
   template <int = 0> // compiled only where used: g++ emits every inline coroutine it sees
   static asio::awaitable<void> ready_now() { co_return; }
+  // cancelled()'s task form: returns at once, without suspending, if t is cancelled by then.
+  template <int = 0>
+  static task<void> wait_task(cancellation_token t) {
+    if (!t.is_cancelled()) co_await t.async_wait(use_task);
+  }
 
 public:
 
@@ -357,34 +366,8 @@ cancellation_token cancellation_token::child_token_at(ExOrCtx&& ex, clock::time_
 }
 
 namespace detail {
-struct linked_node final : ext_node {
-  std::vector<cancellation_registration> upstream_;
-};
-
-inline cancellation_token make_linked(const cancellation_token* const* ins, std::size_t count) {
-  auto* n = new linked_node();
-  count_node(1);
-  n->delete_ = [](ext_node* e) noexcept { delete static_cast<linked_node*>(e); };
-  n->last_handle_ = [](ext_node* e) noexcept { static_cast<linked_node*>(e)->upstream_.clear(); };
-  n->keep_for_children_ = true;
-  cancellation_token out = detail_adopt_token(n);
-  for (std::size_t i = 0; i < count; ++i) {
-    node* in = detail_node_of(*ins[i]);
-    if (in == &empty_node)
-      throw halt::system_error(make_error_code(errc::no_state), "halt::linked_token");
-    if (auto d = ins[i]->deadline()) n->deadline_ = std::min(n->deadline_, *d);
-  }
-  n->upstream_.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    node* in = detail_node_of(*ins[i]);
-    if (in->state_.load(std::memory_order_acquire) & st_cancelled) {
-      cancel_node(n, in->reason());
-      break;
-    }
-    n->upstream_.push_back(ins[i]->on_cancel([n, in]() noexcept { cancel_node(n, in->reason()); }));
-  }
-  return out;
-}
+// Defined in linked_node.hpp (included at the end of this header).
+inline cancellation_token make_linked(const cancellation_token* const* ins, std::size_t count);
 } // namespace detail
 
 /// A new root token that is cancelled as soon as any of its inputs is, with that input's reason
@@ -411,6 +394,9 @@ inline cancellation_token linked_token(const std::vector<cancellation_token>& to
 }
 
 } // namespace halt
+
+// linked_token's node (needs cancellation_token complete).
+#include <halt/detail/linked_node.hpp>
 
 template <>
 struct std::hash<halt::cancellation_token> {

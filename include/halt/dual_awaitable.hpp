@@ -15,8 +15,8 @@
 //   };
 //   template <class T> using join_awaitable = dual_awaitable<join_result<T>, ...>;  // join_handle.hpp
 //
-// Returned by: join_handle::join() and cancel_and_join() (join_awaitable<T>),
-// join_set::join_next() and shutdown(), task_tracker::wait().
+// Returned by: cancellation_token::cancelled(), join_handle::join() and cancel_and_join()
+// (join_awaitable<T>), join_set::join_next() and shutdown(), task_tracker::wait().
 //
 // TaskForm is a halt::task<T>, or an operation: an object callable with a completion token,
 // whose co_await std::move(op)(halt::use_task) gives T (join_awaitable's form: the join operation

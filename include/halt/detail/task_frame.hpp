@@ -71,6 +71,7 @@ struct op_state {
     lost_inline,     // its handler was destroyed uncalled inside the initiating function
     done_in_emit,    // its handler ran inside root->request_drop's emit
     lost_in_emit,    // its handler was destroyed uncalled inside that emit
+    withdrawn,       // called off (withdraw_), no handler will run; the drop is yet to be queued
   };
   root_base* root_ = nullptr;
   std::coroutine_handle<> frame_;
@@ -111,6 +112,7 @@ struct root_base {
   act act_ = act::none;              // what drive() does once the chain is suspended
   bool drop_requested_ = false;
   bool emitting_ = false;
+  bool posting_drop_ = false; // cancel_wait() is posting the drop: a job destroyed meanwhile failed
   // A wait withdrawn at once (op_state::withdraw_) lets the chain be dropped inside
   // request_drop() itself: true for a group's branches (the group copes with a branch ending
   // inside its own calls), false for a root whose completion would then run inside the emit of
@@ -165,7 +167,8 @@ inline void drive(root_base* r, std::coroutine_handle<> h) {
   }
 }
 
-// A job posted to the chain's executor: runs fn(root), or abandons the root if destroyed uncalled.
+// A job posted to the chain's executor: runs fn(root), or abandons the root if destroyed uncalled
+// (its context went away), except inside the post of a drop that fails (root_base::cancel_wait).
 struct root_job {
   root_base* r;
   void (*fn)(root_base*);
@@ -173,7 +176,7 @@ struct root_job {
   root_job(root_job&& o) noexcept : r(std::exchange(o.r, nullptr)), fn(o.fn) {}
   root_job& operator=(root_job&&) = delete;
   ~root_job() {
-    if (r) r->abandon();
+    if (r && !r->posting_drop_) r->abandon();
   }
   void operator()() { fn(std::exchange(r, nullptr)); }
   using allocator_type = asio::recycling_allocator<void>;
@@ -201,17 +204,31 @@ inline void root_base::cancel_wait() {
     emitting_ = false;
     return;
   }
-  if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
-  if (op_->withdraw_ && op_->withdraw_(op_)) { // nothing in flight any more: drop now
+  if (!op_) return; // dropped at its start/next suspension
+  if (op_->st_ == op_state::st::withdrawn ||
+      (op_->st_ == op_state::st::pending && op_->withdraw_ && op_->withdraw_(op_))) {
+    // Nothing in flight any more: drop now (a root: from a posted job). If queuing that job
+    // throws (std::bad_alloc), the request is withdrawn and the op stays `withdrawn`, so that
+    // the next request_drop() queues it again (abort() promises that a later call retries).
+    op_->st_ = op_state::st::withdrawn;
+    if (!inline_drop_) {
+      posting_drop_ = true; // a job destroyed by a failing post leaves the chain as it is
+      try {
+        asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
+      } catch (...) {
+        posting_drop_ = false;
+        drop_requested_ = false;
+        throw;
+      }
+      posting_drop_ = false;
+    }
     op_->st_ = op_state::st::idle;
     op_ = nullptr;
     signal_.slot().clear();
-    if (inline_drop_)
-      drop();
-    else
-      asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
+    if (inline_drop_) drop();
     return;
   }
+  if (op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
   emitting_ = true;
   signal_.emit(asio::cancellation_type::terminal);
   emitting_ = false;

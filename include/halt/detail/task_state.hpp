@@ -88,7 +88,8 @@ struct task_base {
   virtual ~task_base() = default;
 
   // Any thread, idempotent, never blocks. If queuing the cancellation on the task's strand
-  // throws (std::bad_alloc), the request is withdrawn, so that a later abort() tries again.
+  // throws (std::bad_alloc), the request is withdrawn, so that a later abort() tries again. So
+  // is a request whose delivery on the strand throws (it leaves that thread's run()).
   void abort() {
     // seq_cst: pairs with coro_task's start (started_ store, then this flag's load).
     if (abort_requested_.exchange(true, std::memory_order_seq_cst)) return;
@@ -320,7 +321,12 @@ protected:
     } else {
       asio::post(*r.ex, [self = this->shared_from_this()] {
         serial_scope scope(self->check_);
-        self->deliver_abort();
+        try {
+          self->deliver_abort();
+        } catch (...) { // it leaves run(); as in abort(), a later abort() tries again
+          self->abort_requested_.store(false, std::memory_order_seq_cst);
+          throw;
+        }
       });
     }
   }
