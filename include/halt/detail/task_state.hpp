@@ -10,7 +10,7 @@
 // strand; abort() requests are dispatched there. On a single-threaded io_context (no strand) the
 // entries into that code are serial_scopes (strand.hpp): a debug build reports two threads
 // inside at once. The outcome is published under the task's
-// mutex, which also guards the list of pending joins: finish() claims them under it and then
+// lock (spin_lock, below), which also guards the list of pending joins: finish() claims them under it and then
 // dispatches each completion to its joiner's executor (inline when the finishing thread already
 // runs that executor, as Asio's own co_spawn completions do). A pending join is owned by the
 // joiner context's wait_service until it is claimed (wait_op.hpp; the join operation itself is in
@@ -97,7 +97,7 @@ struct task_hook {
   std::shared_ptr<void> ctx;
 };
 
-// A pending join (see the top of this file). The links are guarded by the task's mutex.
+// A pending join (see the top of this file). The links are guarded by the task's lock.
 struct join_waiter : wait_op_base {
   join_waiter* jprev_ = nullptr;
   join_waiter* jnext_ = nullptr;
@@ -243,7 +243,7 @@ struct task_state : task_base {
   }
 
   // Registers a pending join with its service and links it, atomically with respect to finish()
-  // (same lock order: the task's mutex, then the service's). Returns false if the service is
+  // (same lock order: the task's lock, then the service's). Returns false if the service is
   // shutting down (the op is neither registered nor linked); sets `finished` if the task had
   // already finished (the op is registered, not linked).
   bool add_joiner(wait_service& svc, join_waiter* w, bool& finished) {
