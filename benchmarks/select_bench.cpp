@@ -13,6 +13,7 @@
 ///
 /// Note: g++ 12 miscompiles temporaries in a co_await full-expression, so every awaitable is
 /// named before it is awaited (as in the tests).
+#include <halt/cancellation_token.hpp>
 #include <halt/select.hpp>
 #include <halt/timeout.hpp>
 
@@ -369,6 +370,36 @@ void select8_asio(benchmark::State& state) {
   });
 }
 
+// select(token.cancelled(), ready) on a token nobody cancels, Tokio's
+// `select! { biased; _ = token.cancelled() => .., v = ready => v }`: the token's wait starts
+// first (registers with the token), the ready branch wins, and the wait is dropped (withdrawn).
+void select_token_ready_task(benchmark::State& state) {
+  drive_task(state, [](benchmark::State& st) -> halt::task<void> {
+    halt::cancellation_token token;
+    for (auto _ : st) {
+      auto sel = halt::select(token.cancelled(), task_ready());
+      auto r = co_await std::move(sel);
+      if (r.index() != 1) st.SkipWithError("wrong winner");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+}
+
+// The same from an asio::awaitable: token.cancelled()'s awaitable form, raced by halt's
+// awaitable engine.
+asio::awaitable<void> token_ready_halt(benchmark::State& st, asio::any_io_executor) {
+  halt::cancellation_token token;
+  for (auto _ : st) {
+    auto a = token.cancelled();
+    auto b = ready();
+    auto sel = halt::select(std::move(a), std::move(b));
+    auto r = co_await std::move(sel);
+    if (r.index() != 1) st.SkipWithError("wrong winner");
+    benchmark::DoNotOptimize(r);
+  }
+}
+void select_token_ready_halt(benchmark::State& state) { drive(state, token_ready_halt); }
+
 } // namespace
 
 BENCHMARK(select_ready_pending_halt)->Name("select_ready_pending/halt");
@@ -390,5 +421,7 @@ BENCHMARK(select_ready_pending_task)->Name("select_ready_pending/task");
 BENCHMARK(select_pending_ready_task)->Name("select_pending_ready/task");
 BENCHMARK(timeout_ready_task)->Name("timeout_ready/task");
 BENCHMARK(select8_task)->Name("select8/task");
+BENCHMARK(select_token_ready_halt)->Name("select_token_ready/halt");
+BENCHMARK(select_token_ready_task)->Name("select_token_ready/task");
 
 BENCHMARK_MAIN();

@@ -669,6 +669,73 @@ TEST_CASE("a task aborted while it awaits token.cancelled() is dropped there", "
   CHECK_FALSE(t.is_cancelled());
 }
 
+TEST_CASE("destroying the context of a task that awaits token.cancelled() destroys its frames", "[cancellation_token][task]") {
+  cancellation_token t;
+  std::vector<std::string> log;
+  std::optional<halt::join_handle<void>> h;
+  {
+    asio::io_context io;
+    auto body = [&](cancellation_token tok) -> halt::task<void> {
+      halt_test::tasks::probe p(log, "body");
+      co_await tok.cancelled();
+      log.push_back("after");
+    };
+    h.emplace(halt::spawn(io, body(t)));
+    io.poll(); // the task waits on the token
+    CHECK(log.empty());
+  } // the context's shutdown destroys the wait, and with it the task's frames
+  CHECK(log == std::vector<std::string>{"~body"});
+  CHECK(h->is_finished());
+  t.cancel(); // nothing is left registered
+  CHECK(log.size() == 1);
+}
+
+TEST_CASE("tasks on a pool awaiting token.cancelled(), raced with sleeps, aborts and a cancel from another thread", "[cancellation_token][task][race]") {
+  asio::thread_pool pool(4);
+  std::mt19937 rng(20261129);
+  for (int round = 0; round < 40; ++round) {
+    cancellation_token t;
+    std::atomic<int> started{0};
+    std::atomic<int> guards{0};
+    std::atomic<int> resumed{0};
+    std::vector<halt::join_handle<int>> hs;
+    auto body = [&started, &guards, &resumed](cancellation_token tok, std::chrono::microseconds nap) -> halt::task<int> {
+      ++started; // a task aborted before its first run never gets here
+      struct guard {
+        std::atomic<int>* n;
+        ~guard() { ++*n; }
+      } g{&guards};
+      auto cancelled = tok.cancelled();
+      auto sleeper = halt_test::tasks::sleep(nap);
+      auto r = co_await halt::select(std::move(cancelled), std::move(sleeper));
+      if (r.index() == 0) {
+        co_await tok.cancelled(); // already cancelled: no suspension
+        ++resumed;
+      }
+      co_return static_cast<int>(r.index());
+    };
+    for (int i = 0; i < 50; ++i)
+      hs.push_back(halt::spawn(pool, body(t, std::chrono::microseconds(rng() % 400))));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
+    std::thread canceller([&] { t.cancel(); });
+    for (std::size_t i = 0; i < hs.size(); i += 3) hs[i].abort(); // some are dropped mid-wait
+    canceller.join();
+    int done = 0;
+    for (auto& h : hs) {
+      std::promise<halt::join_result<int>> p;
+      auto f = p.get_future();
+      h.async_join([&p](halt::error_code, halt::join_result<int> r) { p.set_value(std::move(r)); });
+      auto r = f.get();
+      CHECK((r.is_cancelled() || (r.has_value() && (r.value() == 0 || r.value() == 1))));
+      ++done;
+    }
+    CHECK(done == 50);
+    CHECK(guards.load() == started.load()); // every frame that ran destroyed exactly once
+    CHECK(resumed.load() <= 50);
+  }
+  pool.join();
+}
+
 TEST_CASE("token.cancelled() is still an asio::awaitable<void>", "[cancellation_token][asio]") {
   asio::io_context io;
   cancellation_token t;

@@ -212,7 +212,7 @@ public:
   /// `co_await token.cancelled();` waits until the token is cancelled; on a cancelled token it
   /// completes without suspending (a select branch that wins at once). A dual_awaitable: an
   /// asio::awaitable awaits its awaitable form (operation_aborted if cancelled first), a
-  /// halt::task its task form, async_wait(halt::use_task), with no co_spawn (a drop withdraws it).
+  /// halt::task its task form: the wait in the task's frame, no co_spawn (a drop withdraws it).
   /// \throws halt::system_error (halt::errc::no_state) on an empty token.
   dual_awaitable<void> cancelled() const {
     require_state();
@@ -226,11 +226,9 @@ public:
 private:
   template <int = 0> // compiled only where used: g++ emits every inline coroutine it sees
   static asio::awaitable<void> ready_now() { co_return; }
-  // cancelled()'s task form: returns at once, without suspending, if t is cancelled by then.
+  // cancelled()'s task form (detail/token_wait.hpp): returns at once if t is cancelled by then.
   template <int = 0>
-  static task<void> wait_task(cancellation_token t) {
-    if (!t.is_cancelled()) co_await t.async_wait(use_task);
-  }
+  static task<void> wait_task(cancellation_token t);
 
 public:
 
@@ -395,8 +393,9 @@ inline cancellation_token linked_token(const std::vector<cancellation_token>& to
 
 } // namespace halt
 
-// linked_token's node (needs cancellation_token complete).
+// linked_token's node and cancelled()'s wait in a task (they need cancellation_token complete).
 #include <halt/detail/linked_node.hpp>
+#include <halt/detail/token_wait.hpp>
 
 template <>
 struct std::hash<halt::cancellation_token> {

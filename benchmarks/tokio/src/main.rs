@@ -766,6 +766,23 @@ fn op_select_ready_pending_unbiased(rt: &Runtime) -> f64 {
     })
 }
 
+/// `select_token_ready`, per iteration: `select! { biased; token.cancelled(), ready }`
+/// on a token nobody cancels: the token's future is polled first (it registers
+/// as a waiter, `Pending`), the ready branch wins, and dropping the future
+/// deregisters it. The C++ side's `select(token.cancelled(), ready)`.
+fn op_select_token_ready(rt: &Runtime) -> f64 {
+    let token = CancellationToken::new();
+    let token = &token;
+    bench_per_op_async(rt, "select_token_ready", || async move {
+        let v = tokio::select! {
+            biased;
+            _ = token.cancelled() => unreachable!("the token was cancelled"),
+            v = ready_now() => v,
+        };
+        assert_eq!(black_box(v), 1);
+    })
+}
+
 /// `select_ready_never`: `select! { biased; ready, std::future::pending() }`:
 /// the loser is free to create and drop, so this is select!'s own cost.
 fn op_select_ready_never(rt: &Runtime) -> f64 {
@@ -1039,6 +1056,7 @@ fn main() {
     run("select_ready_pending", &|| op_select_ready_pending(&rt));
     run("select_pending_ready", &|| op_select_pending_ready(&rt));
     run("select_ready_pending_unbiased", &|| op_select_ready_pending_unbiased(&rt));
+    run("select_token_ready", &|| op_select_token_ready(&rt));
     run("select_ready_never", &|| op_select_ready_never(&rt));
     run("timeout_ready", &|| op_timeout_ready(&rt));
     run("select8", &|| op_select8(&rt));
