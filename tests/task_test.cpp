@@ -2,6 +2,7 @@
 // Copyright (c) 2026 The halt authors
 #include <halt/task.hpp>
 #include <halt/join_handle.hpp>
+#include <halt/select.hpp>
 
 #include "support/async.hpp"
 #include "support/tasks.hpp"
@@ -27,6 +28,7 @@
 #include <cstring>
 #include <cstdint>
 #include <thread>
+#include <functional>
 #include <future>
 #include <atomic>
 #include <chrono>
@@ -760,4 +762,209 @@ TEST_CASE("a task started with asio::use_future: a handler executor that any_io_
   CHECK_THROWS_AS(g.get(), std::runtime_error);
   work.reset();
   runner.join();
+}
+
+// --- an operation of another execution context ----------------------------------------------------
+//
+// A task on io_context `a` awaits a timer of io_context `b`. When `b` is destroyed first (on the
+// main thread, while a thread runs `a`), the timer's handler is destroyed there, uncalled: the
+// task's frames must still be destroyed on the task's executor, by a's thread (the handler posts
+// the abandon there), not by the thread destroying `b` while a's thread may touch the same chain.
+
+namespace foreign {
+
+// Records how often, and on which thread, it was destroyed.
+struct where_log {
+  std::atomic<int> destroyed{0};
+  std::thread::id where;
+  std::atomic<bool> resumed{false}; // the wait completed: never, its context is destroyed first
+};
+struct where_guard {
+  where_log* log;
+  explicit where_guard(where_log& l) noexcept : log(&l) {}
+  where_guard(const where_guard&) = delete;
+  where_guard& operator=(const where_guard&) = delete;
+  ~where_guard() {
+    log->where = std::this_thread::get_id();
+    log->destroyed.fetch_add(1);
+  }
+};
+
+// Waits on `t` (a timer of another context) with a where_guard in the frame. `suspended` is set
+// by a job posted to `a` before the wait starts: it runs once the task has suspended.
+inline halt::task<void> wait_on(asio::io_context& a, asio::steady_timer& t, where_log& log,
+                                std::promise<void>& suspended) {
+  where_guard g(log);
+  asio::post(a, [&suspended] { suspended.set_value(); });
+  co_await t.async_wait(halt::use_task);
+  log.resumed = true;
+}
+
+// A select of the wait above and a wait on a's own timer `own`, with a guard for each branch.
+inline halt::task<void> race(asio::io_context& a, asio::steady_timer& theirs, asio::steady_timer& own,
+                             where_log& theirs_log, where_log& own_log, std::promise<void>& suspended) {
+  auto on_own = [](asio::steady_timer& t, where_log& log) -> halt::task<void> {
+    where_guard g(log);
+    co_await t.async_wait(halt::use_task);
+    log.resumed = true;
+  };
+  auto x = wait_on(a, theirs, theirs_log, suspended);
+  auto y = on_own(own, own_log);
+  auto s = halt::select(std::move(x), std::move(y));
+  co_await std::move(s);
+}
+
+} // namespace foreign
+
+TEST_CASE("a task awaiting an operation of another context that is destroyed is abandoned on its own executor",
+          "[task][threads][foreign]") {
+  foreign::where_log log;
+  asio::io_context a; // run by one thread, but not single-threaded for Asio: the task gets a strand
+  auto work = asio::make_work_guard(a);
+  std::thread ta([&] { a.run(); });
+  auto b = std::make_unique<asio::io_context>();
+  auto timer = std::make_unique<asio::steady_timer>(*b, std::chrono::hours(1));
+  std::promise<void> suspended;
+  auto h = halt::spawn(a, foreign::wait_on(a, *timer, log, suspended));
+  auto joined = h.async_join(asio::use_future);
+  suspended.get_future().get();
+  timer.reset(); // cancels the wait: its completion is queued in b, which never runs it
+  b.reset();     // destroys that completion, and with it the handler, on this thread
+  const halt::join_result<void> r = joined.get();
+  CHECK(r.is_cancelled());
+  CHECK(log.destroyed.load() == 1);
+  CHECK(log.where == ta.get_id()); // before the fix: this (the main) thread
+  CHECK_FALSE(log.resumed.load());
+  work.reset();
+  ta.join();
+  CHECK(log.destroyed.load() == 1);
+}
+
+TEST_CASE("a task awaiting an operation of a destroyed context, aborted on its own executor just before or after",
+          "[task][threads][foreign]") {
+  // `a` is single-threaded for Asio (hint 1): the task runs on a's own executor, and a job posted
+  // to `a` is on the task's executor, where abort() delivers the drop inline. That job holds a's
+  // thread while the main thread destroys `b`, and aborts the task just before, or just after:
+  // after, the drop must not emit on the lost timer's cancellation slot (whose handler refers to
+  // b's destroyed timer service) but leave the task to the abandon queued behind it.
+  for (const bool abort_first : {true, false}) {
+    INFO("abort " << (abort_first ? "before" : "after") << " b is destroyed");
+    foreign::where_log log;
+    asio::io_context a(1);
+    auto work = asio::make_work_guard(a);
+    std::thread ta([&] { a.run(); });
+    auto b = std::make_unique<asio::io_context>();
+    auto timer = std::make_unique<asio::steady_timer>(*b, std::chrono::hours(1));
+    std::promise<void> suspended;
+    auto h = halt::spawn(a, foreign::wait_on(a, *timer, log, suspended));
+    auto joined = h.async_join(asio::use_future);
+    suspended.get_future().get();
+    std::promise<void> holding, destroyed, aborted;
+    asio::post(a, [&] {
+      if (abort_first) h.abort(); // delivered here: emits on the timer's slot (b is alive)
+      holding.set_value();
+      destroyed.get_future().get(); // a's thread waits while the main thread destroys b
+      if (!abort_first) h.abort();  // delivered here, before the abandon queued behind this job
+      aborted.set_value();
+    });
+    holding.get_future().get();
+    timer.reset();
+    b.reset();
+    destroyed.set_value();
+    aborted.get_future().get();
+    const halt::join_result<void> r = joined.get();
+    CHECK(r.is_cancelled());
+    CHECK(log.destroyed.load() == 1);
+    CHECK(log.where == ta.get_id()); // before the fix: the main thread
+    CHECK_FALSE(log.resumed.load());
+    work.reset();
+    ta.join();
+  }
+}
+
+TEST_CASE("a task awaiting an operation of another context, both contexts destroyed (b first)",
+          "[task][threads][foreign]") {
+  // a's thread has stopped: the abandon posted to a's strand when `b` goes is never run, and
+  // a's destruction destroys it, abandoning the task there (no thread runs `a` any more).
+  foreign::where_log log;
+  auto a = std::make_unique<asio::io_context>();
+  std::thread::id a_thread;
+  std::promise<void> suspended;
+  auto b = std::make_unique<asio::io_context>();
+  auto timer = std::make_unique<asio::steady_timer>(*b, std::chrono::hours(1));
+  auto h = halt::spawn(*a, foreign::wait_on(*a, *timer, log, suspended));
+  auto joined = h.async_join(asio::use_future);
+  std::thread ta([&] { a->run(); }); // returns when stopped: the timer's wait is a's work
+  suspended.get_future().get();
+  a->stop();
+  ta.join();
+  timer.reset();
+  b.reset();
+  CHECK(log.destroyed.load() == 0); // queued on a's strand, not run: no thread runs `a`
+  a.reset();
+  const halt::join_result<void> r = joined.get();
+  CHECK(r.is_cancelled());
+  CHECK(log.destroyed.load() == 1);
+  CHECK(log.where == std::this_thread::get_id());
+}
+
+TEST_CASE("a select branch awaiting an operation of a destroyed context: the group ends on the task's executor",
+          "[task][threads][foreign][select]") {
+  // The lost branch ends the group: its sibling (waiting on a's own timer) is dropped and the task
+  // abandoned. All of it on a's thread: before the fix the lost branch ended on the main thread,
+  // which then emitted the sibling's drop and destroyed both branches' frames there.
+  foreign::where_log theirs, own;
+  asio::io_context a;
+  asio::steady_timer own_timer(a, std::chrono::hours(1));
+  auto work = asio::make_work_guard(a);
+  std::thread ta([&] { a.run(); });
+  auto b = std::make_unique<asio::io_context>();
+  auto timer = std::make_unique<asio::steady_timer>(*b, std::chrono::hours(1));
+  std::promise<void> suspended;
+  auto h = halt::spawn(a, foreign::race(a, *timer, own_timer, theirs, own, suspended));
+  auto joined = h.async_join(asio::use_future);
+  suspended.get_future().get();
+  timer.reset();
+  b.reset();
+  const halt::join_result<void> r = joined.get();
+  CHECK(r.is_cancelled());
+  CHECK(theirs.destroyed.load() == 1);
+  CHECK(own.destroyed.load() == 1);
+  CHECK(theirs.where == ta.get_id()); // before the fix: the main thread
+  CHECK(own.where == ta.get_id());
+  CHECK_FALSE(theirs.resumed.load());
+  CHECK_FALSE(own.resumed.load());
+  work.reset();
+  ta.join();
+}
+
+TEST_CASE("a task awaiting its own context's timer is abandoned when that context goes, whatever its services' order",
+          "[task][foreign]") {
+  // The other side of the fix above, on one context. Its services are shut down newest first, so
+  // here (the wait_service, then the timer's and the reactor, then the strand's) the strand is
+  // shut down before the reactor destroys the pending wait's handler, while the wait_service still
+  // takes posts: the handler (not on the task's strand: the thread destroying `a` runs nothing)
+  // posts the abandon to that strand, which destroys it at once; that must abandon the task, not
+  // leak it (LeakSanitizer, and the checks below).
+  foreign::where_log log;
+  auto a = std::make_unique<asio::io_context>();
+  (void)halt::detail::wait_service_of(*a); // made first: shut down after the others
+  { asio::steady_timer first(*a); }        // the timer service and the reactor, before the strand's
+  auto body = [](std::reference_wrapper<foreign::where_log> log) -> halt::task<void> {
+    foreign::where_guard g(log.get());
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, std::chrono::hours(1));
+    co_await t.async_wait(halt::use_task);
+    log.get().resumed = true;
+  };
+  auto h = halt::spawn(*a, body(std::ref(log))); // makes the strand service
+  auto joined = h.async_join(asio::use_future);
+  a->run_one(); // the task's start, to its suspension
+  REQUIRE(joined.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  REQUIRE(log.destroyed.load() == 0);
+  a.reset();
+  REQUIRE(log.destroyed.load() == 1); // a leak: 0, and the join would never complete
+  const halt::join_result<void> r = joined.get();
+  CHECK(r.is_cancelled());
+  CHECK_FALSE(log.resumed.load());
 }

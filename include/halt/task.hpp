@@ -63,7 +63,13 @@
 //   shared exception object for every drop, made once: a drop does not allocate.
 // - if the task's execution context is destroyed while the task waits, the handler it waits on
 //   is destroyed uncalled: the frames are destroyed (innermost first) and the completion handler
-//   is destroyed without being called, as Asio does for its own operations.
+//   is destroyed without being called, as Asio does for its own operations. A task may await an
+//   operation of another execution context (a timer of io_context B, in a task on A): if B is
+//   destroyed first, its handler is destroyed on the thread destroying B, and the frames are
+//   then destroyed on the task's executor all the same (the handler posts that there), unless
+//   A's destruction has begun too (then on the thread that destroys the handler). Destroy B
+//   before A, not A before B while the task waits: Asio's operation of B keeps work of A's
+//   executor, which then outlives A.
 //
 // Thread safety. A started task, its start slot and every operation it awaits belong to its
 // executor: emit on the start slot only from code running on that executor (post the emit to

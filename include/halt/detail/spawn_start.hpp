@@ -353,8 +353,10 @@ struct task_root_start {
 
   void operator()() {
     serial_scope scope(st->coro_task<T>::check_); // the start, up to the first suspension
-    // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
+    // For abort(), and for a handler lost on another thread (task_frame.hpp). Before st moves:
+    // if this throws, the destructor reports the task cancelled.
     st->abort_svc_ = &wait_service_of(context_of(*st->strand_));
+    st->home_ = st->abort_svc_->serial();
     auto s = std::move(st);
     if (!s->begin_start()) {
       s->end_unstarted(true);

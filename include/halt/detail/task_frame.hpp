@@ -23,20 +23,39 @@
 // chain not yet started) is dropped at its next suspension (or at its start) instead, before
 // the next operation is initiated. A handler destroyed without being called (its execution
 // context destroyed) destroys the chain and the root without completing it ("abandon").
+//
+// Abandon happens on the chain's executor, like everything else. A handler destroyed uncalled on
+// another thread (the leaf awaits an operation of another execution context, and that context is
+// being destroyed while the chain's is still running) does not touch the chain: it marks the
+// operation lost (op_state::away_, the one field two threads share) and posts the abandon to the
+// chain's executor (lost_job), with the post reserved in the chain's context's wait_service
+// (wait_op.hpp: that context's shutdown waits for the post, and a context that has begun to shut
+// down, or is gone, is never posted to). A drop requested meanwhile does not emit on the lost
+// operation's slot (its cancellation handler may refer to the destroyed context): the posted job
+// comes. When the chain's context has begun to shut down (or is gone), or the handler is destroyed
+// on a thread that runs the chain's executor, the chain is abandoned there and then, as before:
+// nothing else runs it any more. If the post fails (std::bad_alloc), the chain is left suspended
+// for good (it leaks: its frames are never destroyed, and a spawned task never reports), which is
+// the one outcome that neither races the chain's executor nor terminates.
 
 #include <halt/detail/config.hpp>
 #include <halt/detail/frame_cache.hpp>
 #include <halt/detail/serial_check.hpp>
+#include <halt/detail/strand.hpp>
+#include <halt/detail/wait_op.hpp>
 #include <halt/error.hpp>
 #include <halt/use_task.hpp>
 
 #include <halt/detail/asio.hpp>
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -73,15 +92,32 @@ struct op_state {
     lost_in_emit,    // its handler was destroyed uncalled inside that emit
     withdrawn,       // called off (withdraw_), no handler will run; the drop is yet to be queued
   };
+  // away_: set with atomic read-modify-writes by two threads (see the top of this file).
+  static constexpr unsigned char away_emitting = 1; // the chain emits on the operation's slot
+  static constexpr unsigned char away_lost = 2;     // its handler was lost on another thread
+
+  op_state() noexcept = default;
+  op_state(op_state&& o) noexcept // only before the operation is awaited (op_awaitable's move)
+      : root_(o.root_), frame_(o.frame_), withdraw_(o.withdraw_), st_(o.st_) {}
+  op_state& operator=(op_state&&) = delete;
+
   root_base* root_ = nullptr;
   std::coroutine_handle<> frame_;
   // Set by a wait that can be called off at once (a sleep on the timer wheel, sleep.hpp): true
   // if it was, and then no handler will ever run for it.
   bool (*withdraw_)(op_state*) noexcept = nullptr;
   st st_ = st::idle;
+  std::atomic<unsigned char> away_{0};
 
   inline void handler_called();             // the handler ran (its result is stored)
   inline void handler_lost() noexcept;      // the handler was destroyed without being called
+  // Emits terminal cancellation on the operation's slot, on the chain's executor; false (and
+  // nothing emitted) if the handler was lost on another thread (its abandon is posted).
+  // May throw what the slot's cancellation handler throws.
+  inline bool emit_terminal();
+
+private:
+  inline bool lost_elsewhere() noexcept;
 };
 
 // Something other than an Asio operation that a chain's leaf can wait on: a group of inline
@@ -103,6 +139,10 @@ struct root_base {
   // The chain's executor: a top-level root's own, a group branch's parent's (no copy).
   const asio::any_io_executor* ex_;
   const asio::any_io_executor& executor() const noexcept { return *ex_; }
+  // The serial number of the wait_service of the executor's context (wait_op.hpp), set before
+  // the chain first suspends (a group branch: its parent's); 0 if unknown (a lost handler then
+  // abandons the chain wherever it is destroyed).
+  std::uint64_t home_ = 0;
   asio::cancellation_signal signal_; // the slot given to the leaf's operation
   std::coroutine_handle<> frame_;    // the outermost frame (owned)
   promise_base* leaf_ = nullptr;     // the innermost frame
@@ -229,9 +269,7 @@ inline void root_base::cancel_wait() {
     return;
   }
   if (op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
-  emitting_ = true;
-  signal_.emit(asio::cancellation_type::terminal);
-  emitting_ = false;
+  if (!op_->emit_terminal()) return; // lost elsewhere: the posted abandon drops the chain
   if (!op_) return;
   const auto s = op_->st_;
   if (s == op_state::st::done_in_emit || s == op_state::st::lost_in_emit) {
@@ -267,11 +305,93 @@ inline void op_state::handler_called() {
     drive(r, frame_);
 }
 
+// The chain whose emit (op_state::emit_terminal) runs on this thread, if any: a handler lost
+// inside it is on the chain's executor.
+inline thread_local const root_base* emitting_here = nullptr;
+
+inline bool op_state::emit_terminal() {
+  root_base* r = root_;
+  if (away_.fetch_or(away_emitting, std::memory_order_acq_rel) & away_lost) return false;
+  // Undone however the emit ends. The operation (this object, in the leaf's frame) is still
+  // here then: the chain is dropped only after this returns, whatever the emit did.
+  struct emitting_scope {
+    op_state* op;
+    const root_base* outer;
+    ~emitting_scope() {
+      op->root_->emitting_ = false;
+      emitting_here = outer;
+      op->away_.fetch_and(static_cast<unsigned char>(~away_emitting), std::memory_order_release);
+    }
+  } scope{this, std::exchange(emitting_here, r)};
+  r->emitting_ = true;
+  r->signal_.emit(asio::cancellation_type::terminal);
+  return true;
+}
+
+// The abandon of a chain whose handler was lost on another thread, posted to the chain's
+// executor (see the top of this file). Destroyed uncalled (the chain's context shuts down: a
+// strand already shut down destroys it inside the post), it abandons the chain there; destroyed
+// by the exception of a failed post (on the losing thread), it does not.
+struct lost_job {
+  op_state* op;
+  // While posting: std::uncaught_exceptions() before the post; -1 otherwise.
+  static inline thread_local int posting = -1;
+
+  explicit lost_job(op_state* o) noexcept : op(o) {}
+  lost_job(lost_job&& o) noexcept : op(std::exchange(o.op, nullptr)) {}
+  lost_job& operator=(lost_job&&) = delete;
+  ~lost_job() {
+    if (op && !(posting >= 0 && std::uncaught_exceptions() > posting))
+      abandon(std::exchange(op, nullptr));
+  }
+  void operator()() {
+    op_state* o = std::exchange(op, nullptr);
+    serial_scope scope(o->root_->check_); // refers to the context's service, not to the root
+    abandon(o);
+  }
+  static void abandon(op_state* o) noexcept {
+    root_base* r = o->root_;
+    o->st_ = op_state::st::idle;
+    r->op_ = nullptr;
+    r->signal_.slot().clear(); // the lost operation's cancellation handler
+    r->abandon();
+  }
+  using allocator_type = asio::recycling_allocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+};
+
+// A lost handler (not inside the initiating function): true if it was destroyed on another thread
+// than the chain's executor while the chain's context still runs, and the abandon has been
+// posted there (or the chain left suspended, if that post failed); false if the chain is to be
+// abandoned here and now (see the top of this file). Touches nothing of the chain but the
+// operation's away_ flags, and the chain's executor once the context is known to be alive.
+inline bool op_state::lost_elsewhere() noexcept {
+  root_base* r = root_;
+  if (emitting_here == r || r->home_ == 0) return false;
+  wait_service* svc = wait_service::reserve_post(r->home_);
+  if (!svc) return false; // the chain's context is shutting down or gone: nothing else runs it
+  end_claim_guard claim(svc); // until the post is done: the context's shutdown waits for it
+  if (running_in_this_thread(*r->ex_)) return false;
+  // A drop on the chain's executor may be emitting on this operation's slot right now: its
+  // cancellation handler may refer to the state of the context being destroyed on this thread,
+  // so let it finish first. Later drops see away_lost and leave the slot alone.
+  if (away_.fetch_or(away_lost, std::memory_order_acq_rel) & away_emitting)
+    while (away_.load(std::memory_order_acquire) & away_emitting) std::this_thread::yield();
+  const int outer = std::exchange(lost_job::posting, std::uncaught_exceptions());
+  try {
+    asio::post(*r->ex_, lost_job(this));
+  } catch (...) { // left suspended for good (see the top of this file)
+  }
+  lost_job::posting = outer;
+  return true;
+}
+
 inline void op_state::handler_lost() noexcept {
   if (st_ == st::initiating) {
     st_ = st::lost_inline;
     return;
   }
+  if (lost_elsewhere()) return;
   root_base* r = root_;
   if (r->emitting_) {
     st_ = st::lost_in_emit;

@@ -245,6 +245,7 @@ private:
   void launch(std::size_t i) noexcept {
     branch_root& b = br_[i];
     b.ex_ = proot_->ex_;
+    b.home_ = proot_->home_;
     b.check_ = proot_->check_;
     b.state_ = branch_root::state::running;
     b.leaf_ = b.top_;

@@ -126,10 +126,8 @@ public:
       if (r->drop_requested_) {
         // A drop arrived while the operation was being initiated (its initiating function ran
         // code that asked for it): request_drop() could not cancel it then, so cancel it now.
-        r->emitting_ = true;
-        r->signal_.emit(asio::cancellation_type::terminal);
-        r->emitting_ = false;
-        if (st_ == st::done_in_emit) { // drive() drops the chain once we have suspended
+        if (!emit_terminal()) { // its handler was lost on another thread: the abandon is posted
+        } else if (st_ == st::done_in_emit) { // drive() drops the chain once we have suspended
           reset(r);
           r->act_ = root_base::act::drop;
         } else if (st_ == st::lost_in_emit) {

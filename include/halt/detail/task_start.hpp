@@ -10,12 +10,14 @@
 #include <halt/detail/serial_check.hpp>
 #include <halt/detail/strand.hpp>
 #include <halt/detail/task_frame.hpp>
+#include <halt/detail/wait_op.hpp>
 #include <halt/error.hpp>
 
 #include <halt/detail/asio.hpp>
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -255,6 +257,8 @@ struct start_init {
     using root_t = root<T, std::decay_t<Handler>>;
     auto slot = asio::get_associated_cancellation_slot(h);
     serial_check check; // may throw (the service's creation), before anything is built
+    // The task's context, for a handler lost on another thread (task_frame.hpp). May throw too.
+    const std::uint64_t home = wait_service_of(context_of(ex)).serial();
 #if HALT_CHECK_SERIAL
     check = serial_check_for(ex); // a debug build reports two threads inside the chain
 #endif
@@ -267,6 +271,7 @@ struct start_init {
       remote = asio::any_io_executor(asio::get_associated_executor(h, ex)) != ex;
     root_t* r = root_t::create(ex, std::move(h));
     r->check_ = check;
+    r->home_ = home;
     auto& p = t.h_.promise();
     r->frame_ = std::exchange(t.h_, nullptr);
     p.root_ = r;

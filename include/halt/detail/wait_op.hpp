@@ -81,11 +81,56 @@ struct wait_op_base : service_hook {
   void (*destroy_)(wait_op_base*) noexcept = nullptr;          // frees the op, no handler call
 };
 
+class wait_service;
+
+// The wait_services whose context has not begun to shut down, each under a serial number that is
+// never reused. A thread that holds only a serial (a task's chain, about the context it runs on:
+// task_frame.hpp) can ask through it, safely, whether that context is still there, and reserve a
+// post into it (reserve_post), even while the context is being destroyed by another thread or
+// after it is gone. Leaked on purpose: a context destroyed during static destruction still finds it.
+struct live_services {
+  std::mutex m;
+  std::vector<std::pair<std::uint64_t, wait_service*>> v; // a few: one per live context
+  std::uint64_t next = 1;
+  static live_services& get() {
+    static live_services* l = new live_services;
+    return *l;
+  }
+  void remove(std::uint64_t serial) noexcept {
+    std::lock_guard<std::mutex> g(m);
+    for (auto& e : v)
+      if (e.first == serial) {
+        e = v.back();
+        v.pop_back();
+        return;
+      }
+  }
+};
+
 class wait_service final : public memoised_service<wait_service> {
 public:
   static inline asio::execution_context::id id;
 
-  explicit wait_service(asio::execution_context& ctx) : memoised_service<wait_service>(ctx) {}
+  explicit wait_service(asio::execution_context& ctx) : memoised_service<wait_service>(ctx) {
+    live_services& l = live_services::get();
+    std::lock_guard<std::mutex> g(l.m);
+    serial_ = l.next++;
+    l.v.emplace_back(serial_, this); // may throw std::bad_alloc: the service is not made
+  }
+  ~wait_service() override { live_services::get().remove(serial_); } // if shutdown() never ran
+
+  // This service's serial number (see live_services).
+  std::uint64_t serial() const noexcept { return serial_; }
+
+  // The service with this serial if its context has not begun to shut down, with a post into it
+  // reserved (begin_post: the caller posts and then calls end_claim()); nullptr otherwise.
+  static wait_service* reserve_post(std::uint64_t serial) noexcept {
+    live_services& l = live_services::get();
+    std::lock_guard<std::mutex> g(l.m); // shutdown() removes the service under it first
+    for (auto& e : l.v)
+      if (e.first == serial) return e.second->begin_post() ? e.second : nullptr;
+    return nullptr;
+  }
 
   // Links `op` and runs `then` under the lock. Returns false (without running `then`) once the
   // context is shutting down.
@@ -124,6 +169,7 @@ public:
 
 private:
   void shutdown() override {
+    live_services::get().remove(serial_); // before closing: reserve_post finds it open or not at all
     std::vector<wait_op_base*> ops;
     {
       std::unique_lock<std::mutex> g(m_);
@@ -140,6 +186,7 @@ private:
   std::condition_variable idle_;
   int claiming_ = 0;
   hook_list ops_;
+  std::uint64_t serial_ = 0;
 };
 
 // The context's wait_service (every join and every spawn asks): service_memo.hpp.
