@@ -104,8 +104,8 @@ halt::task<std::string> fetch_reply(int id) {          // lazy: runs when awaite
 
 halt::task<void> handle_task(asio::ip::tcp::socket& sock, halt::cancellation_token shutdown,
                              int id) {
-  auto shutdown_wait = shutdown.async_wait(halt::deferred);  // an operation as a branch
-  auto winner = co_await halt::select(std::move(shutdown_wait), fetch_reply(id));
+  // Tokio's select! against shutdown.cancelled(): in a task the token's wait is a task branch too
+  auto winner = co_await halt::select(shutdown.cancelled(), fetch_reply(id));
   if (winner.index() == 0) {
     log("shutdown won; the request was dropped");
     co_return;

@@ -90,7 +90,6 @@ struct op_state {
     lost_inline,     // its handler was destroyed uncalled inside the initiating function
     done_in_emit,    // its handler ran inside root->request_drop's emit
     lost_in_emit,    // its handler was destroyed uncalled inside that emit
-    withdrawn,       // called off (withdraw_), no handler will run; the drop is yet to be queued
   };
   // away_: set with atomic read-modify-writes by two threads (see the top of this file).
   static constexpr unsigned char away_emitting = 1; // the chain emits on the operation's slot
@@ -152,7 +151,6 @@ struct root_base {
   act act_ = act::none;              // what drive() does once the chain is suspended
   bool drop_requested_ = false;
   bool emitting_ = false;
-  bool posting_drop_ = false; // cancel_wait() is posting the drop: a job destroyed meanwhile failed
   // A wait withdrawn at once (op_state::withdraw_) lets the chain be dropped inside
   // request_drop() itself: true for a group's branches (the group copes with a branch ending
   // inside its own calls), false for a root whose completion would then run inside the emit of
@@ -208,7 +206,7 @@ inline void drive(root_base* r, std::coroutine_handle<> h) {
 }
 
 // A job posted to the chain's executor: runs fn(root), or abandons the root if destroyed uncalled
-// (its context went away), except inside the post of a drop that fails (root_base::cancel_wait).
+// (its context went away, or the post itself failed: see root_base::cancel_wait).
 struct root_job {
   root_base* r;
   void (*fn)(root_base*);
@@ -216,7 +214,7 @@ struct root_job {
   root_job(root_job&& o) noexcept : r(std::exchange(o.r, nullptr)), fn(o.fn) {}
   root_job& operator=(root_job&&) = delete;
   ~root_job() {
-    if (r && !r->posting_drop_) r->abandon();
+    if (r) r->abandon();
   }
   void operator()() { fn(std::exchange(r, nullptr)); }
   using allocator_type = asio::recycling_allocator<void>;
@@ -244,31 +242,19 @@ inline void root_base::cancel_wait() {
     emitting_ = false;
     return;
   }
-  if (!op_) return; // dropped at its start/next suspension
-  if (op_->st_ == op_state::st::withdrawn ||
-      (op_->st_ == op_state::st::pending && op_->withdraw_ && op_->withdraw_(op_))) {
-    // Nothing in flight any more: drop now (a root: from a posted job). If queuing that job
-    // throws (std::bad_alloc), the request is withdrawn and the op stays `withdrawn`, so that
-    // the next request_drop() queues it again (abort() promises that a later call retries).
-    op_->st_ = op_state::st::withdrawn;
-    if (!inline_drop_) {
-      posting_drop_ = true; // a job destroyed by a failing post leaves the chain as it is
-      try {
-        asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
-      } catch (...) {
-        posting_drop_ = false;
-        drop_requested_ = false;
-        throw;
-      }
-      posting_drop_ = false;
-    }
+  if (!op_ || op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
+  if (op_->withdraw_ && op_->withdraw_(op_)) { // nothing in flight any more: drop now
     op_->st_ = op_state::st::idle;
     op_ = nullptr;
     signal_.slot().clear();
-    if (inline_drop_) drop();
+    if (inline_drop_)
+      drop();
+    else // a root: from a posted job. If that post throws (std::bad_alloc), the job, destroyed
+         // unrun, abandons the chain (its frames are destroyed here; a spawned task reports
+         // cancelled) and the exception propagates: nothing else could resume or drop it now.
+      asio::post(*ex_, root_job(this, [](root_base* r) { r->drop(); }));
     return;
   }
-  if (op_->st_ != op_state::st::pending) return; // dropped at its start/next suspension
   if (!op_->emit_terminal()) return; // lost elsewhere: the posted abandon drops the chain
   if (!op_) return;
   const auto s = op_->st_;

@@ -68,17 +68,29 @@ public:
       r->act_ = root_base::act::abandon;
       return true;
     }
+    // If the token was cancelled meanwhile, on_cancel runs the callback inline, here: it only
+    // notes it (suspending_), and the task resumes at once, with no queue pass (and no post
+    // that could fail while this frame is still inside await_suspend).
+    inline_cancel_ = false;
+    token_wait_awaiter* const outer = std::exchange(suspending_, this);
     try {
-      // Runs claim() inline if the token was cancelled meanwhile: it queues the resumption.
       reg_ = token_.on_cancel([this]() noexcept { claim(); });
-    } catch (...) { // (std::bad_alloc) nothing registered: take the wait back, rethrow
-      if (svc_->begin_claim(this)) {
+    } catch (...) { // (std::bad_alloc) nothing registered
+      suspending_ = outer;
+      if (svc_->begin_claim(this)) { // take the wait back, rethrow from the co_await
         svc_->end_claim();
         release();
         reset(r);
         throw;
       }
-      // Claimed by the shutdown meanwhile: it abandons the chain (on_destroy).
+      return true; // claimed by the context's shutdown: it abandons the chain (on_destroy)
+    }
+    suspending_ = outer;
+    if (inline_cancel_ && svc_->begin_claim(this)) { // (else the shutdown claimed it)
+      svc_->end_claim();
+      release();
+      reset(r);
+      return false; // resume now
     }
     return true;
   }
@@ -88,6 +100,10 @@ private:
   // The token's callback, on any thread: claims the wait and queues its end on the task's
   // executor. The claim keeps the context alive until the post is done (wait_service).
   void claim() noexcept {
+    if (suspending_ == this) { // inline, inside await_suspend's on_cancel: it resumes at once
+      inline_cancel_ = true;
+      return;
+    }
     if (!svc_->begin_claim(this)) return; // withdrawn, or the context shuts down
     post_claimed(svc_, *work_, this, halt::error_code{});
   }
@@ -123,8 +139,12 @@ private:
     r->op_ = nullptr;
   }
 
+  // The awaiter whose await_suspend registers with its token on this thread (see there).
+  static inline thread_local token_wait_awaiter* suspending_ = nullptr;
+
   cancellation_token token_;
   cancellation_registration reg_;
+  bool inline_cancel_ = false; // set by the inline callback, on the suspending thread
   wait_service* svc_ = nullptr;
   std::optional<asio::any_io_executor> work_; // tracked while the wait is pending
 };
