@@ -737,48 +737,6 @@ TEST_CASE("tasks on a pool awaiting token.cancelled(), raced with sleeps, aborts
   pool.join();
 }
 
-namespace {
-// An io_context executor that runs a hook (once) when asked for a work-tracking copy: the task's
-// token wait asks for one in its await_suspend, just before it registers with the token.
-struct hook_executor {
-  asio::any_io_executor inner;
-  std::function<void()>* hook = nullptr;
-  bool never = true;
-
-  asio::execution_context& query(asio::execution::context_t) const noexcept {
-    return asio::query(inner, asio::execution::context);
-  }
-  asio::execution::blocking_t query(asio::execution::blocking_t) const noexcept {
-    return never ? asio::execution::blocking_t(asio::execution::blocking.never)
-                 : asio::execution::blocking_t(asio::execution::blocking.possibly);
-  }
-  hook_executor require(asio::execution::blocking_t::never_t) const {
-    return {asio::require(inner, asio::execution::blocking.never), hook, true};
-  }
-  hook_executor require(asio::execution::blocking_t::possibly_t) const {
-    return {asio::prefer(inner, asio::execution::blocking.possibly), hook, false};
-  }
-  hook_executor prefer(asio::execution::outstanding_work_t::tracked_t) const {
-    if (hook && *hook) std::exchange(*hook, nullptr)();
-    return {asio::prefer(inner, asio::execution::outstanding_work.tracked), hook, never};
-  }
-  hook_executor prefer(asio::execution::outstanding_work_t::untracked_t) const {
-    return {asio::prefer(inner, asio::execution::outstanding_work.untracked), hook, never};
-  }
-  template <class F>
-  void execute(F&& f) const {
-    if (never)
-      asio::require(inner, asio::execution::blocking.never).execute(std::forward<F>(f));
-    else
-      inner.execute(std::forward<F>(f));
-  }
-  friend bool operator==(const hook_executor& a, const hook_executor& b) noexcept {
-    return a.inner == b.inner && a.hook == b.hook && a.never == b.never;
-  }
-  friend bool operator!=(const hook_executor& a, const hook_executor& b) noexcept { return !(a == b); }
-};
-} // namespace
-
 // The token cancelled inside the task's await_suspend, after await_ready said no and before the
 // wait registers: the registration runs its callback inline, and the task resumes at once (the
 // review found that this path queued the resumption and, if that post failed, destroyed the
@@ -786,9 +744,9 @@ struct hook_executor {
 TEST_CASE("a token cancelled while a halt::task is suspending on token.cancelled() resumes it at once", "[cancellation_token][task]") {
   asio::io_context io;
   cancellation_token t;
-  std::function<void()> hook;
   std::vector<std::string> log;
   bool posted_ran = false;
+  auto& hook = halt_test::fault::faulty_executor::on_track();
   auto body = [&](cancellation_token tok) -> halt::task<void> {
     halt_test::tasks::probe p(log, "body");
     asio::post(io, [&] { posted_ran = true; });
@@ -802,7 +760,7 @@ TEST_CASE("a token cancelled while a halt::task is suspending on token.cancelled
     out.done = true;
     out.error = e;
   };
-  std::move(task)(asio::bind_executor(hook_executor{io.get_executor(), &hook}, done));
+  std::move(task)(asio::bind_executor(halt_test::fault::faulty_executor{io.get_executor()}, done));
   io.run();
   CHECK(out.done);
   CHECK_FALSE(out.error);

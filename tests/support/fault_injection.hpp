@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <functional>
 #include <new>
 #include <utility>
 
@@ -113,7 +114,15 @@ struct faulty_executor {
     return {asio::prefer(inner, asio::execution::blocking.possibly), false};
   }
   faulty_executor prefer(asio::execution::outstanding_work_t::tracked_t) const {
+    if (auto& hook = on_track(); hook) std::exchange(hook, nullptr)(); // once
     return {asio::prefer(inner, asio::execution::outstanding_work.tracked), never};
+  }
+  /// Runs (once) at the next prefer(outstanding_work.tracked) of a faulty_executor: to act at
+  /// exactly that point (a task's token wait asks for a tracked executor in its await_suspend,
+  /// just before it registers with the token).
+  static std::function<void()>& on_track() {
+    static std::function<void()> hook;
+    return hook;
   }
   faulty_executor prefer(asio::execution::outstanding_work_t::untracked_t) const {
     return {asio::prefer(inner, asio::execution::outstanding_work.untracked), never};

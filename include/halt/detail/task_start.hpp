@@ -163,10 +163,7 @@ public:
   // the signal must not be emitted again (it usually goes with the handler's owner, destroyed
   // here).
   void discard() noexcept override {
-    if (remote_)
-      remote_link::cut(std::exchange(remote_, nullptr));
-    else if (start_slot_.is_connected()) // a later emit must not reach this root (the slot's
-      start_slot_.clear();               // owner is alive: it owns the handler, destroyed below)
+    if (remote_) remote_link::cut(std::exchange(remote_, nullptr));
     if (frame_) std::exchange(frame_, nullptr).destroy();
     destroy_self();
   }
