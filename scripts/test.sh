@@ -5,7 +5,7 @@
 #             standalone Asio 1.28.0 from ../shared/third_party, the system's Catch2 (v2)
 #   asan    - GCC 12 with AddressSanitizer (examples: only the server; UBSan runs in debug;
 #             the documentation's tests, docs_test, docs_snippets_test and readme_test, run in
-#             debug and clang only, here and in tsan),
+#             debug only: asan, tsan and clang skip them),
 #             on Boost.Asio (Boost 1.81: the system's if it has Boost 1.80 or newer, else
 #             Debian's libboost1.81-dev unpacked into build/boost-1.81, because installing it
 #             would remove python3-matplotlib)
