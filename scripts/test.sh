@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite in several configurations (CMake presets):
 #   debug   - GCC 12 with UndefinedBehaviorSanitizer but without ASan (whose allocator hides
-#             misaligned objects), also builds the examples and runs the package tests;
-#             standalone Asio 1.28.0 from ../shared/third_party, the system's Catch2 (v2)
+#             misaligned objects), builds the example server (the reliability test drives it)
+#             and runs the package tests; standalone Asio 1.28.0 from ../shared/third_party, the
+#             system's Catch2 (v2)
 #   asan    - GCC 12 with AddressSanitizer (examples: only the server; UBSan runs in debug;
 #             the documentation's tests, docs_test, docs_snippets_test and readme_test, run in
 #             debug only: asan, tsan and clang skip them),
 #             on Boost.Asio (Boost 1.81: the system's if it has Boost 1.80 or newer, else
 #             Debian's libboost1.81-dev unpacked into build/boost-1.81, because installing it
 #             would remove python3-matplotlib)
-#   tsan    - GCC 12 with ThreadSanitizer (examples: only the server); the system's Asio
-#             (Debian: 1.22.1; GCC's TSan does not model the fences of newer Asio's reference
-#             counts)
-#   clang   - Clang 16, also builds the benchmarks (and smoke-runs them; examples: only the
-#             server, the others are built by debug); standalone Asio 1.38.2 and Catch2 3.7.1
-#             (built here into build/catch2-3.7.1, ~6 s) from ../shared
-#   clang14 - Clang 14: the example server and the core test files (task, select); the
-#             system's Asio
+#   tsan    - GCC 12 with ThreadSanitizer: the test files that start threads (those that never
+#             do cannot race: they run in the other configurations), no example; the system's
+#             Asio (Debian: 1.22.1; GCC's TSan does not model the fences of newer Asio's
+#             reference counts)
+#   clang   - Clang 16, also builds the benchmarks (and smoke-runs them; no example);
+#             standalone Asio 1.38.2 and Catch2 3.7.1 (built here into build/catch2-3.7.1, ~6 s)
+#             from ../shared
+#   clang14 - Clang 14: every example (no sanitizer: no test runs them but the server's), and
+#             the core test files (task, select); the system's Asio
 # The version matrix is diagonal: each configuration covers one Asio release, so that the
 # whole run stays within its time budget. Where ../shared/third_party is absent (a fresh clone
 # of halt on its own), those configurations use the system's Asio and Catch2 and say so; where
