@@ -229,11 +229,14 @@ struct remote_cancel {
   }
 };
 
-// Terminal cancellation on the start token's slot drops the task.
+// Terminal cancellation on the start token's slot drops the task. The first one disarms the
+// handler: the root may be gone when request_drop() returns (a drop whose post failed abandons
+// it, and the exception leaves the emit), and a later emit on the slot must not reach it.
 struct start_cancel {
-  root_base* r;
+  mutable root_base* r;
   void operator()(asio::cancellation_type_t t) const {
-    if ((t & asio::cancellation_type::terminal) != asio::cancellation_type::none) r->request_drop();
+    if ((t & asio::cancellation_type::terminal) == asio::cancellation_type::none || !r) return;
+    std::exchange(r, nullptr)->request_drop();
   }
 };
 
