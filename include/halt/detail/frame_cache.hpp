@@ -7,10 +7,11 @@
 //   void* frame_allocate(std::size_t n);             // operator new's alignment (16 on x86-64)
 //   void  frame_deallocate(void* p, std::size_t n) noexcept;
 //
-// - Size classes of 64 bytes up to 1 KiB; each keeps at most 16 freed blocks per thread, so a
-//   select of a few branches, each a frame or two deep, allocates nothing once warm (Asio's
-//   recycling allocator keeps two blocks per thread). Larger frames, and blocks beyond that, go
-//   to operator new / delete.
+// - Size classes 16 bytes apart, up to about 1 KiB (24, 40, 56, ..., 1032: a block of 16k + 8
+//   bytes fills a malloc chunk of 16k + 16 exactly in glibc, so a frame wastes at most 15 bytes);
+//   each keeps at most 16 freed blocks per thread, so a select of a few branches, each a frame
+//   or two deep, allocates nothing once warm (Asio's recycling allocator keeps two blocks per
+//   thread). Larger frames, and blocks beyond that, go to operator new / delete.
 // - A frame freed on another thread than the one that allocated it goes to the freeing
 //   thread's cache if that thread has one (it has made a frame before), else to operator
 //   delete: every block is plain operator new memory of its class's size.
@@ -40,15 +41,26 @@
 
 namespace halt::detail {
 
-#if HALT_FRAME_CACHE
-class frame_cache {
-public:
-  static constexpr std::size_t granule = 64;
-  static constexpr std::size_t classes = 16; // 64 B .. 1 KiB
-  static constexpr unsigned depth = 16;
+// The block sizes of frames, with the cache or without it.
+struct frame_classes {
+  static constexpr std::size_t granule = 16;
+  static constexpr std::size_t classes = 64; // 24 B .. 1032 B
+  static constexpr std::size_t class_of(std::size_t n) noexcept { return n <= 24 ? 0 : (n - 9) / granule; }
+  static constexpr std::size_t size_of(std::size_t c) noexcept { return c * granule + 24; }
+  // The block size for a frame of n bytes.
+  static constexpr std::size_t block_of(std::size_t n) noexcept {
+    return class_of(n) < classes ? size_of(class_of(n)) : n;
+  }
+};
+static_assert(frame_classes::size_of(frame_classes::class_of(200)) == 200);
+static_assert(frame_classes::size_of(frame_classes::class_of(201)) == 216);
+static_assert(frame_classes::class_of(1) == 0 && frame_classes::class_of(25) == 1);
+static_assert(frame_classes::size_of(frame_classes::classes - 1) == 1032);
 
-  static constexpr std::size_t class_of(std::size_t n) noexcept { return n == 0 ? 0 : (n - 1) / granule; }
-  static constexpr std::size_t size_of(std::size_t c) noexcept { return (c + 1) * granule; }
+#if HALT_FRAME_CACHE
+class frame_cache : public frame_classes {
+public:
+  static constexpr unsigned depth = 16;
 
   void* take(std::size_t c) noexcept {
     node* p = head_[c];
@@ -120,7 +132,7 @@ inline void frame_deallocate(void* p, std::size_t n) noexcept {
 }
 #else
 inline void* frame_allocate(std::size_t n) { // the cache's block sizes, without the cache
-  return ::operator new(n == 0 || n > 1024 ? n : ((n - 1) / 64 + 1) * 64);
+  return ::operator new(frame_classes::block_of(n));
 }
 inline void frame_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
 #endif

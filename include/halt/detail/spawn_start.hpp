@@ -141,6 +141,19 @@ asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> b
   guard.finish(std::move(*out));
 }
 
+// A spawned asio::awaitable body's state: an abort is terminal cancellation on its co_spawn's
+// slot (an operation_aborted exception at the body's co_await).
+template <class T>
+struct awaitable_task final : coro_task<T> {
+  using coro_task<T>::coro_task;
+  asio::cancellation_signal sig_; // strand only
+
+private:
+  void deliver_abort() override {
+    if (this->running_) sig_.emit(asio::cancellation_type::terminal);
+  }
+};
+
 // co_spawn's completion of run_task. It keeps the task state, and with it the cancellation
 // signal that co_spawn's frames refer to, until they are done. run_task catches what the body
 // throws; what reaches here was thrown by a joiner's handler that finish() ran inline, and is
@@ -154,7 +167,7 @@ asio::awaitable<void> run_task(std::shared_ptr<coro_task<T>> s, body_box<Body> b
 // execution context is gone, and its destruction would touch the destroyed strand service.
 template <class T>
 struct task_end {
-  std::shared_ptr<coro_task<T>> st;
+  std::shared_ptr<awaitable_task<T>> st;
 
   using cancellation_slot_type = asio::cancellation_slot;
   cancellation_slot_type get_cancellation_slot() const noexcept { return st->sig_.slot(); }
@@ -168,11 +181,11 @@ struct task_end {
 // it was aborted first.
 template <class T, class Body>
 struct task_start {
-  std::shared_ptr<coro_task<T>> st;
+  std::shared_ptr<awaitable_task<T>> st;
   std::optional<Body> body; // reset before an unstarted task reports, so its captures go first
 
   template <class B>
-  task_start(std::shared_ptr<coro_task<T>> s, B&& b) : st(std::move(s)), body(std::forward<B>(b)) {}
+  task_start(std::shared_ptr<awaitable_task<T>> s, B&& b) : st(std::move(s)), body(std::forward<B>(b)) {}
   // Not noexcept for a body whose move throws: Asio then frees what it allocated, and the task
   // never starts (its spawn() throws).
   task_start(task_start&&) noexcept(std::is_nothrow_move_constructible_v<Body>) = default;
@@ -187,7 +200,7 @@ struct task_start {
   void operator()() {
     serial_scope scope(st->check_); // the start, and the body's run up to its first suspension
     // For abort(). Before st moves: if this throws, the destructor reports the task cancelled.
-    st->abort_svc_ = &wait_service_of(context_of(*st->strand_));
+    st->abort_svc_ = &wait_service_of(context_of(st->strand_));
     auto s = std::move(st);
     if (!s->begin_start()) {
       body.reset(); // what the task owns is destroyed before join reports
@@ -195,7 +208,7 @@ struct task_start {
       return;
     }
     try {
-      auto ex = *s->strand_;
+      auto ex = s->strand_;
       auto coro = run_task<T, Body>(s, body_box<Body>(std::move(*body)));
       body.reset();
       asio::co_spawn(ex, std::move(coro), task_end<T>{s}); // the slot: task_end's member
@@ -231,15 +244,24 @@ concept awaitable_factory = requires(std::decay_t<F>& f) {
 
 // A spawned halt::task: its shared state and the root of its chain of frames (see the top of this
 // file). Body is the halt::task<T> itself, or a callable returning one; the callable stays here,
-// at a stable address, until the task's frames are gone (its captures may be used by them).
+// at a stable address, until the task's frames are gone (its captures may be used by them). A
+// halt::task body's frame is held in frame_ from the start (unstarted until start() runs).
 template <class T, class Body>
 class task_root final : public coro_task<T>, public tsk::root_base {
+  static constexpr bool is_task_body = tsk::is_task<Body>::value;
+
 public:
   template <class B>
-  task_root(task_executor ex, B&& body)
-      : coro_task<T>(std::move(ex)), tsk::root_base(&*this->strand_),
-        body_(std::in_place, std::forward<B>(body)) {
+  task_root(task_executor ex, B&& body) : coro_task<T>(std::move(ex)), tsk::root_base(&this->strand_) {
     tsk::root_base::check_ = coro_task<T>::check_;
+    if constexpr (is_task_body)
+      frame_ = tsk::task_access::release(body); // a valid task (make_start checked)
+    else
+      body_.emplace(std::forward<B>(body));
+  }
+  ~task_root() {
+    if constexpr (is_task_body)
+      if (frame_) std::exchange(frame_, nullptr).destroy(); // never started (or failed to start)
   }
 
   // The posted start, on the strand, once begin_start() said the task may run: makes the frame
@@ -248,17 +270,16 @@ public:
   // the callable's exception (the task has not started: the caller reports it), or, once the
   // task finished, what a joiner's handler run inline threw.
   void start(std::shared_ptr<task_root>& self) {
-    halt::task<T> t;
-    if constexpr (tsk::is_task<Body>::value) {
-      t = std::move(*body_);
-      body_.reset();
+    std::coroutine_handle<tsk::promise<T>> h;
+    if constexpr (is_task_body) {
+      h = std::coroutine_handle<tsk::promise<T>>::from_address(frame_.address());
     } else {
-      t = (*body_)();
+      halt::task<T> t = (*body_)();
       if (!t.valid())
         throw halt::system_error(make_error_code(errc::no_state),
                                  "halt::spawn: the callable returned an empty halt::task");
+      h = tsk::task_access::release(t);
     }
-    auto h = tsk::task_access::release(t);
     auto& p = h.promise();
     p.root_ = this;
     p.owner_ = &frame_;
@@ -271,12 +292,12 @@ public:
   // The task never ran (aborted first, or its start was destroyed uncalled): what it owns goes
   // before it reports cancelled.
   void end_unstarted(bool may_run_inline) {
-    body_.reset();
+    drop_body();
     this->task_state<T>::finish(join_result<T>::cancelled(), may_run_inline);
   }
   // The callable threw (or returned an empty task) before the task ran.
   void end_failed(std::exception_ptr e) {
-    body_.reset();
+    drop_body();
     this->running_ = false;
     this->task_state<T>::finish(join_result<T>::from_exception(std::move(e)));
   }
@@ -323,7 +344,7 @@ private:
 
   // Reports r; the task (and with it this object) may be gone once it returns.
   void end(join_result<T> r, bool may_run_inline) {
-    body_.reset(); // the callable's captures go before the task reports
+    drop_body(); // the callable's captures go before the task reports
     this->running_ = false;
     std::shared_ptr<task_root> self = std::move(self_);
     self->task_state<T>::finish(std::move(r), may_run_inline);
@@ -334,7 +355,17 @@ private:
     if (this->running_) request_drop();
   }
 
-  std::optional<Body> body_;
+  // What the task owns, destroyed before it reports: the callable, or the unstarted frame.
+  void drop_body() noexcept {
+    if constexpr (is_task_body) {
+      if (frame_) std::exchange(frame_, nullptr).destroy();
+    } else {
+      body_.reset();
+    }
+  }
+
+  struct no_body {};
+  [[no_unique_address]] std::conditional_t<is_task_body, no_body, std::optional<Body>> body_;
   std::shared_ptr<task_root> self_; // while the chain runs
 };
 
@@ -355,7 +386,7 @@ struct task_root_start {
     serial_scope scope(st->coro_task<T>::check_); // the start, up to the first suspension
     // For abort(), and for a handler lost on another thread (task_frame.hpp). Before st moves:
     // if this throws, the destructor reports the task cancelled.
-    st->abort_svc_ = &wait_service_of(context_of(*st->strand_));
+    st->abort_svc_ = &wait_service_of(context_of(st->strand_));
     st->home_ = st->abort_svc_->serial();
     auto s = std::move(st);
     if (!s->begin_start()) {
@@ -384,7 +415,7 @@ auto make_start(asio::any_io_executor ex, Body&& body) {
     return task_root_start<T, B>(
         std::make_shared<task_root<T, B>>(serial_executor(ex), std::forward<Body>(body)));
   } else {
-    return task_start<T, B>(std::make_shared<coro_task<T>>(serial_executor(ex)), std::forward<Body>(body));
+    return task_start<T, B>(std::make_shared<awaitable_task<T>>(serial_executor(ex)), std::forward<Body>(body));
   }
 }
 
@@ -394,7 +425,7 @@ auto make_start(asio::any_io_executor ex, Body&& body) {
 template <class Start>
 void post_start(Start& start) {
   // The initiation copies the executor before the start (and the state holding it) moves.
-  asio::post(*start.st->strand_, std::move(start));
+  asio::post(start.st->strand_, std::move(start));
 }
 
 } // namespace halt::detail

@@ -283,11 +283,12 @@ struct task_state : task_base {
   std::optional<result_type> result_;    // m_
 };
 
-// A spawned task: runs on its serial executor ("the strand"). This class co_spawns an
-// asio::awaitable body; task_root (spawn_start.hpp) derives from it for a halt::task body.
+// A spawned task: runs on its serial executor ("the strand"). awaitable_task (spawn_start.hpp)
+// derives from it for an asio::awaitable body, which it co_spawns; task_root for a halt::task
+// body.
 template <class T>
 struct coro_task : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
-  explicit coro_task(task_executor ex) : strand_(std::move(ex)), check_(serial_check_for(*strand_)) {}
+  explicit coro_task(task_executor ex) : strand_(std::move(ex)), check_(serial_check_for(strand_)) {}
 
   // Claims the start on the strand. False if the task was aborted first (it must not run).
   bool begin_start() noexcept {
@@ -299,8 +300,7 @@ struct coro_task : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
 
   // The strand is released when the task finishes, so that a join_handle may outlive the
   // execution context. Guarded by m_ (read without it only on the strand, before finishing).
-  std::optional<task_executor> strand_;
-  asio::cancellation_signal sig_;    // strand only
+  task_executor strand_; // empty once the task finished
   bool running_ = false;             // strand only
   std::atomic<bool> started_{false}; // set on the strand when the start runs
   wait_service* abort_svc_ = nullptr; // the strand's context's; set before started_
@@ -328,11 +328,11 @@ protected:
     {
       std::lock_guard<spin_lock> g(this->m_);
       if (this->finished_.load(std::memory_order_relaxed)) return; // nothing left to abort
-      here = running_in_this_thread(*strand_); // then the context is alive: this thread runs it
+      here = running_in_this_thread(strand_); // then the context is alive: this thread runs it
       if (!here) {
         if (!abort_svc_->begin_post()) return;
         r.svc = abort_svc_;
-        r.ex = *strand_;
+        r.ex = strand_;
       }
     }
     // On a thread inside the task's strand (or running its single-threaded io_context) the
@@ -355,12 +355,9 @@ protected:
       });
     }
   }
-  void on_finish_locked() noexcept override { strand_.reset(); }
-  // On the strand: the abort reaches the running task. An awaitable body gets terminal
-  // cancellation on its co_spawn's slot (an operation_aborted exception at its co_await).
-  virtual void deliver_abort() {
-    if (running_) sig_.emit(asio::cancellation_type::terminal);
-  }
+  void on_finish_locked() noexcept override { strand_ = task_executor(); }
+  // On the strand: the abort reaches the running task.
+  virtual void deliver_abort() = 0;
 };
 
 } // namespace halt::detail
