@@ -1151,6 +1151,29 @@ TEST_CASE("spawning an empty halt::task throws no_state, and a callable returnin
   });
 }
 
+namespace {
+template <class B>
+concept spawns = requires(asio::io_context& io, B&& b) { halt::spawn(io, std::forward<B>(b)); };
+template <class B>
+concept set_spawns = requires(halt::join_set<int>& s, asio::io_context& io, B&& b) { s.spawn(io, std::forward<B>(b)); };
+template <class B>
+concept tracker_spawns = requires(halt::task_tracker& t, asio::io_context& io, B&& b) { t.spawn(io, std::forward<B>(b)); };
+} // namespace
+
+// review-s17: spawn(ex, t) with an lvalue halt::task compiled after a42f226 (task_root's
+// constructor releases the frame from whatever reference it gets) and silently emptied the
+// caller's task; before, it did not compile (a halt::task cannot be copied), like an lvalue
+// asio::awaitable, and an lvalue callable is copied. The documented signature takes the task
+// by value: an lvalue task must be rejected, not consumed.
+TEST_CASE("spawn does not take a halt::task lvalue (it would empty the caller's task)", "[task][halt_task]") {
+  STATIC_REQUIRE(spawns<halt::task<int>>);
+  STATIC_REQUIRE(!spawns<halt::task<int>&>);
+  STATIC_REQUIRE(set_spawns<halt::task<int>>);
+  STATIC_REQUIRE(!set_spawns<halt::task<int>&>);
+  STATIC_REQUIRE(tracker_spawns<halt::task<void>>);
+  STATIC_REQUIRE(!tracker_spawns<halt::task<void>&>);
+}
+
 TEST_CASE("a spawned halt::task that aborts itself is dropped at its next co_await", "[task][halt_task]") {
   asio::io_context io;
   std::atomic<int> destroyed{0};
