@@ -1158,18 +1158,23 @@ template <class B>
 concept set_spawns = requires(halt::join_set<int>& s, asio::io_context& io, B&& b) { s.spawn(io, std::forward<B>(b)); };
 template <class B>
 concept tracker_spawns = requires(halt::task_tracker& t, asio::io_context& io, B&& b) { t.spawn(io, std::forward<B>(b)); };
+
+template <class B>
+concept shutdown_spawns = requires(halt::shutdown& s, B&& b) { s.spawn(std::string("t"), std::forward<B>(b)); };
 } // namespace
 
-// review-s17: spawn(ex, t) with an lvalue halt::task compiled after a42f226 (task_root's
-// constructor releases the frame from whatever reference it gets) and silently emptied the
-// caller's task; before, it did not compile (a halt::task cannot be copied), like an lvalue
-// asio::awaitable, and an lvalue callable is copied. The documented signature takes the task
-// by value: an lvalue task must be rejected, not consumed.
+// A coroutine object is moved into spawn: an lvalue halt::task (or asio::awaitable) does not
+// compile, rather than being silently emptied (a review found that spawn took one for a while,
+// and emptied the caller's task); an lvalue callable is copied.
 TEST_CASE("spawn does not take a halt::task lvalue (it would empty the caller's task)", "[task][halt_task]") {
   STATIC_REQUIRE(spawns<halt::task<int>>);
   STATIC_REQUIRE(!spawns<halt::task<int>&>);
+  STATIC_REQUIRE(!spawns<asio::awaitable<int>&>);
+  STATIC_REQUIRE(spawns<halt::task<int> (*&)()>); // a callable lvalue: copied
   STATIC_REQUIRE(set_spawns<halt::task<int>>);
   STATIC_REQUIRE(!set_spawns<halt::task<int>&>);
+  STATIC_REQUIRE(shutdown_spawns<halt::task<void>>);
+  STATIC_REQUIRE(!shutdown_spawns<halt::task<void>&>);
   STATIC_REQUIRE(tracker_spawns<halt::task<void>>);
   STATIC_REQUIRE(!tracker_spawns<halt::task<void>&>);
 }

@@ -309,8 +309,7 @@ private:
 /// Spawns `body` (an asio::awaitable<T>, or a callable returning one, which is kept alive while
 /// the task runs) on its own strand of `ex` (an executor or an execution context).
 template <class ExOrCtx, class Body>
-  requires(detail::awaitable_factory<Body> ||
-           requires { typename detail::task_body<std::decay_t<Body>>::type; })
+  requires detail::spawn_body<Body>
 auto spawn(ExOrCtx&& ex, Body&& body) {
   using T = detail::spawn_value_t<Body>;
   auto start = detail::make_start<T>(detail::to_executor(std::forward<ExOrCtx>(ex)), std::forward<Body>(body));

@@ -61,6 +61,7 @@ public:
 
   /// Spawns a task into the set. Returns a handle that can abort it.
   template <class ExOrCtx, class Body>
+    requires detail::spawn_body<Body>
   halt::abort_handle spawn(ExOrCtx&& ex, Body&& body) {
     static_assert(std::is_same_v<detail::spawn_value_t<Body>, T>,
                   "halt::join_set<T>::spawn: the task must produce T");

@@ -109,6 +109,7 @@ public:
   /// Spawns a named, tracked task on `ex`. With on_shutdown::abort it is aborted as soon as the
   /// shutdown begins. \throws halt::system_error(errc::closed) once phase 1 has begun.
   template <class ExOrCtx, class Body>
+    requires detail::spawn_body<Body>
   auto spawn(ExOrCtx&& ex, std::string name, Body&& body, on_shutdown policy = on_shutdown::cancel) {
     using T = detail::spawn_value_t<Body>;
     auto e = std::make_shared<detail::shutdown_entry>();
@@ -141,7 +142,7 @@ public:
 
   /// Spawns a named, tracked task on the shutdown's executor.
   template <class Body>
-    requires(!std::is_convertible_v<Body, std::string>)
+    requires(!std::is_convertible_v<Body, std::string> && detail::spawn_body<Body>)
   auto spawn(std::string name, Body&& body, on_shutdown policy = on_shutdown::cancel) {
     return spawn(ex_, std::move(name), std::forward<Body>(body), policy);
   }

@@ -56,6 +56,7 @@ public:
 
   /// Spawns a tracked task (see halt::spawn). \throws halt::system_error(errc::closed) if closed.
   template <class ExOrCtx, class Body>
+    requires detail::spawn_body<Body>
   auto spawn(ExOrCtx&& ex, Body&& body) {
     using T = detail::spawn_value_t<Body>;
     auto start = detail::make_start<T>(detail::to_executor(std::forward<ExOrCtx>(ex)), std::forward<Body>(body));

@@ -241,6 +241,15 @@ concept awaitable_factory = requires(std::decay_t<F>& f) {
   typename task_body<std::invoke_result_t<std::decay_t<F>&>>::type;
 };
 
+// What spawn() takes: a coroutine object (asio::awaitable<T>, halt::task<T>, dual_awaitable<T>)
+// as an rvalue (it is moved in; an lvalue would be emptied), or a callable returning one (an
+// lvalue callable is copied).
+template <class Body>
+inline constexpr bool is_coroutine_body = requires { typename task_body<std::decay_t<Body>>::type; };
+template <class Body>
+concept spawn_body = (is_coroutine_body<Body> && !std::is_lvalue_reference_v<Body>) ||
+                     (!is_coroutine_body<Body> && awaitable_factory<Body>);
+
 
 // A spawned halt::task: its shared state and the root of its chain of frames (see the top of this
 // file). Body is the halt::task<T> itself, or a callable returning one; the callable stays here,
