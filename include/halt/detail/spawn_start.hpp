@@ -147,6 +147,8 @@ template <class T>
 struct awaitable_task final : coro_task<T> {
   using coro_task<T>::coro_task;
   asio::cancellation_signal sig_; // strand only
+  serial_check check_ = serial_check_for(this->strand_);
+  serial_check entry_check() const noexcept override { return check_; }
 
 private:
   void deliver_abort() override {
@@ -262,7 +264,7 @@ class task_root final : public coro_task<T>, public tsk::root_base {
 public:
   template <class B>
   task_root(task_executor ex, B&& body) : coro_task<T>(std::move(ex)), tsk::root_base(&this->strand_) {
-    tsk::root_base::check_ = coro_task<T>::check_;
+    tsk::root_base::check_ = serial_check_for(this->strand_);
     if constexpr (is_task_body)
       frame_ = tsk::task_access::release(body); // a valid task (make_start checked)
     else
@@ -272,6 +274,9 @@ public:
     if constexpr (is_task_body)
       if (frame_) std::exchange(frame_, nullptr).destroy(); // never started (or failed to start)
   }
+
+  // The chain's check is the task's (coro_task::entry_check): one copy.
+  serial_check entry_check() const noexcept override { return tsk::root_base::check_; }
 
   // The posted start, on the strand, once begin_start() said the task may run: makes the frame
   // (calls the callable) and runs it to its first suspension, or to its end. Once the chain
@@ -392,7 +397,7 @@ struct task_root_start {
   }
 
   void operator()() {
-    serial_scope scope(st->coro_task<T>::check_); // the start, up to the first suspension
+    serial_scope scope(st->entry_check()); // the start, up to the first suspension
     // For abort(), and for a handler lost on another thread (task_frame.hpp). Before st moves:
     // if this throws, the destructor reports the task cancelled.
     st->abort_svc_ = &wait_service_of(context_of(st->strand_));

@@ -288,7 +288,7 @@ struct task_state : task_base {
 // body.
 template <class T>
 struct coro_task : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
-  explicit coro_task(task_executor ex) : strand_(std::move(ex)), check_(serial_check_for(strand_)) {}
+  explicit coro_task(task_executor ex) : strand_(std::move(ex)) {}
 
   // Claims the start on the strand. False if the task was aborted first (it must not run).
   bool begin_start() noexcept {
@@ -304,7 +304,9 @@ struct coro_task : task_state<T>, std::enable_shared_from_this<coro_task<T>> {
   bool running_ = false;             // strand only
   std::atomic<bool> started_{false}; // set on the strand when the start runs
   wait_service* abort_svc_ = nullptr; // the strand's context's; set before started_
-  serial_check check_; // on an io_context(1) without a strand: entries into strand-only code
+  // On an io_context(1) without a strand: entries into strand-only code are serial_scopes of
+  // this check (held by the derived class: a task_root shares its chain's).
+  virtual serial_check entry_check() const noexcept = 0;
 
 protected:
   void do_abort() override {
@@ -341,11 +343,11 @@ protected:
     // posting, so the task itself resumes later, through its executor. The caller's handle keeps
     // the task alive meanwhile.
     if (here) {
-      serial_scope scope(check_);
+      serial_scope scope(entry_check());
       deliver_abort();
     } else {
       asio::post(*r.ex, [self = this->shared_from_this()] {
-        serial_scope scope(self->check_);
+        serial_scope scope(self->entry_check());
         try {
           self->deliver_abort();
         } catch (...) { // it leaves run(); as in abort(), a later abort() tries again
