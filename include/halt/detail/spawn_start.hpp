@@ -270,10 +270,7 @@ public:
     else
       body_.emplace(std::forward<B>(body));
   }
-  ~task_root() {
-    if constexpr (is_task_body)
-      if (frame_) std::exchange(frame_, nullptr).destroy(); // never started (or failed to start)
-  }
+  ~task_root() { drop_body(); } // a frame still here never started
 
   // The chain's check is the task's (coro_task::entry_check): one copy.
   serial_check entry_check() const noexcept override { return tsk::root_base::check_; }
